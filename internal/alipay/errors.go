@@ -1,0 +1,85 @@
+package alipay
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error is an answer from Alipay other than success, or a failure to get a
+// trustworthy answer at all.
+type Error struct {
+	Method  string // the API called, e.g. alipay.trade.query
+	Code    string // 40004, 20000, …; "" when no answer arrived
+	Msg     string
+	SubCode string // ACQ.TRADE_NOT_EXIST, isv.invalid-signature, …
+	SubMsg  string
+	// Retryable says whether the outcome is unknown and repeating the same
+	// request (same out_request_no for refunds) is safe and may succeed.
+	Retryable bool
+	// Unverified is true when the error came back without a signature
+	// (for example isv.invalid-app-id): shown, but never trusted for money.
+	Unverified bool
+	HTTPStatus int    // non-zero when the gateway answered with a non-200 status
+	TraceID    string // trace_id header, for Alipay support
+	Err        error  // transport or verification cause, if any
+}
+
+func (e *Error) Error() string {
+	if e.Code == "" {
+		if e.HTTPStatus != 0 {
+			return fmt.Sprintf("%s: gateway answered HTTP %d (支付宝网关返回 HTTP %d)", e.Method, e.HTTPStatus, e.HTTPStatus)
+		}
+		return fmt.Sprintf("%s: %v", e.Method, e.Err)
+	}
+	s := fmt.Sprintf("%s: code=%s msg=%s", e.Method, e.Code, e.Msg)
+	if e.SubCode != "" {
+		s += fmt.Sprintf(" sub_code=%s sub_msg=%s", e.SubCode, e.SubMsg)
+	}
+	if e.Unverified {
+		s += " (unsigned response)"
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is lets errors.Is(err, ErrBadSignature) and friends see through.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	if !ok {
+		return false
+	}
+	return (t.Code == "" || t.Code == e.Code) && (t.SubCode == "" || t.SubCode == e.SubCode)
+}
+
+// Sub codes the tools explain to users.
+const (
+	SubTradeNotExist       = "ACQ.TRADE_NOT_EXIST"
+	SubSystemError         = "ACQ.SYSTEM_ERROR"
+	SubDiscordantRepeat    = "ACQ.DISCORDANT_REPEAT_REQUEST"
+	SubRefundFeeErr        = "ACQ.REASON_TRADE_REFUND_FEE_ERR"
+	SubTradeStatusError    = "ACQ.TRADE_STATUS_ERROR"
+	SubInvalidParameter    = "ACQ.INVALID_PARAMETER"
+	SubInvalidSignature    = "isv.invalid-signature"
+	SubInvalidAppID        = "isv.invalid-app-id"
+	SubSellerBalanceNotEno = "ACQ.SELLER_BALANCE_NOT_ENOUGH"
+)
+
+// IsSubCode reports whether err is an Alipay error with that sub code.
+func IsSubCode(err error, sub string) bool {
+	var ae *Error
+	return errors.As(err, &ae) && ae.SubCode == sub
+}
+
+// retryableCode says whether Alipay's answer leaves the outcome unknown.
+func retryableCode(code, sub string) bool {
+	switch {
+	case code == "20000":
+		return true
+	case sub == "ACQ.SYSTEM_ERROR" || sub == "AQC.SYSTEM_ERROR":
+		return true
+	case code == "40005":
+		return true
+	}
+	return false
+}
