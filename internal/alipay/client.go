@@ -1,10 +1,10 @@
 package alipay
 
 import (
+	"bytes"
 	"context"
 	"crypto/rsa"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -31,8 +31,8 @@ type Config struct {
 	AppAuthToken    string          // optional, for service providers
 	ReturnURL       string          // optional default return_url for links
 	NotifyURL       string          // optional default notify_url
-	Timeout         time.Duration   // per HTTP attempt; default 15s
-	MaxAttempts     int             // attempts for retryable calls; default 3
+	Timeout         time.Duration   // per HTTP attempt; default 15s (HTTPClient's own when that is set)
+	MaxAttempts     int             // attempts of query, refund and refund query; default 3
 	HTTPClient      *http.Client    // default: a client with Timeout
 	Now             func() time.Time
 }
@@ -48,13 +48,13 @@ type Client struct {
 func NewClient(cfg Config) (*Client, error) {
 	var problems []string
 	if strings.TrimSpace(cfg.AppID) == "" {
-		problems = append(problems, "app id is empty")
+		problems = append(problems, "app id is empty (应用 AppID 为空)")
 	}
 	if cfg.PrivateKey == nil {
-		problems = append(problems, "app private key is missing")
+		problems = append(problems, "app private key is missing (缺少应用私钥)")
 	}
 	if cfg.AlipayPublicKey == nil {
-		problems = append(problems, "Alipay public key is missing")
+		problems = append(problems, "Alipay public key is missing (缺少支付宝公钥)")
 	}
 	if cfg.SignType == "" {
 		cfg.SignType = RSA2
@@ -66,12 +66,12 @@ func NewClient(cfg Config) (*Client, error) {
 		cfg.GatewayURL = ProdGateway
 	}
 	if u, err := url.Parse(cfg.GatewayURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		problems = append(problems, fmt.Sprintf("gateway URL %q is not an absolute http(s) URL", cfg.GatewayURL))
+		problems = append(problems, fmt.Sprintf("gateway URL %q is not an absolute http(s) URL (网关地址必须是 http(s) 绝对地址)", cfg.GatewayURL))
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("alipay client: %s", strings.Join(problems, "; "))
+		return nil, fmt.Errorf("alipay client config (支付宝客户端配置错误): %s", strings.Join(problems, "; "))
 	}
-	if err := CheckKeyPair("Alipay public key", cfg.PrivateKey, cfg.AlipayPublicKey); err != nil {
+	if err := CheckKeyPair("AlipayPublicKey (支付宝公钥)", cfg.PrivateKey, cfg.AlipayPublicKey); err != nil {
 		return nil, err
 	}
 	if cfg.Timeout <= 0 {
@@ -85,7 +85,11 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: cfg.Timeout}
+		// The gateway never redirects an API call; a redirect means a wrong
+		// URL (a login page, a proxy) and is reported as its status.
+		hc = &http.Client{Timeout: cfg.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
 	}
 	return &Client{cfg: cfg, http: hc, backoff: defaultBackoff}, nil
 }
@@ -149,54 +153,91 @@ func marshalBiz(biz any) (string, error) {
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
-func encodeValues(p map[string]string) string {
-	v := make(url.Values, len(p))
-	for k, s := range p {
-		v.Set(k, s)
+// urlParams are the parameters the official SDKs put in the query string of
+// a server call; the rest (biz_content) travels in the form body. Keeping
+// charset in the URL lets the gateway decode the body, and no parameter is
+// sent twice.
+var urlParams = map[string]bool{
+	"app_id": true, "method": true, "format": true, "charset": true, "sign_type": true, "sign": true,
+	"timestamp": true, "version": true, "notify_url": true, "return_url": true, "auth_token": true,
+	"app_auth_token": true, "app_cert_sn": true, "alipay_root_cert_sn": true, "ws_service_url": true,
+}
+
+// splitParams returns the gateway URL carrying the parameters for which
+// inURL is true (replacing any of the same name already in the configured
+// URL, so none is sent twice), and the form-encoded rest.
+func (c *Client) splitParams(p map[string]string, inURL func(string) bool) (string, string, error) {
+	u, err := url.Parse(c.cfg.GatewayURL)
+	if err != nil {
+		return "", "", fmt.Errorf("gateway URL: %w", err)
 	}
-	return v.Encode()
+	q := u.Query()
+	body := url.Values{}
+	for k, v := range p {
+		if inURL(k) {
+			q.Set(k, v)
+		} else {
+			body.Set(k, v)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), body.Encode(), nil
 }
 
 // call POSTs a signed request and verifies the answer. out receives the
-// response object on success (code 10000).
-func (c *Client) call(ctx context.Context, method string, biz any, extra map[string]string, retry bool, out any) error {
+// response object on success (code 10000). With retry, an unknown outcome
+// is retried with the same business content up to MaxAttempts times.
+func (c *Client) call(ctx context.Context, method string, biz any, retry bool, out any) error {
 	attempts := 1
 	if retry {
 		attempts = c.cfg.MaxAttempts
 	}
-	var last error
-	for attempt := 1; attempt <= attempts; attempt++ {
-		if attempt > 1 {
-			t := time.NewTimer(c.backoff(attempt - 1))
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return &Error{Method: method, Err: fmt.Errorf("%w (after %d attempts, last: %v)", ctx.Err(), attempt-1, last)}
-			case <-t.C:
-			}
-		}
-		err := c.once(ctx, method, biz, extra, out)
+	bizJSON, err := marshalBiz(biz)
+	if err != nil {
+		return &Error{Method: method, Err: err}
+	}
+	for attempt := 1; ; attempt++ {
+		err := c.once(ctx, method, bizJSON, out)
 		if err == nil {
 			return nil
 		}
-		last = err
-		var ae *Error
-		if !errors.As(err, &ae) || !ae.Retryable || ctx.Err() != nil {
+		err.Attempts = attempt
+		if !err.Retryable || attempt >= attempts {
 			return err
 		}
+		t := time.NewTimer(c.backoff(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return &Error{Method: method, Attempts: attempt,
+				Err: fmt.Errorf("%w (retry abandoned 已放弃重试; last error: %v)", ctx.Err(), err)}
+		case <-t.C:
+		}
 	}
-	return last
 }
 
-func (c *Client) once(ctx context.Context, method string, biz any, extra map[string]string, out any) error {
+// requestParams returns the signed parameters of one server call.
+func (c *Client) requestParams(method, bizJSON string) (map[string]string, error) {
 	p := c.commonParams(method)
-	for k, v := range extra {
-		p[k] = v
+	p["biz_content"] = bizJSON
+	sign, err := Sign(c.cfg.PrivateKey, c.cfg.SignType, []byte(SignContent(p)))
+	if err != nil {
+		return nil, err
 	}
-	if err := c.signParams(p, biz); err != nil {
+	p["sign"] = sign
+	return p, nil
+}
+
+func (c *Client) once(ctx context.Context, method, bizJSON string, out any) *Error {
+	p, err := c.requestParams(method, bizJSON)
+	if err != nil {
 		return &Error{Method: method, Err: err}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.gatewayWithCharset(), strings.NewReader(encodeValues(p)))
+	target, body, err := c.splitParams(p, func(k string) bool { return urlParams[k] })
+	if err != nil {
+		return &Error{Method: method, Err: err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(body))
 	if err != nil {
 		return &Error{Method: method, Err: fmt.Errorf("build request: %w", err)}
 	}
@@ -204,31 +245,32 @@ func (c *Client) once(ctx context.Context, method string, biz any, extra map[str
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return &Error{Method: method, Retryable: ctx.Err() == nil, Err: fmt.Errorf("network error (网络错误): %w", err)}
+		if ctx.Err() != nil {
+			return &Error{Method: method, Err: fmt.Errorf("%w (请求已取消或超时)", ctx.Err())}
+		}
+		return &Error{Method: method, Retryable: true, Err: fmt.Errorf("network error (网络错误): %w", err)}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return &Error{Method: method, Retryable: ctx.Err() == nil, Err: fmt.Errorf("read response: %w", err)}
-	}
 	trace := resp.Header.Get("trace_id")
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return &Error{Method: method, TraceID: trace, Err: fmt.Errorf("%w (请求已取消或超时)", ctx.Err())}
+		}
+		return &Error{Method: method, TraceID: trace, Retryable: true, Err: fmt.Errorf("read response (读取响应失败): %w", err)}
+	}
 	if resp.StatusCode != http.StatusOK {
 		return &Error{Method: method, HTTPStatus: resp.StatusCode, TraceID: trace, Retryable: resp.StatusCode >= 500,
-			Err: fmt.Errorf("gateway answered HTTP %d", resp.StatusCode)}
+			Err: fmt.Errorf("%w; body starts %q", ErrHTTPStatus, preview(bytes.TrimSpace(respBody)))}
 	}
-	return c.decode(method, body, trace, out)
+	if len(respBody) > maxResponse {
+		return &Error{Method: method, TraceID: trace, Err: fmt.Errorf("%w: body larger than %d bytes", ErrMalformedResponse, maxResponse)}
+	}
+	return c.decode(method, respBody, trace, out)
 }
 
-func (c *Client) gatewayWithCharset() string {
-	u := c.cfg.GatewayURL
-	if strings.Contains(u, "charset=") {
-		return u
-	}
-	if strings.Contains(u, "?") {
-		return u + "&charset=utf-8"
-	}
-	return u + "?charset=utf-8"
-}
+// maxResponse bounds a gateway body; real ones are a few kilobytes.
+const maxResponse = 4 << 20
 
 type status struct {
 	Code    string `json:"code"`
@@ -237,26 +279,29 @@ type status struct {
 	SubMsg  string `json:"sub_msg"`
 }
 
-// decode verifies a gateway body and unmarshals the response object.
-func (c *Client) decode(method string, body []byte, trace string, out any) error {
+// decode verifies a gateway body and unmarshals the response object. It
+// returns nil only for a success (code 10000) whose signature verifies.
+func (c *Client) decode(method string, body []byte, trace string, out any) *Error {
 	env, err := ExtractResponse(body, method)
 	if err != nil {
 		return &Error{Method: method, TraceID: trace, Err: err}
 	}
 	var st status
 	if err := json.Unmarshal(env.Content, &st); err != nil {
-		return &Error{Method: method, TraceID: trace, Err: fmt.Errorf("%w: response object: %v", ErrMalformedResponse, err)}
+		return &Error{Method: method, TraceID: trace, Err: fmt.Errorf("%w: response object (响应内容): %v", ErrMalformedResponse, err)}
 	}
 	if env.Sign == "" {
 		if st.Code == "10000" || st.Code == "" {
-			return &Error{Method: method, TraceID: trace, Err: fmt.Errorf("%w: success response without sign", ErrBadSignature)}
+			return &Error{Method: method, TraceID: trace,
+				Err: fmt.Errorf("%w: the response has no sign, refused (响应没有签名, 已拒绝)", ErrBadSignature)}
 		}
 		return &Error{Method: method, Code: st.Code, Msg: st.Msg, SubCode: st.SubCode, SubMsg: st.SubMsg,
 			Unverified: true, TraceID: trace}
 	}
 	if err := Verify(c.cfg.AlipayPublicKey, c.cfg.SignType, env.Content, env.Sign); err != nil {
 		return &Error{Method: method, TraceID: trace,
-			Err: fmt.Errorf("%w: check that AP_PUB_KEY is the Alipay public key of this app (检查支付宝公钥是否正确)", err)}
+			Err: fmt.Errorf("%w: check that the Alipay public key (AP_PUB_KEY) is the one shown for this app in the portal "+
+				"(检查支付宝公钥是否正确); unverified answer: code=%q sub_code=%q", err, clip(st.Code), clip(st.SubCode))}
 	}
 	if st.Code != "10000" {
 		return &Error{Method: method, Code: st.Code, Msg: st.Msg, SubCode: st.SubCode, SubMsg: st.SubMsg,
@@ -268,4 +313,12 @@ func (c *Client) decode(method string, body []byte, trace string, out any) error
 		}
 	}
 	return nil
+}
+
+// clip shortens an untrusted string for an error message.
+func clip(s string) string {
+	if len(s) > 64 {
+		return preview([]byte(s))
+	}
+	return s
 }

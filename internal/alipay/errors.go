@@ -5,6 +5,9 @@ import (
 	"fmt"
 )
 
+// ErrHTTPStatus is wrapped when the gateway answers with a status other than 200.
+var ErrHTTPStatus = errors.New("HTTP status is not 200")
+
 // Error is an answer from Alipay other than success, or a failure to get a
 // trustworthy answer at all.
 type Error struct {
@@ -21,22 +24,34 @@ type Error struct {
 	Unverified bool
 	HTTPStatus int    // non-zero when the gateway answered with a non-200 status
 	TraceID    string // trace_id header, for Alipay support
+	Attempts   int    // how many requests were sent (more than 1 after retries)
 	Err        error  // transport or verification cause, if any
 }
 
 func (e *Error) Error() string {
-	if e.Code == "" {
-		if e.HTTPStatus != 0 {
-			return fmt.Sprintf("%s: gateway answered HTTP %d (支付宝网关返回 HTTP %d)", e.Method, e.HTTPStatus, e.HTTPStatus)
+	var s string
+	switch {
+	case e.Code != "":
+		s = fmt.Sprintf("%s: code=%s msg=%s", e.Method, e.Code, e.Msg)
+		if e.SubCode != "" {
+			s += fmt.Sprintf(" sub_code=%s sub_msg=%s", e.SubCode, e.SubMsg)
 		}
-		return fmt.Sprintf("%s: %v", e.Method, e.Err)
+		if e.Unverified {
+			s += " (unsigned response, not verified 响应未签名, 未经验签)"
+		}
+	case e.HTTPStatus != 0:
+		s = fmt.Sprintf("%s: gateway answered HTTP %d (支付宝网关返回 HTTP %d)", e.Method, e.HTTPStatus, e.HTTPStatus)
+		if e.Err != nil {
+			s += ": " + e.Err.Error()
+		}
+	default:
+		s = fmt.Sprintf("%s: %v", e.Method, e.Err)
 	}
-	s := fmt.Sprintf("%s: code=%s msg=%s", e.Method, e.Code, e.Msg)
-	if e.SubCode != "" {
-		s += fmt.Sprintf(" sub_code=%s sub_msg=%s", e.SubCode, e.SubMsg)
+	if e.Attempts > 1 {
+		s += fmt.Sprintf(" [after %d attempts 已尝试 %d 次]", e.Attempts, e.Attempts)
 	}
-	if e.Unverified {
-		s += " (unsigned response)"
+	if e.TraceID != "" {
+		s += " trace_id=" + e.TraceID
 	}
 	return s
 }
@@ -76,7 +91,7 @@ func retryableCode(code, sub string) bool {
 	switch {
 	case code == "20000":
 		return true
-	case sub == "ACQ.SYSTEM_ERROR" || sub == "AQC.SYSTEM_ERROR":
+	case sub == SubSystemError || sub == "AQC.SYSTEM_ERROR":
 		return true
 	case code == "40005":
 		return true

@@ -19,7 +19,7 @@ const (
 )
 
 // ErrAmount is wrapped by every amount parsing error.
-var ErrAmount = errors.New("invalid amount")
+var ErrAmount = errors.New("invalid amount (金额无效)")
 
 // ParseAmount parses a decimal yuan amount such as "19.99", "0.1" or "7"
 // exactly. It accepts at most two decimals and the range [0.01, 100000000];
@@ -39,24 +39,41 @@ func ParseAmount(s string) (Amount, error) {
 	return a, nil
 }
 
+// ParseResponseAmount parses an amount as Alipay writes it in responses and
+// notifications ("88.88", "0.00"): like ParseAmount, but zero is allowed and
+// there is no upper bound beyond what fits.
+func ParseResponseAmount(s string) (Amount, error) {
+	return parseDecimal(strings.TrimSpace(s))
+}
+
 // AmountFromJSON parses an amount from a JSON number or a JSON string holding
-// a decimal, from its text, so 19.99 and 0.07 stay exact.
+// a decimal, from its text, so 19.99 and 0.07 stay exact. The range and
+// precision rules of ParseAmount apply.
 func AmountFromJSON(raw json.RawMessage) (Amount, error) {
-	s := strings.TrimSpace(string(raw))
-	if len(s) >= 2 && s[0] == '"' {
+	text, err := amountText(raw)
+	if err != nil {
+		return 0, err
+	}
+	return ParseAmount(text)
+}
+
+// amountText returns the decimal text of a JSON number or string.
+func amountText(raw []byte) (string, error) {
+	s := strings.Trim(string(raw), " \t\r\n") // JSON whitespace only
+	if s == "" || s == "null" {
+		return "", fmt.Errorf("%w: missing (金额缺失)", ErrAmount)
+	}
+	if s[0] == '"' {
 		var str string
 		if err := json.Unmarshal([]byte(s), &str); err != nil {
-			return 0, fmt.Errorf("%w: not a JSON string: %v", ErrAmount, err)
+			return "", fmt.Errorf("%w: %s is not a JSON string (金额格式不正确)", ErrAmount, quoteShort(s))
 		}
-		return ParseAmount(str)
+		return str, nil
 	}
-	if s == "" || s == "null" {
-		return 0, fmt.Errorf("%w: missing (金额缺失)", ErrAmount)
+	if (s[0] != '-' && (s[0] < '0' || s[0] > '9')) || !json.Valid([]byte(s)) {
+		return "", fmt.Errorf("%w: %s is not a number like 19.99 (金额必须是数字, 如 19.99)", ErrAmount, quoteShort(s))
 	}
-	if !json.Valid([]byte(s)) || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
-		return 0, fmt.Errorf("%w: %s is not a number (金额必须是数字)", ErrAmount, quoteShort(s))
-	}
-	return ParseAmount(s)
+	return s, nil
 }
 
 // parseDecimal turns a plain decimal (optionally with an exponent) into fen,
@@ -81,17 +98,17 @@ func parseDecimal(s string) (Amount, error) {
 	if i := strings.IndexAny(s, "eE"); i >= 0 {
 		e, err := strconv.Atoi(s[i+1:])
 		if err != nil || e > 20 || e < -20 {
-			return 0, fmt.Errorf("%w: %s is not a decimal number (金额格式不正确)", ErrAmount, quoteShort(orig))
+			return 0, fmt.Errorf("%w: %s is not a decimal number like 19.99 (金额格式不正确, 应为如 19.99 的数字)", ErrAmount, quoteShort(orig))
 		}
 		exp = e
 		s = s[:i]
 	}
 	intPart, frac, hasDot := strings.Cut(s, ".")
 	if intPart == "" && frac == "" || hasDot && frac == "" && intPart == "" {
-		return 0, fmt.Errorf("%w: %s is not a decimal number (金额格式不正确)", ErrAmount, quoteShort(orig))
+		return 0, fmt.Errorf("%w: %s is not a decimal number like 19.99 (金额格式不正确, 应为如 19.99 的数字)", ErrAmount, quoteShort(orig))
 	}
 	if !allDigits(intPart) || !allDigits(frac) || (hasDot && frac == "") {
-		return 0, fmt.Errorf("%w: %s is not a decimal number (金额格式不正确)", ErrAmount, quoteShort(orig))
+		return 0, fmt.Errorf("%w: %s is not a decimal number like 19.99 (金额格式不正确, 应为如 19.99 的数字)", ErrAmount, quoteShort(orig))
 	}
 	digits := strings.TrimLeft(intPart+frac, "0")
 	scale := len(frac) - exp // value = digits * 10^-scale
@@ -153,3 +170,22 @@ func (a Amount) String() string {
 // MarshalJSON writes the amount as a JSON number with two decimals (19.99),
 // built from the integer so it is exact.
 func (a Amount) MarshalJSON() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalJSON reads what MarshalJSON writes, and the JSON strings Alipay
+// uses ("88.88"), exactly; 0.00 is allowed. User input should go through
+// AmountFromJSON, which also enforces the range of a payment.
+func (a *Amount) UnmarshalJSON(raw []byte) error {
+	if string(raw) == "null" {
+		return nil
+	}
+	text, err := amountText(raw)
+	if err != nil {
+		return err
+	}
+	v, err := parseDecimal(strings.TrimSpace(text))
+	if err != nil {
+		return err
+	}
+	*a = v
+	return nil
+}

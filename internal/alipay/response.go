@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrMalformedResponse is wrapped when the gateway's body is not an Alipay
@@ -29,40 +30,46 @@ func ResponseKey(method string) string {
 
 // ExtractResponse finds the response object for method in body, keeping its
 // exact bytes. It falls back to "error_response". It rejects a body that holds
-// the response key twice, since then it is unclear which one was signed.
+// a key twice, since then it is unclear which one was signed, and anything
+// but one JSON object (HTML pages, truncated JSON, trailing data).
 func ExtractResponse(body []byte, method string) (*Envelope, error) {
 	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return nil, fmt.Errorf("%w: body is not JSON (starts %q)", ErrMalformedResponse, preview(trimmed))
+	if len(trimmed) == 0 {
+		return nil, fmt.Errorf("%w: empty body (支付宝网关返回了空响应)", ErrMalformedResponse)
+	}
+	if trimmed[0] == '<' {
+		return nil, fmt.Errorf("%w: the gateway returned an HTML page, not JSON (支付宝网关返回了 HTML 页面而不是 JSON; "+
+			"check the gateway URL 检查网关地址): starts %q", ErrMalformedResponse, preview(trimmed))
+	}
+	if trimmed[0] != '{' {
+		return nil, fmt.Errorf("%w: body is not a JSON object (响应不是 JSON 对象): starts %q", ErrMalformedResponse, preview(trimmed))
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return nil, fmt.Errorf("%w: body is not a JSON object", ErrMalformedResponse)
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("%w: body is not a JSON object (响应不是 JSON 对象)", ErrMalformedResponse)
 	}
-	fields := map[string]json.RawMessage{}
+	fields := make(map[string]json.RawMessage, 3)
 	for dec.More() {
 		kt, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrMalformedResponse, err)
+			return nil, fmt.Errorf("%w: invalid JSON (JSON 格式错误): %v", ErrMalformedResponse, err)
 		}
 		k, _ := kt.(string)
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrMalformedResponse, err)
+			return nil, fmt.Errorf("%w: invalid JSON (JSON 格式错误): %v", ErrMalformedResponse, err)
 		}
 		if _, dup := fields[k]; dup {
-			return nil, fmt.Errorf("%w: key %q appears twice", ErrMalformedResponse, k)
+			return nil, fmt.Errorf("%w: key %q appears twice (响应中的字段重复)", ErrMalformedResponse, k)
 		}
 		fields[k] = v
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformedResponse, err)
+		return nil, fmt.Errorf("%w: invalid JSON (JSON 格式错误): %v", ErrMalformedResponse, err)
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrMalformedResponse)
+	if dec.InputOffset() != int64(len(trimmed)) {
+		return nil, fmt.Errorf("%w: trailing data after the JSON object (JSON 之后有多余内容)", ErrMalformedResponse)
 	}
-	env := &Envelope{}
 	key := ResponseKey(method)
 	content, ok := fields[key]
 	if !ok {
@@ -70,24 +77,36 @@ func ExtractResponse(body []byte, method string) (*Envelope, error) {
 		content, ok = fields[key]
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: no %q in the response", ErrMalformedResponse, ResponseKey(method))
+		return nil, fmt.Errorf("%w: no %q in the response (响应中没有 %s)", ErrMalformedResponse, ResponseKey(method), ResponseKey(method))
 	}
-	env.Key = key
-	env.Content = content
+	if len(content) == 0 || content[0] != '{' {
+		return nil, fmt.Errorf("%w: %q is not a JSON object; encrypted (AES) responses are not supported "+
+			"(响应内容不是 JSON 对象, 不支持 AES 加密的响应)", ErrMalformedResponse, key)
+	}
+	env := &Envelope{Key: key, Content: content}
 	if s, ok := fields["sign"]; ok {
 		if err := json.Unmarshal(s, &env.Sign); err != nil {
-			return nil, fmt.Errorf("%w: sign is not a string", ErrMalformedResponse)
+			return nil, fmt.Errorf("%w: sign is not a string (sign 不是字符串)", ErrMalformedResponse)
 		}
 	}
 	if s, ok := fields["alipay_cert_sn"]; ok {
-		_ = json.Unmarshal(s, &env.CertSN)
+		if err := json.Unmarshal(s, &env.CertSN); err != nil {
+			return nil, fmt.Errorf("%w: alipay_cert_sn is not a string", ErrMalformedResponse)
+		}
 	}
 	return env, nil
 }
 
+// preview returns the start of a body for an error message, cut on a rune
+// boundary.
 func preview(b []byte) string {
-	if len(b) > 40 {
-		b = b[:40]
+	const max = 60
+	if len(b) <= max {
+		return string(b)
 	}
-	return string(b)
+	n := max
+	for n > 0 && !utf8.RuneStart(b[n]) {
+		n--
+	}
+	return string(b[:n]) + "…"
 }

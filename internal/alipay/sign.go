@@ -41,7 +41,7 @@ func (t SignType) hash() (crypto.Hash, error) {
 	case RSA:
 		return crypto.SHA1, nil
 	}
-	return 0, fmt.Errorf("unsupported sign type %q", string(t))
+	return 0, fmt.Errorf("sign type %q: allowed values are RSA2 and RSA (签名方式只能是 RSA2 或 RSA)", string(t))
 }
 
 func digest(t SignType, content []byte) (crypto.Hash, []byte, error) {
@@ -131,7 +131,7 @@ func FlattenForm(v url.Values) (map[string]string, error) {
 	m := make(map[string]string, len(v))
 	for k, vs := range v {
 		if len(vs) != 1 {
-			return nil, fmt.Errorf("parameter %q given %d times", k, len(vs))
+			return nil, fmt.Errorf("parameter %q given %d times (参数重复)", k, len(vs))
 		}
 		m[k] = vs[0]
 	}
@@ -144,7 +144,7 @@ func FlattenForm(v url.Values) (map[string]string, error) {
 func VerifyNotification(alipayKey *rsa.PublicKey, params map[string]string) error {
 	sign := params["sign"]
 	if sign == "" {
-		return fmt.Errorf("%w: notification has no sign", ErrBadSignature)
+		return fmt.Errorf("%w: notification has no sign (通知没有签名)", ErrBadSignature)
 	}
 	t, err := ParseSignType(params["sign_type"])
 	if err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Methods of the OpenAPI this client speaks.
@@ -23,16 +25,17 @@ const (
 	ProductWapPay  = "QUICK_WAP_WAY"
 )
 
-// PayRequest describes a payment link.
+// PayRequest describes a payment link. Every field is checked before
+// signing, and an error names the field (out_trade_no, total_amount, …).
 type PayRequest struct {
-	OutTradeNo     string
-	TotalAmount    Amount
-	Subject        string
-	TimeoutExpress string // relative, e.g. "30m" (optional)
-	TimeExpire     string // absolute "yyyy-MM-dd HH:mm:ss" (optional)
+	OutTradeNo     string // 1–64 of [A-Za-z0-9_-]
+	TotalAmount    Amount // 0.01 to 100000000 yuan
+	Subject        string // 1–256 characters
+	TimeoutExpress string // optional, relative: "30m", "2h", "1d" (1m–15d) or "1c"
+	TimeExpire     string // optional, absolute Beijing time "yyyy-MM-dd HH:mm:ss", in the future
 	QuitURL        string // wap only: where the buyer lands on abandon (optional)
-	ReturnURL      string // overrides Config.ReturnURL
-	NotifyURL      string // overrides Config.NotifyURL
+	ReturnURL      string // overrides Config.ReturnURL; absolute http(s), ≤256
+	NotifyURL      string // overrides Config.NotifyURL; absolute http(s), ≤256
 }
 
 type payBiz struct {
@@ -62,18 +65,33 @@ func (c *Client) payURL(method, product string, r PayRequest) (string, error) {
 	if err := CheckOutTradeNo("out_trade_no", r.OutTradeNo); err != nil {
 		return "", err
 	}
-	if r.TotalAmount < MinAmount || r.TotalAmount > MaxAmount {
-		return "", fmt.Errorf("total_amount %s: must be between 0.01 and 100000000 (金额范围 0.01 至 100000000)", r.TotalAmount)
+	if err := checkAmountRange("total_amount", r.TotalAmount); err != nil {
+		return "", err
 	}
-	if strings.TrimSpace(r.Subject) == "" {
-		return "", fmt.Errorf("subject: must not be empty (订单标题不能为空)")
+	if err := checkText("subject", r.Subject, 256, true); err != nil {
+		return "", err
+	}
+	if err := CheckTimeoutExpress(r.TimeoutExpress); err != nil {
+		return "", err
+	}
+	if err := c.checkTimeExpire(r.TimeExpire); err != nil {
+		return "", err
 	}
 	p := c.commonParams(method)
-	if u := firstNonEmpty(r.ReturnURL, c.cfg.ReturnURL); u != "" {
-		p["return_url"] = u
-	}
-	if u := firstNonEmpty(r.NotifyURL, c.cfg.NotifyURL); u != "" {
-		p["notify_url"] = u
+	for _, u := range []struct{ field, value string }{
+		{"return_url", firstNonEmpty(r.ReturnURL, c.cfg.ReturnURL)},
+		{"notify_url", firstNonEmpty(r.NotifyURL, c.cfg.NotifyURL)},
+		{"quit_url", r.QuitURL},
+	} {
+		if u.value == "" {
+			continue
+		}
+		if err := CheckURL(u.field, u.value); err != nil {
+			return "", err
+		}
+		if u.field != "quit_url" {
+			p[u.field] = u.value
+		}
 	}
 	biz := payBiz{
 		OutTradeNo:     r.OutTradeNo,
@@ -87,11 +105,84 @@ func (c *Client) payURL(method, product string, r PayRequest) (string, error) {
 	if err := c.signParams(p, biz); err != nil {
 		return "", err
 	}
-	sep := "?"
-	if strings.Contains(c.cfg.GatewayURL, "?") {
-		sep = "&"
+	link, _, err := c.splitParams(p, func(string) bool { return true })
+	return link, err
+}
+
+// checkAmountRange checks an amount against what a payment or refund allows.
+func checkAmountRange(field string, a Amount) error {
+	if a < MinAmount || a > MaxAmount {
+		return fmt.Errorf("%s %s: must be between 0.01 and 100000000 yuan (%s 取值范围 0.01 至 100000000 元)", field, a, field)
 	}
-	return c.cfg.GatewayURL + sep + encodeValues(p), nil
+	return nil
+}
+
+// checkText checks a free-text business field: required or not, at most max
+// characters.
+func checkText(field, s string, max int, required bool) error {
+	if required && strings.TrimSpace(s) == "" {
+		return fmt.Errorf("%s: must not be empty (%s 不能为空)", field, field)
+	}
+	if n := utf8.RuneCountInString(s); n > max {
+		return fmt.Errorf("%s: %d characters, at most %d allowed (%s 最长 %d 个字符)", field, n, max, field, max)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s: not valid UTF-8 text (%s 不是有效的 UTF-8 文本)", field, field)
+	}
+	return nil
+}
+
+// CheckTimeoutExpress checks a relative payment timeout as Alipay accepts it:
+// a whole number of minutes, hours or days ("30m", "2h", "1d") between 1m and
+// 15d, or "1c" (until midnight). "" means the default (15d).
+func CheckTimeoutExpress(s string) error {
+	if s == "" || s == "1c" {
+		return nil
+	}
+	bad := fmt.Errorf("timeout_express %q: use a whole number with m, h or d, e.g. 30m, 2h, 1d, or 1c; between 1m and 15d "+
+		"(timeout_express 格式如 30m、2h、1d 或 1c, 范围 1m 至 15d)", s)
+	if len(s) < 2 || len(s) > 6 {
+		return bad
+	}
+	n, err := strconv.Atoi(s[:len(s)-1])
+	if err != nil || n < 1 || s[0] == '+' || s[0] == '0' {
+		return bad
+	}
+	minutes := map[byte]int{'m': 1, 'h': 60, 'd': 24 * 60}[s[len(s)-1]]
+	if minutes == 0 || n*minutes > 15*24*60 {
+		return bad
+	}
+	return nil
+}
+
+// checkTimeExpire checks an absolute expiry "yyyy-MM-dd HH:mm:ss" (Beijing
+// time): well formed and not in the past.
+func (c *Client) checkTimeExpire(s string) error {
+	if s == "" {
+		return nil
+	}
+	t, err := ParseTimestamp(s)
+	if err != nil {
+		return fmt.Errorf("time_expire %q: use yyyy-MM-dd HH:mm:ss in Beijing time, e.g. 2024-01-01 12:30:00 "+
+			"(time_expire 格式为 yyyy-MM-dd HH:mm:ss, 北京时间)", s)
+	}
+	if !t.After(c.cfg.Now()) {
+		return fmt.Errorf("time_expire %q: is in the past (Beijing time) (time_expire 已过期, 按北京时间)", s)
+	}
+	return nil
+}
+
+// CheckURL checks a return_url, notify_url or quit_url: an absolute http(s)
+// URL of at most 256 characters.
+func CheckURL(field, s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s %q: must be an absolute http(s) URL (%s 必须是 http(s) 绝对地址)", field, clip(s), field)
+	}
+	if len(s) > 256 {
+		return fmt.Errorf("%s: %d characters, at most 256 allowed (%s 最长 256 个字符)", field, len(s), field)
+	}
+	return nil
 }
 
 func firstNonEmpty(a, b string) string {
@@ -128,6 +219,13 @@ type TradeQuery struct {
 	BuyerPayAmount string `json:"buyer_pay_amount"`
 	BuyerLogonID   string `json:"buyer_logon_id"`
 	SendPayDate    string `json:"send_pay_date"`
+	PointAmount    string `json:"point_amount"`
+	InvoiceAmount  string `json:"invoice_amount"`
+	BuyerUserID    string `json:"buyer_user_id"`
+	BuyerOpenID    string `json:"buyer_open_id"`
+	Subject        string `json:"subject"`
+	Body           string `json:"body"`
+	PassbackParams string `json:"passback_params"`
 }
 
 // Query asks for a trade by out_trade_no. Retried on unknown outcomes.
@@ -137,7 +235,7 @@ func (c *Client) Query(ctx context.Context, outTradeNo string) (*TradeQuery, err
 	}
 	var out TradeQuery
 	biz := map[string]string{"out_trade_no": outTradeNo}
-	if err := c.call(ctx, MethodQuery, biz, nil, true, &out); err != nil {
+	if err := c.call(ctx, MethodQuery, biz, true, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -171,8 +269,11 @@ func (c *Client) Refund(ctx context.Context, r RefundRequest) (*RefundResult, er
 	if err := CheckOutTradeNo("out_request_no", r.OutRequestNo); err != nil {
 		return nil, err
 	}
-	if r.RefundAmount < MinAmount || r.RefundAmount > MaxAmount {
-		return nil, fmt.Errorf("refund_amount %s: must be between 0.01 and 100000000 (退款金额范围 0.01 至 100000000)", r.RefundAmount)
+	if err := checkAmountRange("refund_amount", r.RefundAmount); err != nil {
+		return nil, err
+	}
+	if err := checkText("refund_reason", r.RefundReason, 256, false); err != nil {
+		return nil, err
 	}
 	biz := struct {
 		OutTradeNo   string `json:"out_trade_no"`
@@ -181,7 +282,7 @@ func (c *Client) Refund(ctx context.Context, r RefundRequest) (*RefundResult, er
 		RefundReason string `json:"refund_reason,omitempty"`
 	}{r.OutTradeNo, r.RefundAmount.String(), r.OutRequestNo, r.RefundReason}
 	var out RefundResult
-	if err := c.call(ctx, MethodRefund, biz, nil, true, &out); err != nil {
+	if err := c.call(ctx, MethodRefund, biz, true, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -213,7 +314,7 @@ func (c *Client) QueryRefund(ctx context.Context, outTradeNo, outRequestNo strin
 		QueryOptions []string `json:"query_options"`
 	}{outTradeNo, outRequestNo, []string{"gmt_refund_pay"}}
 	var out RefundQuery
-	if err := c.call(ctx, MethodRefundQuery, biz, nil, true, &out); err != nil {
+	if err := c.call(ctx, MethodRefundQuery, biz, true, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -231,24 +332,23 @@ func (c *Client) Close(ctx context.Context, outTradeNo string) (*CloseResult, er
 		return nil, err
 	}
 	var out CloseResult
-	if err := c.call(ctx, MethodClose, map[string]string{"out_trade_no": outTradeNo}, nil, false, &out); err != nil {
+	if err := c.call(ctx, MethodClose, map[string]string{"out_trade_no": outTradeNo}, false, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
 }
 
-// VerifyReturn checks the parameters of a return_url redirect. The redirect
-// is user-controlled: use it for display only, never for fulfilment.
+// VerifyReturn checks the parameters of a return_url redirect: signed by
+// Alipay for this app. The redirect is user-controlled: use it for display
+// only, never for fulfilment.
 func (c *Client) VerifyReturn(q url.Values) error {
-	p, err := FlattenForm(q)
-	if err != nil {
-		return err
-	}
-	return VerifyNotification(c.cfg.AlipayPublicKey, p)
+	_, err := c.VerifyNotification(q)
+	return err
 }
 
-// VerifyNotification checks a notification body against this client's
-// Alipay public key and app id.
+// VerifyNotification checks a notification body (parsed once, POST form
+// only) against this client's Alipay public key and app id, and returns its
+// parameters.
 func (c *Client) VerifyNotification(form url.Values) (map[string]string, error) {
 	p, err := FlattenForm(form)
 	if err != nil {
@@ -258,7 +358,7 @@ func (c *Client) VerifyNotification(form url.Values) (map[string]string, error) 
 		return nil, err
 	}
 	if p["app_id"] != c.cfg.AppID {
-		return nil, fmt.Errorf("notification for app %q, expected %q", p["app_id"], c.cfg.AppID)
+		return nil, fmt.Errorf("notification for app_id %q, expected %q (通知中的 app_id 与配置不符)", clip(p["app_id"]), c.cfg.AppID)
 	}
 	return p, nil
 }
