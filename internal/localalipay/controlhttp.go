@@ -1,0 +1,195 @@
+package localalipay
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// controlRoutes registers the /_local/ control API: JSON in and out,
+// loopback clients only.
+func (s *Server) controlRoutes(mux *http.ServeMux) {
+	h := func(pattern string, fn func(w http.ResponseWriter, r *http.Request) (any, error)) {
+		mux.Handle(pattern, s.guard(fn))
+	}
+	h("GET /_local/credentials", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		c := s.Credentials()
+		return map[string]string{
+			"AP_APP_ID": c.AppID, "AP_APP_KEY": c.AppPrivateKey, "AP_PUB_KEY": c.AlipayPublicKey,
+			"AP_GATEWAY_URL": c.GatewayURL,
+			"note":           "AP_APP_KEY is the private key of a LOCAL test app (本地测试应用私钥), not a real credential",
+		}, nil
+	})
+	h("GET /_local/trades", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		trades, err := s.Trades(r.Context(), limit)
+		return map[string]any{"trades": trades}, err
+	})
+	h("GET /_local/trades/{out_trade_no}", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return s.Trade(r.Context(), r.PathValue("out_trade_no"))
+	})
+	h("POST /_local/trades/{out_trade_no}/pay", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		no := r.PathValue("out_trade_no")
+		redirect, err := s.PayTrade(r.Context(), no)
+		if err != nil {
+			return nil, err
+		}
+		d, err := s.Trade(r.Context(), no)
+		return map[string]any{"redirect_url": redirect, "trade": d}, err
+	})
+	h("POST /_local/trades/{out_trade_no}/close", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		no := r.PathValue("out_trade_no")
+		if err := s.CloseTrade(r.Context(), no); err != nil {
+			return nil, err
+		}
+		return s.Trade(r.Context(), no)
+	})
+	h("POST /_local/trades/{out_trade_no}/expire", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		no := r.PathValue("out_trade_no")
+		if err := s.ExpireTrade(r.Context(), no); err != nil {
+			return nil, err
+		}
+		return s.Trade(r.Context(), no)
+	})
+	h("POST /_local/notifications/{notify_id}/resend", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		if err := s.ResendNotification(r.Context(), r.PathValue("notify_id")); err != nil {
+			return nil, err
+		}
+		return map[string]string{"notify_id": r.PathValue("notify_id"), "state": notifyPending}, nil
+	})
+	h("POST /_local/pay-link", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		var in struct {
+			Link string `json:"link"`
+		}
+		if err := decodeJSON(r, &in); err != nil {
+			return nil, err
+		}
+		redirect, err := PayLink(r.Context(), in.Link)
+		if err != nil {
+			return nil, &controlError{http.StatusBadRequest, "pay_link_failed", err.Error()}
+		}
+		return map[string]string{"redirect_url": redirect}, nil
+	})
+	h("GET /_local/faults", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return s.Faults(), nil
+	})
+	h("POST /_local/faults", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		var f Faults
+		if err := decodeJSON(r, &f); err != nil {
+			return nil, err
+		}
+		if err := s.SetFaults(f); err != nil {
+			return nil, &controlError{http.StatusBadRequest, "invalid_faults", err.Error()}
+		}
+		return s.Faults(), nil
+	})
+	h("DELETE /_local/faults", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		s.ClearFaults()
+		return s.Faults(), nil
+	})
+	h("/_local/", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return nil, &controlError{http.StatusNotFound, "not_found", "unknown control endpoint; see docs/local-alipay.md (未知的控制接口)"}
+	})
+}
+
+// controlError is a control API failure with its HTTP status.
+type controlError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *controlError) Error() string { return e.Message }
+
+func decodeJSON(r *http.Request, v any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err != nil {
+		return &controlError{http.StatusBadRequest, "bad_body", "cannot read the body"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &controlError{http.StatusBadRequest, "bad_json", "body is not the expected JSON (JSON 格式错误): " + err.Error()}
+	}
+	return nil
+}
+
+// guard serves a control endpoint: loopback peers only, a loopback Host
+// (against DNS rebinding) and no cross-site browser requests.
+func (s *Server) guard(fn func(w http.ResponseWriter, r *http.Request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ce := checkLocal(r); ce != nil {
+			writeJSON(w, ce.Status, map[string]any{"error": map[string]string{"code": ce.Code, "message": ce.Message}})
+			return
+		}
+		v, err := fn(w, r)
+		if err != nil {
+			var ce *controlError
+			switch {
+			case errors.As(err, &ce):
+			case errors.Is(err, ErrNoTrade), errors.Is(err, ErrNoNotification):
+				ce = &controlError{http.StatusNotFound, "not_found", err.Error()}
+			default:
+				var be *bizError
+				if errors.As(err, &be) {
+					ce = &controlError{http.StatusConflict, be.Sub, be.Msg}
+				} else {
+					s.log.Error("local alipay: control", "path", r.URL.Path, "err", err)
+					ce = &controlError{http.StatusInternalServerError, "internal", "internal error of the LOCAL Alipay; see its log"}
+				}
+			}
+			writeJSON(w, ce.Status, map[string]any{"error": map[string]string{"code": ce.Code, "message": ce.Message}})
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+}
+
+func checkLocal(r *http.Request) *controlError {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return &controlError{http.StatusForbidden, "forbidden", "the control API answers loopback clients only (控制接口只接受本机访问)"}
+	}
+	if !isLoopbackHost(r.Host) {
+		return &controlError{http.StatusForbidden, "forbidden", "the control API needs a loopback Host header (127.0.0.1, localhost or [::1])"}
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || !isLoopbackHost(u.Host) {
+			return &controlError{http.StatusForbidden, "forbidden", "cross-site requests to the control API are refused"}
+		}
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return &controlError{http.StatusForbidden, "forbidden", "cross-site requests to the control API are refused"}
+	}
+	return nil
+}
+
+func isLoopbackHost(hostport string) bool {
+	h := hostport
+	if hh, _, err := net.SplitHostPort(hostport); err == nil {
+		h = hh
+	}
+	h = strings.Trim(h, "[]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,93 @@
+package localalipay_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
+)
+
+// call sends a signed request with biz as biz_content and returns the
+// verified inner object.
+func call(t *testing.T, srv *localalipay.Server, method, biz string) map[string]any {
+	t.Helper()
+	c := srv.Credentials()
+	appKey, err := alipay.ParsePrivateKey("app", c.AppPrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := alipay.ParsePublicKey("pub", c.AlipayPublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := post(t, c.GatewayURL, "", "application/x-www-form-urlencoded", form(signedParams(t, c, appKey, method, biz, nil)), method)
+	if a.env == nil || a.env.Sign == "" {
+		t.Fatalf("no signed envelope: %s", a.body)
+	}
+	if err := alipay.Verify(pub, alipay.RSA2, a.env.Content, a.env.Sign); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(a.env.Content, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestRefundWithoutRequestNo: omitting out_request_no means a full refund
+// whose request number is the out_trade_no.
+func TestRefundWithoutRequestNo(t *testing.T) {
+	srv := startServer(t, localalipay.Options{})
+	payNew(t, srv, "", "FR1", 5000)
+	steps := []struct {
+		name, method, biz string
+		want              map[string]string
+	}{
+		{"partial amount", alipay.MethodRefund, `{"out_trade_no":"FR1","refund_amount":"10"}`,
+			map[string]string{"code": "40004", "sub_code": "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "refund_fee": "0.00"}},
+		{"unknown trade", alipay.MethodRefund, `{"out_trade_no":"NOPE","refund_amount":"50"}`,
+			map[string]string{"code": "40004", "sub_code": "ACQ.TRADE_NOT_EXIST"}},
+		{"neither trade number", alipay.MethodRefund, `{"refund_amount":"50"}`,
+			map[string]string{"code": "40004", "sub_code": "ACQ.INVALID_PARAMETER"}},
+		{"full amount as a number", alipay.MethodRefund, `{"out_trade_no":"FR1","refund_amount":50}`,
+			map[string]string{"code": "10000", "fund_change": "Y", "refund_fee": "50.00"}},
+		{"repeat", alipay.MethodRefund, `{"out_trade_no":"FR1","refund_amount":"50.00"}`,
+			map[string]string{"code": "10000", "fund_change": "N", "refund_fee": "50.00"}},
+		{"refund query by out_trade_no", alipay.MethodRefundQuery, `{"out_trade_no":"FR1","out_request_no":"FR1"}`,
+			map[string]string{"code": "10000", "refund_status": "REFUND_SUCCESS", "refund_amount": "50.00"}},
+		{"refund query without gmt_refund_pay", alipay.MethodRefundQuery, `{"out_trade_no":"FR1","out_request_no":"FR1"}`,
+			map[string]string{"gmt_refund_pay": ""}},
+		{"refund query needs out_request_no", alipay.MethodRefundQuery, `{"out_trade_no":"FR1"}`,
+			map[string]string{"code": "40004", "sub_code": "ACQ.INVALID_PARAMETER"}},
+		{"refund query of an unknown trade", alipay.MethodRefundQuery, `{"out_trade_no":"NOPE","out_request_no":"x"}`,
+			map[string]string{"code": "40004", "sub_code": "ACQ.TRADE_NOT_EXIST"}},
+		{"query", alipay.MethodQuery, `{"out_trade_no":"FR1","query_options":["fund_bill_list"]}`,
+			map[string]string{"code": "10000", "trade_status": "TRADE_CLOSED", "total_amount": "50.00"}},
+		{"close a refunded trade", alipay.MethodClose, `{"out_trade_no":"FR1"}`,
+			map[string]string{"code": "40004", "sub_code": "ACQ.TRADE_STATUS_ERROR"}},
+		{"query_options not an array", alipay.MethodQuery, `{"out_trade_no":"FR1","query_options":"x"}`,
+			map[string]string{"code": "40004", "sub_code": "ACQ.INVALID_PARAMETER"}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			m := call(t, srv, st.method, st.biz)
+			for k, v := range st.want {
+				got, _ := m[k].(string)
+				if got != v {
+					t.Fatalf("%s = %q, want %q (answer %v)", k, got, v, m)
+				}
+			}
+		})
+	}
+	// Query by trade_no finds the same trade and lists the fund bill.
+	d, err := srv.Trade(ctxT(t), "FR1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := call(t, srv, alipay.MethodQuery, `{"trade_no":"`+d.TradeNo+`","query_options":["fund_bill_list"]}`)
+	bills, _ := m["fund_bill_list"].([]any)
+	if m["out_trade_no"] != "FR1" || len(bills) != 1 {
+		t.Fatalf("query by trade_no: %v", m)
+	}
+}
