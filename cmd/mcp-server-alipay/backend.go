@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/config"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
+)
+
+// backend is the Alipay the tools talk to: a client, plus the in-process
+// local Alipay in local mode.
+type backend struct {
+	client  *alipay.Client
+	local   *localalipay.Server // nil unless AP_CURRENT_ENV=local
+	dataDir string              // local mode only
+}
+
+func (b *backend) Close() error {
+	if b.local != nil {
+		return b.local.Close()
+	}
+	return nil
+}
+
+// newBackend builds the client from cfg. In local mode it first starts the
+// local Alipay on its well-known address, or on a free port when another
+// process (a second client window) already holds it; both share one data
+// directory and so one state.
+func newBackend(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*backend, error) {
+	ac := alipay.Config{
+		AppID:           cfg.AppID,
+		PrivateKey:      cfg.PrivateKey,
+		AlipayPublicKey: cfg.AlipayPublicKey,
+		SignType:        cfg.SignType,
+		GatewayURL:      cfg.GatewayURL,
+		AppAuthToken:    cfg.AppAuthToken,
+		ReturnURL:       cfg.ReturnURL,
+		NotifyURL:       cfg.NotifyURL,
+	}
+	b := &backend{}
+	if cfg.Env == config.Local {
+		dir, err := localDataDir(cfg)
+		if err != nil {
+			return nil, err
+		}
+		b.dataDir = dir
+		opts := localalipay.Options{DataDir: dir, Addr: localalipay.DefaultAddr, Logger: logger}
+		s, err := localalipay.Start(ctx, opts)
+		if err != nil {
+			opts.Addr = "127.0.0.1:0"
+			var err2 error
+			if s, err2 = localalipay.Start(ctx, opts); err2 != nil {
+				return nil, fmt.Errorf("start the local Alipay (启动本地支付宝失败): %w", err2)
+			}
+		}
+		b.local = s
+		cr := s.Credentials()
+		ac.AppID, ac.GatewayURL, ac.SignType = cr.AppID, cr.GatewayURL, alipay.RSA2
+		if ac.PrivateKey, err = alipay.ParsePrivateKey("local Alipay app key", cr.AppPrivateKey); err == nil {
+			ac.AlipayPublicKey, err = alipay.ParsePublicKey("local Alipay public key", cr.AlipayPublicKey)
+		}
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("local Alipay keys in %s (本地支付宝密钥): %w", dir, err)
+		}
+	}
+	c, err := alipay.NewClient(ac)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	b.client = c
+	return b, nil
+}
+
+// localDataDir is AP_LOCAL_DATA_DIR, or the local Alipay's default.
+func localDataDir(cfg *config.Config) (string, error) {
+	if cfg.LocalDataDir != "" {
+		return filepath.Abs(cfg.LocalDataDir)
+	}
+	return localalipay.DefaultDataDir()
+}
+
+// logFilePath is where AP_LOG_ENABLED writes: $HOME/mcp-server-alipay.log.
+func logFilePath() (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, "mcp-server-alipay.log"), nil
+}

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
+)
+
+// runDemo plays the reference README's illustrator story against the local
+// Alipay: this same binary runs as a stdio MCP server subprocess in local
+// mode, and a real MCP client session drives it step by step.
+func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", "", "local Alipay data directory (default: AP_LOCAL_DATA_DIR, or the local Alipay's default)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	dir, err := demoDataDir(*dataDir, getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return 1
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "demo: find this program (找不到程序自身): %v\n", err)
+		return 1
+	}
+	d := &demo{out: stdout}
+	if err := d.run(ctx, self, dir, getenv); err != nil {
+		fmt.Fprintf(stdout, "\n✗ 演示失败 / demo failed: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func demoDataDir(flagValue string, getenv func(string) string) (string, error) {
+	dir := flagValue
+	if dir == "" {
+		dir = strings.TrimSpace(getenv("AP_LOCAL_DATA_DIR"))
+	}
+	if dir == "" {
+		return localalipay.DefaultDataDir()
+	}
+	return filepath.Abs(dir)
+}
+
+type demo struct {
+	out  io.Writer
+	cs   *mcp.ClientSession
+	step int
+}
+
+func (d *demo) printf(format string, args ...any) { fmt.Fprintf(d.out, format, args...) }
+
+func (d *demo) heading(zh, en string) {
+	d.step++
+	d.printf("\n%d. %s / %s\n", d.step, zh, en)
+}
+
+// indent prints a tool's text result under its step.
+func (d *demo) indent(s string) {
+	for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		d.printf("     %s\n", line)
+	}
+}
+
+// call invokes a tool with arguments given as JSON text, so amounts travel
+// exactly as written (199.00, 50.00).
+func (d *demo) call(ctx context.Context, tool, args string) (*mcp.CallToolResult, error) {
+	d.printf("   → %s %s\n", tool, args)
+	res, err := d.cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: json.RawMessage(args)})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tool, err)
+	}
+	if res.IsError {
+		d.printf("   ← 工具错误 / tool error (isError):\n")
+	} else {
+		d.printf("   ← 结果 / result:\n")
+	}
+	d.indent(resultText(res))
+	return res, nil
+}
+
+func resultText(res *mcp.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range res.Content {
+		if t, ok := c.(*mcp.TextContent); ok {
+			b.WriteString(t.Text)
+		}
+	}
+	return b.String()
+}
+
+// structuredField reads one field of a result's structured content.
+func structuredField(res *mcp.CallToolResult, key string) string {
+	m, _ := res.StructuredContent.(map[string]any)
+	switch v := m[key].(type) {
+	case string:
+		return v
+	case float64:
+		return fmt.Sprintf("%.2f", v)
+	}
+	return ""
+}
+
+func (d *demo) run(ctx context.Context, self, dir string, getenv func(string) string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	d.printf("支付宝 MCP Server 演示: 插画师的一单生意 / Alipay MCP server demo: an illustrator's order\n")
+	d.printf("本地支付宝, 不涉及真实资金 / Local Alipay, no real money. 数据目录 / data directory: %s\n", dir)
+
+	cmd := exec.Command(self)
+	cmd.Env = demoEnv(os.Environ(), dir)
+	cmd.Stderr = io.Discard
+	client := mcp.NewClient(&mcp.Implementation{Name: "mcp-server-alipay-demo", Version: versionString()}, nil)
+	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil)
+	if err != nil {
+		return fmt.Errorf("start the MCP server subprocess (启动 MCP 服务子进程失败): %w", err)
+	}
+	defer cs.Close()
+	d.cs = cs
+	init := cs.InitializeResult()
+	lt, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("tools/list: %w", err)
+	}
+	var names []string
+	for _, t := range lt.Tools {
+		names = append(names, t.Name)
+	}
+	d.printf("MCP 会话 / MCP session: %s %s over stdio, protocol %s; %d 个工具 / tools: %s\n",
+		init.ServerInfo.Name, init.ServerInfo.Version, init.ProtocolVersion, len(names), strings.Join(names, ", "))
+
+	orderNo := "DEMO-" + time.Now().Format("20060102-150405") + "-" + randomHex(3)
+	const title = "定制插画 Custom illustration"
+
+	d.heading("报价", "Quote")
+	d.printf("   客户: \"想要一张 A4 水彩风格的猫咪插画, 做手机壁纸, 一周内交付。\"\n")
+	d.printf("   Customer: \"A watercolour cat illustration, A4, for a phone wallpaper, within a week.\"\n")
+	d.printf("   Agent: 报价 ¥199.00, 订单号 %s / quotes ¥199.00, order number %s (来自商户订单系统 / from the merchant's order system)\n", orderNo, orderNo)
+
+	d.heading("创建支付链接", "Create the payment link")
+	res, err := d.call(ctx, tools.NameWebPagePay, fmt.Sprintf(`{"outTradeNo":%q,"totalAmount":199.00,"orderTitle":%q}`, orderNo, title))
+	if err != nil {
+		return err
+	}
+	link := structuredField(res, "url")
+	if res.IsError || link == "" {
+		return errors.New("no payment link was created (未创建支付链接)")
+	}
+
+	d.heading("买家打开链接之前查询", "Query before the buyer opens the link")
+	res, err = d.call(ctx, tools.NameQueryPay, fmt.Sprintf(`{"outTradeNo":%q}`, orderNo))
+	if err != nil {
+		return err
+	}
+	if !res.IsError || !strings.Contains(resultText(res), "ACQ.TRADE_NOT_EXIST") {
+		return errors.New("expected ACQ.TRADE_NOT_EXIST before the buyer opens the link")
+	}
+	d.printf("   (正常: 买家打开链接后支付宝才创建交易 / expected: Alipay creates the trade when the buyer opens the link)\n")
+
+	d.heading("买家打开链接并付款", "The buyer opens the link and pays")
+	d.printf("   本地收银台, 通过 HTTP 模拟买家 / the local cashier, with the buyer simulated over HTTP\n")
+	back, err := localalipay.PayLink(ctx, link)
+	if err != nil {
+		return fmt.Errorf("pay the link (付款失败): %w", err)
+	}
+	d.printf("   ✓ 已付款, 浏览器将回到 / paid; the browser goes back to: %s\n", clipURL(back))
+
+	d.heading("查询支付", "Query the payment")
+	res, err = d.call(ctx, tools.NameQueryPay, fmt.Sprintf(`{"outTradeNo":%q}`, orderNo))
+	if err != nil {
+		return err
+	}
+	if res.IsError || structuredField(res, "tradeStatus") != "TRADE_SUCCESS" {
+		return errors.New("the payment is not TRADE_SUCCESS (支付状态不是 TRADE_SUCCESS)")
+	}
+	d.printf("   ✓ 已付款, 插画师开始创作 / paid: the illustrator starts drawing\n")
+
+	d.heading("部分退款", "Partial refund")
+	d.printf("   客户改为不要高清源文件, 退 ¥50.00 / the customer drops the high-resolution source file: refund ¥50.00\n")
+	reqNo := orderNo + "-R1"
+	res, err = d.call(ctx, tools.NameRefundPay, fmt.Sprintf(`{"outTradeNo":%q,"refundAmount":50.00,"outRequestNo":%q,"refundReason":"不需要源文件 / no source file"}`, orderNo, reqNo))
+	if err != nil {
+		return err
+	}
+	if res.IsError || structuredField(res, "refundResult") != tools.RefundResultSuccess {
+		return errors.New("the refund did not succeed (退款未成功)")
+	}
+
+	d.heading("查询退款", "Query the refund")
+	res, err = d.call(ctx, tools.NameRefundQuery, fmt.Sprintf(`{"outTradeNo":%q,"outRequestNo":%q}`, orderNo, reqNo))
+	if err != nil {
+		return err
+	}
+	if res.IsError || structuredField(res, "refundStatus") != "REFUND_SUCCESS" || structuredField(res, "refundAmount") != "50.00" {
+		return errors.New("the refund query does not show REFUND_SUCCESS of ¥50.00 (退款查询结果不符)")
+	}
+
+	d.printf("\n✓ 演示完成 / Demo complete: %d 步全部成功 / all %d steps succeeded.\n", d.step, d.step)
+	d.printf("下一步 / Next: 把 mcp-server-alipay 加进你的 MCP 客户端, 设 AP_CURRENT_ENV=local 即可试用所有工具;\n")
+	d.printf("  用真实商户时设置 AP_APP_ID、AP_APP_KEY、AP_PUB_KEY, 并先运行 `mcp-server-alipay doctor`。\n")
+	d.printf("  Add mcp-server-alipay to your MCP client with AP_CURRENT_ENV=local to try every tool;\n")
+	d.printf("  for a real merchant set AP_APP_ID, AP_APP_KEY and AP_PUB_KEY and run `mcp-server-alipay doctor` first.\n")
+	return nil
+}
+
+// demoEnv is the parent's environment without AP_* settings, in local mode
+// on dir. The user's own AP_LOG_ENABLED is kept.
+func demoEnv(environ []string, dir string) []string {
+	var env []string
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "AP_") && !strings.HasPrefix(kv, "AP_LOG_ENABLED=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "AP_CURRENT_ENV=local", "AP_LOCAL_DATA_DIR="+dir)
+}
+
+func clipURL(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/config"
+)
+
+// runDoctor checks a configuration step by step and says how to fix what
+// is wrong. It reads the same AP_* variables as the server.
+func runDoctor(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	d := &doctor{out: stdout}
+	d.printf("mcp-server-alipay %s doctor: 检查配置 / checking the configuration\n\n", versionString())
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			name, problem, _ := strings.Cut(line, ": ")
+			d.fail("配置 / configuration "+name, problem, "按提示修正 "+name+"; `mcp-server-alipay help` 列出所有变量。Fix "+name+" as described; `mcp-server-alipay help` lists every variable.")
+		}
+		return d.finish()
+	}
+	for _, w := range cfg.Warnings {
+		d.printf("  ! %s\n", w)
+	}
+	d.pass("配置 / configuration", fmt.Sprintf("AP_CURRENT_ENV=%s, %d 个工具 / tools", cfg.Env, len(cfg.Tools)))
+	if cfg.Env != config.Local {
+		d.pass("AP_APP_KEY", fmt.Sprintf("RSA %d 位私钥可以解析 / a %d-bit RSA private key parses", cfg.PrivateKey.N.BitLen(), cfg.PrivateKey.N.BitLen()))
+		d.pass("AP_PUB_KEY", fmt.Sprintf("RSA %d 位公钥可以解析, 不是应用自己的公钥 / a %d-bit RSA public key parses and is not the app's own public key", cfg.AlipayPublicKey.N.BitLen(), cfg.AlipayPublicKey.N.BitLen()))
+	}
+	if cfg.SignType == alipay.RSA {
+		d.printf("  ! AP_ENCRYPTION_ALGO=RSA (SHA1) 是旧算法, 支付宝推荐 RSA2 / is the legacy algorithm; Alipay recommends RSA2\n")
+	} else {
+		d.pass("AP_ENCRYPTION_ALGO", string(cfg.SignType))
+	}
+
+	b, err := newBackend(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		d.fail("支付宝客户端 / Alipay client", err.Error(), "检查上面提到的设置。Check the setting named above.")
+		return d.finish()
+	}
+	defer b.Close()
+	if b.local != nil {
+		d.pass("本地支付宝 / local Alipay", fmt.Sprintf("%s (数据 / data: %s)", b.local.URL(), b.dataDir))
+	}
+	gw := b.client.GatewayURL()
+	if !d.gatewayReachable(ctx, gw) {
+		return d.finish()
+	}
+	d.signedCall(ctx, b.client, cfg)
+	return d.finish()
+}
+
+type doctor struct {
+	out    io.Writer
+	failed int
+}
+
+func (d *doctor) printf(format string, args ...any) { fmt.Fprintf(d.out, format, args...) }
+
+func (d *doctor) pass(what, detail string) { d.printf("  ✓ %s: %s\n", what, detail) }
+
+func (d *doctor) fail(what, problem, fix string) {
+	d.failed++
+	d.printf("  ✗ %s: %s\n    怎么修 / How to fix: %s\n", what, problem, fix)
+}
+
+func (d *doctor) finish() int {
+	if d.failed > 0 {
+		d.printf("\n✗ %d 项检查失败 / %d check(s) failed.\n", d.failed, d.failed)
+		return 1
+	}
+	d.printf("\n✓ 所有检查通过 / All checks passed.\n")
+	return 0
+}
+
+// gatewayReachable makes a plain HTTP request to the gateway: any HTTP
+// answer means the network path works.
+func (d *doctor) gatewayReachable(ctx context.Context, gw string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, gw, nil)
+	if err != nil {
+		d.fail("网关 / gateway", err.Error(), "检查 AP_GATEWAY_URL。Check AP_GATEWAY_URL.")
+		return false
+	}
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.fail("网关 / gateway "+gw, "无法连接 / unreachable: "+err.Error(),
+			"检查网络、代理 (HTTPS_PROXY) 和 AP_GATEWAY_URL / AP_CURRENT_ENV。Check the network, the proxy (HTTPS_PROXY) and AP_GATEWAY_URL / AP_CURRENT_ENV.")
+		return false
+	}
+	resp.Body.Close()
+	d.pass("网关 / gateway", fmt.Sprintf("%s 可以访问 / reachable (HTTP %d, %d ms)", gw, resp.StatusCode, time.Since(start).Milliseconds()))
+	return true
+}
+
+// signedCall queries an order number that cannot exist. ACQ.TRADE_NOT_EXIST
+// proves the whole chain: Alipay accepted our signature (AP_APP_ID,
+// AP_APP_KEY) and its signed answer verified (AP_PUB_KEY).
+func (d *doctor) signedCall(ctx context.Context, c *alipay.Client, cfg *config.Config) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	const what = "签名调用 / signed call (alipay.trade.query)"
+	no := "DOCTOR-" + time.Now().Format("20060102150405") + "-" + randomHex(4)
+	_, err := c.Query(ctx, no)
+	var ae *alipay.Error
+	switch {
+	case err == nil || alipay.IsSubCode(err, alipay.SubTradeNotExist):
+		d.pass(what, "支付宝接受了请求签名, 响应验签通过 / Alipay accepted our signature and its answer verified with AP_PUB_KEY")
+	case alipay.IsSubCode(err, alipay.SubInvalidSignature):
+		d.fail(what, err.Error(), "AP_APP_KEY 与开放平台上为该应用配置的应用公钥不匹配 (或 AP_ENCRYPTION_ALGO 与平台不同): 在开放平台「接口加签方式」重新上传与 AP_APP_KEY 配对的应用公钥。"+
+			"AP_APP_KEY does not match the app public key configured for this app in the portal (or AP_ENCRYPTION_ALGO differs): upload the public key that pairs with AP_APP_KEY.")
+	case alipay.IsSubCode(err, alipay.SubInvalidAppID):
+		d.fail(what, err.Error(), fmt.Sprintf("这个环境 (%s) 里没有 AP_APP_ID 对应的应用: 检查 AP_APP_ID 和 AP_CURRENT_ENV, 沙箱应用要用 AP_CURRENT_ENV=sandbox。"+
+			"No app with this AP_APP_ID exists in this environment (%s): check AP_APP_ID and AP_CURRENT_ENV; a sandbox app needs AP_CURRENT_ENV=sandbox.", cfg.Env, cfg.Env))
+	case errors.Is(err, alipay.ErrBadSignature):
+		d.fail(what, err.Error(), "支付宝的响应无法用 AP_PUB_KEY 验签: AP_PUB_KEY 应是开放平台上这个应用的「支付宝公钥」, 不是应用公钥, 也不是其他环境的公钥。"+
+			"Alipay's answer does not verify with AP_PUB_KEY: it must be the Alipay public key (支付宝公钥) of this app in this environment, not the app public key.")
+	case errors.As(err, &ae) && ae.Code != "":
+		d.fail(what, err.Error(), "按 sub_msg 修正配置; 如果是权限问题, 在开放平台为应用开通电脑网站支付/手机网站支付。Fix what sub_msg says; for permission errors enable page pay / wap pay for the app in the portal.")
+	default:
+		d.fail(what, err.Error(), "没有得到支付宝的有效答复: 检查网络和 AP_GATEWAY_URL。No valid answer from Alipay: check the network and AP_GATEWAY_URL.")
+	}
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"fmt"
+	"io"
+)
+
+const usageText = `mcp-server-alipay %s — 支付宝 MCP Server / Alipay MCP server
+
+用法 / Usage:
+  mcp-server-alipay              通过 stdio 提供 MCP 服务 (由 MCP 客户端启动)
+                                 serve MCP over stdio (started by an MCP client)
+  mcp-server-alipay demo         用本地支付宝完整演示: 报价、支付链接、付款、查询、部分退款、查询退款
+                                 the whole story against the local Alipay: quote, link, pay, query, partial refund, refund query
+  mcp-server-alipay doctor       检查配置: 密钥、网关、一次签名调用 / check a configuration: keys, gateway, a signed call
+  mcp-server-alipay sandbox      单独运行本地支付宝 (见 docs/local-alipay.md) / run the local Alipay on its own
+  mcp-server-alipay version      显示版本 / print the version
+  mcp-server-alipay help         显示本帮助 / show this help
+
+环境变量 / Environment variables:
+  AP_APP_ID              应用 ID (APPID); prod/sandbox 必填 / app id; required unless local
+  AP_APP_KEY             应用私钥, PKCS#1/PKCS#8, PEM 或一行 base64; 必填 / app private key; required unless local
+  AP_PUB_KEY             支付宝公钥 (不是应用公钥); 必填 / the Alipay public key (not your app public key); required unless local
+  AP_RETURN_URL          付款后浏览器跳回的地址 / where the buyer's browser returns after paying
+  AP_NOTIFY_URL          异步通知地址, 不能带参数 / asynchronous notification URL, no query string
+  AP_ENCRYPTION_ALGO     RSA2 (默认 default) | RSA
+  AP_CURRENT_ENV         prod (默认 default) | sandbox | local (本地支付宝, 无需其他变量 / local Alipay, nothing else needed)
+  AP_SELECT_TOOLS        all (默认 default), 或逗号分隔 / or a comma list of:
+                         mobilePay, webPagePay, queryPay, refundPay, refundQuery (或完整工具名 / or full tool names)
+  AP_LOG_ENABLED         true (默认 default) | false; 日志 / log: $HOME/mcp-server-alipay.log
+  AP_INVOKE_AUTH_TOKEN   服务商代调用的 app_auth_token / app_auth_token for service providers
+  AP_GATEWAY_URL         覆盖网关地址 / override the gateway URL
+  AP_LOCAL_DATA_DIR      本地模式的数据目录 / data directory of local mode
+                         (默认 default: $XDG_DATA_HOME/mcp-server-alipay/local or ~/.local/share/mcp-server-alipay/local)
+  AP_REFUND_MAX_AMOUNT   单笔退款上限 (元), 超过则拒绝; 默认不限 / refuse refunds above this many yuan; default no cap
+
+先试试 / Try first:  mcp-server-alipay demo
+文档 / Docs:         https://github.com/mcp-server-alipay/mcp-server-alipay
+`
+
+func usage(w io.Writer) { fmt.Fprintf(w, usageText, versionString()) }

@@ -1,0 +1,62 @@
+// Command mcp-server-alipay serves the Alipay tools over MCP stdio, and has
+// subcommands to try them (demo), check a configuration (doctor) and run the
+// local Alipay on its own (sandbox).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3";
+// otherwise the module version of `go install …@version` is used.
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches a command line. stdout is only written by commands that
+// print for a human; serve mode leaves it to the MCP transport.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		return serve(ctx, getenv, stderr)
+	}
+	switch args[0] {
+	case "serve", "stdio":
+		return serve(ctx, getenv, stderr)
+	case "sandbox":
+		return runSandbox(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], getenv, stdout, stderr)
+	case "doctor":
+		return runDoctor(ctx, args[1:], getenv, stdout, stderr)
+	case "version", "--version", "-version", "-v":
+		fmt.Fprintf(stdout, "mcp-server-alipay %s\n", versionString())
+		return 0
+	case "help", "--help", "-help", "-h":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "mcp-server-alipay: 未知命令 / unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

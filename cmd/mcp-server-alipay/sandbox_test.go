@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// settings parses the KEY=value lines of the banner.
+func settings(out string) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && strings.HasPrefix(k, "AP_") {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func TestSandboxServesAndControls(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- runSandbox(ctx, []string{"--listen", "127.0.0.1:0", "--data", t.TempDir()}, &stdout, &stderr)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(stdout.String(), "Ctrl+C") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner; stderr: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	out := stdout.String()
+	for _, want := range []string{"LOCAL Alipay", "不是真实的支付宝", "LOCAL test app", "printing it is intended"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("banner lacks %q", want)
+		}
+	}
+	env := settings(out)
+	key, err := alipay.ParsePrivateKey("AP_APP_KEY", env["AP_APP_KEY"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := alipay.ParsePublicKey("AP_PUB_KEY", env["AP_PUB_KEY"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(env["AP_APP_ID"], "local-") || !strings.HasSuffix(env["AP_GATEWAY_URL"], "/gateway.do") {
+		t.Fatalf("settings: %v", env)
+	}
+	cl, err := alipay.NewClient(alipay.Config{AppID: env["AP_APP_ID"], PrivateKey: key, AlipayPublicKey: pub, GatewayURL: env["AP_GATEWAY_URL"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Query(ctx, "SB1"); !alipay.IsSubCode(err, alipay.SubTradeNotExist) {
+		t.Fatalf("query: %v", err)
+	}
+	base := strings.TrimSuffix(env["AP_GATEWAY_URL"], "/gateway.do")
+	link, err := cl.PagePayURL(alipay.PayRequest{OutTradeNo: "SB1", TotalAmount: 1234, Subject: "sandbox"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	control := func(args ...string) (int, string, string) {
+		var o, e bytes.Buffer
+		code := runSandbox(ctx, append(args, "--url", base), &o, &e)
+		return code, o.String(), e.String()
+	}
+	if code, o, e := control("pay-link", link); code != 0 || !strings.Contains(o, "/cashier/paid?") {
+		t.Fatalf("pay-link: %d %s %s", code, o, e)
+	}
+	code, o, e := control("trade", "SB1")
+	var d struct {
+		Status string `json:"trade_status"`
+		Total  string `json:"total_amount"`
+	}
+	if code != 0 || json.Unmarshal([]byte(o), &d) != nil || d.Status != "TRADE_SUCCESS" || d.Total != "12.34" {
+		t.Fatalf("trade: %d %s %s", code, o, e)
+	}
+	if code, o, _ := control("trades"); code != 0 || !strings.Contains(o, `"SB1"`) {
+		t.Fatalf("trades: %d %s", code, o)
+	}
+	if code, o, _ := control("env"); code != 0 || settings(o)["AP_APP_ID"] != env["AP_APP_ID"] {
+		t.Fatalf("env: %d %s", code, o)
+	}
+	if code, _, e := control("close", "SB1"); code != 1 || !strings.Contains(e, "ACQ.TRADE_STATUS_ERROR") {
+		t.Fatalf("closing a paid trade: %d %s", code, e)
+	}
+	if code, _, e := control("pay", "NOPE"); code != 1 || !strings.Contains(e, "404") {
+		t.Fatalf("paying an unknown trade: %d %s", code, e)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit code %d; stderr: %s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("sandbox did not stop")
+	}
+}
+
+func TestSandboxBadUsage(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		code int
+		err  string
+	}{
+		{"bad listen", []string{"--listen", "nope"}, 2, "HOST:PORT"},
+		{"unknown flag", []string{"--nope"}, 2, "flag provided but not defined"},
+		{"unknown subcommand", []string{"frobnicate"}, 2, "unknown subcommand"},
+		{"missing argument", []string{"pay"}, 2, "want 1 argument"},
+		{"nothing running", []string{"trades", "--url", "http://127.0.0.1:1"}, 1, "is a sandbox running"},
+		{"help", []string{"--help"}, 0, "LOCAL Alipay"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var o, e bytes.Buffer
+			code := runSandbox(context.Background(), tc.args, &o, &e)
+			if code != tc.code || !strings.Contains(e.String(), tc.err) {
+				t.Fatalf("code %d, stderr %q; want %d and %q", code, e.String(), tc.code, tc.err)
+			}
+		})
+	}
+}
+
+func TestListenWarning(t *testing.T) {
+	cases := []struct {
+		addr    string
+		warn    bool
+		invalid bool
+	}{
+		{"127.0.0.1:8849", false, false},
+		{"localhost:0", false, false},
+		{"[::1]:8849", false, false},
+		{"0.0.0.0:8849", true, false},
+		{":8849", true, false},
+		{"192.168.1.5:8849", true, false},
+		{"8849", false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.addr, func(t *testing.T) {
+			w, err := listenWarning(tc.addr)
+			if (err != nil) != tc.invalid || (w != "") != tc.warn {
+				t.Fatalf("warning %q, error %v", w, err)
+			}
+			if tc.warn && !strings.Contains(w, "WARNING") {
+				t.Fatalf("warning %q", w)
+			}
+		})
+	}
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/config"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
+)
+
+// serve runs the MCP server on stdin/stdout until the client disconnects.
+// stdout carries only JSON-RPC; everything for humans goes to stderr.
+func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) int {
+	cfg, ok := loadConfig(getenv, stderr)
+	if !ok {
+		return 2
+	}
+	logger, closeLog := openLog(cfg, stderr)
+	defer closeLog()
+
+	b, err := newBackend(ctx, cfg, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "mcp-server-alipay: %v\n", err)
+		return 1
+	}
+	defer b.Close()
+
+	srv, err := tools.NewServer(tools.Options{
+		Deps:    tools.Deps{Client: b.client, Local: b.local != nil, RefundMax: cfg.RefundMax},
+		Tools:   cfg.Tools,
+		Logger:  logger,
+		Version: versionString(),
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "mcp-server-alipay: %v\n", err)
+		return 1
+	}
+	if b.local != nil {
+		fmt.Fprintf(stderr, "mcp-server-alipay: 本地支付宝 / local Alipay at %s (数据 / data: %s); 不涉及真实资金 / no real money\n", b.local.URL(), b.dataDir)
+	}
+	if stdinIsTerminal() {
+		fmt.Fprintf(stderr, "mcp-server-alipay %s: 正在等待 MCP 客户端通过 stdio 连接 (由 Cursor、Cline、Claude Desktop 等启动)。\n"+
+			"Waiting for an MCP client on stdin/stdout; this command is meant to be started by Cursor, Cline, Claude Desktop or another MCP client.\n"+
+			"想先看看效果? 运行 / To see it work, run:  mcp-server-alipay demo\n"+
+			"按 Ctrl+C 退出 / Press Ctrl+C to quit.\n", versionString())
+	}
+	logger.Info("server start", "version", versionString(), "env", string(cfg.Env), "gateway", b.client.GatewayURL(), "tools", cfg.Tools)
+	if err := srv.Run(ctx, &mcp.StdioTransport{}); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		fmt.Fprintf(stderr, "mcp-server-alipay: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// loadConfig reads the AP_* variables and explains every problem on stderr.
+func loadConfig(getenv func(string) string, stderr io.Writer) (*config.Config, bool) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "mcp-server-alipay: 配置无效, 未启动 / invalid configuration, not started:")
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "  ✗ %s\n", line)
+		}
+		fmt.Fprintln(stderr, "运行 `mcp-server-alipay help` 查看所有变量; 没有支付宝账号时可设 AP_CURRENT_ENV=local 试用。")
+		fmt.Fprintln(stderr, "Run `mcp-server-alipay help` for every variable; without an Alipay account, set AP_CURRENT_ENV=local to try it.")
+		return nil, false
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "mcp-server-alipay: 注意 / note: %s\n", w)
+	}
+	return cfg, true
+}
+
+// openLog opens $HOME/mcp-server-alipay.log (0600, append) when
+// AP_LOG_ENABLED; a log that cannot be opened is a warning, not a failure.
+func openLog(cfg *config.Config, stderr io.Writer) (*slog.Logger, func()) {
+	discard := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	if !cfg.LogEnabled {
+		return discard, func() {}
+	}
+	path, err := logFilePath()
+	if err == nil {
+		var f *os.File
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err == nil {
+			return slog.New(slog.NewJSONHandler(f, nil)), func() { f.Close() }
+		}
+	}
+	fmt.Fprintf(stderr, "mcp-server-alipay: 警告 / warning: 无法打开日志文件, 继续运行但不记录日志 / cannot open the log file, continuing without it: %v\n", err)
+	return discard, func() {}
+}
+
+// stdinIsTerminal reports whether a person started the server by hand.
+func stdinIsTerminal() bool {
+	fi, err := os.Stdin.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,311 @@
+package config
+
+import (
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+)
+
+// Env is the Alipay environment the server talks to.
+type Env string
+
+// The environments AP_CURRENT_ENV accepts.
+const (
+	Prod    Env = "prod"    // the real Alipay
+	Sandbox Env = "sandbox" // the Alipay sandbox
+	Local   Env = "local"   // the local Alipay started in-process
+)
+
+// Variables lists every variable Load reads, in the order --help shows them.
+var Variables = []string{
+	"AP_APP_ID", "AP_APP_KEY", "AP_PUB_KEY", "AP_RETURN_URL", "AP_NOTIFY_URL",
+	"AP_ENCRYPTION_ALGO", "AP_CURRENT_ENV", "AP_SELECT_TOOLS", "AP_LOG_ENABLED",
+	"AP_INVOKE_AUTH_TOKEN", "AP_GATEWAY_URL", "AP_LOCAL_DATA_DIR", "AP_REFUND_MAX_AMOUNT",
+}
+
+// Config is a validated configuration. Its String and LogValue methods never
+// show key material.
+type Config struct {
+	Env             Env
+	AppID           string          // empty in local mode: the local Alipay supplies it
+	PrivateKey      *rsa.PrivateKey // nil in local mode
+	AlipayPublicKey *rsa.PublicKey  // nil in local mode
+	SignType        alipay.SignType
+	GatewayURL      string // resolved gateway; empty in local mode
+	ReturnURL       string
+	NotifyURL       string
+	AppAuthToken    string   // AP_INVOKE_AUTH_TOKEN, sent as app_auth_token
+	Tools           []string // full names of the selected tools, in canonical order
+	LogEnabled      bool
+	LocalDataDir    string        // AP_LOCAL_DATA_DIR; empty means the local Alipay's default
+	RefundMax       alipay.Amount // AP_REFUND_MAX_AMOUNT; 0 means no cap
+	// Warnings are harmless oddities worth a line on stderr, such as keys
+	// that local mode ignores.
+	Warnings []string
+}
+
+// Load reads the AP_* variables through getenv (os.Getenv in production) and
+// returns every problem at once, one line per variable, joined with
+// errors.Join.
+func Load(getenv func(string) string) (*Config, error) {
+	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	c := &Config{}
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+
+	switch v := strings.ToLower(get("AP_CURRENT_ENV")); v {
+	case "", "prod":
+		c.Env = Prod
+	case "sandbox":
+		c.Env = Sandbox
+	case "local":
+		c.Env = Local
+	default:
+		bad("AP_CURRENT_ENV", "%q is not allowed; use prod, sandbox or local (只能是 prod、sandbox 或 local)", short(get("AP_CURRENT_ENV")))
+	}
+
+	st, err := alipay.ParseSignType(get("AP_ENCRYPTION_ALGO"))
+	if err != nil {
+		bad("AP_ENCRYPTION_ALGO", "%q is not allowed; use RSA2 (default) or RSA (签名方式只能是 RSA2 或 RSA)", short(get("AP_ENCRYPTION_ALGO")))
+	}
+	c.SignType = st
+
+	if c.Env == Local {
+		for _, name := range []string{"AP_APP_ID", "AP_APP_KEY", "AP_PUB_KEY", "AP_GATEWAY_URL"} {
+			if get(name) != "" {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("%s is ignored when AP_CURRENT_ENV=local: the local Alipay uses its own app and keys (本地模式忽略 %s)", name, name))
+			}
+		}
+	} else {
+		errs = append(errs, c.loadKeys(get)...)
+		c.GatewayURL = alipay.ProdGateway
+		if c.Env == Sandbox {
+			c.GatewayURL = alipay.SandboxGateway
+		}
+		if v := get("AP_GATEWAY_URL"); v != "" {
+			if msg := checkURL(v, false); msg != "" {
+				bad("AP_GATEWAY_URL", "%s", msg)
+			}
+			c.GatewayURL = v
+		}
+	}
+
+	c.ReturnURL = get("AP_RETURN_URL")
+	if c.ReturnURL != "" {
+		if msg := checkURL(c.ReturnURL, false); msg != "" {
+			bad("AP_RETURN_URL", "%s", msg)
+		}
+	}
+	c.NotifyURL = get("AP_NOTIFY_URL")
+	if c.NotifyURL != "" {
+		if msg := checkURL(c.NotifyURL, true); msg != "" {
+			bad("AP_NOTIFY_URL", "%s", msg)
+		}
+	}
+
+	tools, err := ParseSelectTools(get("AP_SELECT_TOOLS"))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.Tools = tools
+
+	switch v := strings.ToLower(get("AP_LOG_ENABLED")); v {
+	case "", "true", "1", "yes", "on":
+		c.LogEnabled = true
+	case "false", "0", "no", "off":
+		c.LogEnabled = false
+	default:
+		bad("AP_LOG_ENABLED", "%q is not allowed; use true or false (只能是 true 或 false; 1/0/yes/no also work)", short(get("AP_LOG_ENABLED")))
+	}
+
+	c.AppAuthToken = get("AP_INVOKE_AUTH_TOKEN")
+	if strings.ContainsAny(c.AppAuthToken, " \t\r\n") {
+		bad("AP_INVOKE_AUTH_TOKEN", "must be a single token without spaces (app_auth_token 不能包含空白)")
+	}
+	c.LocalDataDir = get("AP_LOCAL_DATA_DIR")
+
+	if v := get("AP_REFUND_MAX_AMOUNT"); v != "" {
+		a, err := alipay.ParseAmount(v)
+		if err != nil {
+			bad("AP_REFUND_MAX_AMOUNT", "%q is not an amount in yuan between 0.01 and 100000000 with at most two decimals, e.g. 500 or 99.50 (单笔退款上限必须是 0.01 至 100000000 元的金额)", short(v))
+		}
+		c.RefundMax = a
+	}
+
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// loadKeys parses AP_APP_ID, AP_APP_KEY and AP_PUB_KEY. Key errors come from
+// the alipay package: bilingual, naming the variable, never quoting the key.
+func (c *Config) loadKeys(get func(string) string) []error {
+	var errs []error
+	c.AppID = get("AP_APP_ID")
+	if c.AppID == "" {
+		errs = append(errs, errors.New("AP_APP_ID: required; the APPID of your app on open.alipay.com, e.g. 2021000000000000 (必填: 开放平台应用的 APPID; 不想配置时可设 AP_CURRENT_ENV=local 试用本地支付宝)"))
+	} else if len(c.AppID) > 32 {
+		// Not quoted: a key pasted into the wrong variable must not be echoed.
+		errs = append(errs, fmt.Errorf("AP_APP_ID: %d characters long, but an APPID is a number of about 16 digits, e.g. 2021000000000000; was a key pasted here? (APPID 应为 16 位左右的数字, 值未显示)", len(c.AppID)))
+	} else if !isAlnum(c.AppID) {
+		errs = append(errs, fmt.Errorf("AP_APP_ID: %q is not an Alipay APPID; it is a number of about 16 digits, e.g. 2021000000000000 (APPID 应为 16 位左右的数字)", c.AppID))
+	}
+	if v := get("AP_APP_KEY"); v == "" {
+		errs = append(errs, errors.New("AP_APP_KEY: required; your app private key (应用私钥), PKCS#1 or PKCS#8, PEM or one-line base64 (必填: 应用私钥)"))
+	} else if k, err := alipay.ParsePrivateKey("AP_APP_KEY", v); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.PrivateKey = k
+	}
+	if v := get("AP_PUB_KEY"); v == "" {
+		errs = append(errs, errors.New("AP_PUB_KEY: required; the Alipay public key (支付宝公钥) shown in the portal next to your app key, not your app public key (必填: 支付宝公钥)"))
+	} else if k, err := alipay.ParsePublicKey("AP_PUB_KEY", v); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.AlipayPublicKey = k
+	}
+	if err := alipay.CheckKeyPair("AP_PUB_KEY", c.PrivateKey, c.AlipayPublicKey); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// ParseSelectTools turns an AP_SELECT_TOOLS value into full tool names in
+// canonical order. Empty or "all" selects every tool; otherwise a comma list
+// of short or full names, spaces and case tolerated.
+func ParseSelectTools(v string) ([]string, error) {
+	v = strings.TrimSpace(v)
+	all := func() []string {
+		out := make([]string, len(ToolNames))
+		for i, t := range ToolNames {
+			out[i] = t.Full
+		}
+		return out
+	}
+	if v == "" || strings.EqualFold(v, "all") {
+		return all(), nil
+	}
+	chosen := map[string]bool{}
+	var unknown []string
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if strings.EqualFold(item, "all") {
+			return all(), nil
+		}
+		found := false
+		for _, t := range ToolNames {
+			if strings.EqualFold(item, t.Short) || strings.EqualFold(item, t.Full) {
+				chosen[t.Full] = true
+				found = true
+			}
+		}
+		if !found {
+			unknown = append(unknown, quote(item))
+		}
+	}
+	valid := make([]string, 0, len(ToolNames))
+	for _, t := range ToolNames {
+		valid = append(valid, t.Short+" ("+t.Full+")")
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("AP_SELECT_TOOLS: unknown tool %s; use all, or a comma list of: %s (未知的工具名称)",
+			strings.Join(unknown, ", "), strings.Join(valid, ", "))
+	}
+	if len(chosen) == 0 {
+		return nil, fmt.Errorf("AP_SELECT_TOOLS: %q selects no tool; use all, or a comma list of: %s (未选择任何工具)",
+			short(v), strings.Join(valid, ", "))
+	}
+	var out []string
+	for _, t := range ToolNames {
+		if chosen[t.Full] {
+			out = append(out, t.Full)
+		}
+	}
+	return out, nil
+}
+
+// checkURL returns "" when s is an absolute http(s) URL Alipay accepts, or a
+// bilingual explanation. Notify URLs may not carry a query string.
+func checkURL(s string, noQuery bool) string {
+	if utf8.RuneCountInString(s) > 256 {
+		return fmt.Sprintf("%d characters, at most 256 allowed (最长 256 个字符)", utf8.RuneCountInString(s))
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Sprintf("%q is not an absolute http(s) URL such as https://example.com/alipay (必须是 http 或 https 开头的完整网址)", short(s))
+	}
+	if noQuery && (u.RawQuery != "" || strings.Contains(s, "?")) {
+		return fmt.Sprintf("%q has a query string; Alipay does not allow parameters in notify_url (异步通知地址不能带参数)", short(s))
+	}
+	return ""
+}
+
+func isAlnum(s string) bool {
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// short cuts a value for an error message. It is never used on keys.
+func short(s string) string {
+	if utf8.RuneCountInString(s) > 60 {
+		return string([]rune(s)[:60]) + "…"
+	}
+	return s
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", short(s)) }
+
+// String describes the configuration without key material.
+func (c Config) String() string {
+	return fmt.Sprintf("Config{Env:%s AppID:%s AppKey:%s PubKey:%s SignType:%s Gateway:%s ReturnURL:%s NotifyURL:%s AppAuthToken:%s Tools:%v LogEnabled:%t LocalDataDir:%s RefundMax:%s}",
+		c.Env, c.AppID, redacted(c.PrivateKey != nil), redacted(c.AlipayPublicKey != nil), c.SignType, c.GatewayURL,
+		c.ReturnURL, c.NotifyURL, redacted(c.AppAuthToken != ""), c.Tools, c.LogEnabled, c.LocalDataDir, c.refundMaxText())
+}
+
+// GoString keeps %#v from printing the keys.
+func (c Config) GoString() string { return c.String() }
+
+// LogValue keeps slog from printing the keys.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("env", string(c.Env)),
+		slog.String("app_id", c.AppID),
+		slog.String("app_key", redacted(c.PrivateKey != nil)),
+		slog.String("pub_key", redacted(c.AlipayPublicKey != nil)),
+		slog.String("sign_type", string(c.SignType)),
+		slog.String("gateway", c.GatewayURL),
+		slog.Any("tools", c.Tools),
+		slog.Bool("log_enabled", c.LogEnabled),
+		slog.String("refund_max", c.refundMaxText()),
+	)
+}
+
+func (c Config) refundMaxText() string {
+	if c.RefundMax == 0 {
+		return "none"
+	}
+	return c.RefundMax.String()
+}
+
+func redacted(set bool) string {
+	if set {
+		return "[set, redacted]"
+	}
+	return "[unset]"
+}

@@ -1,0 +1,246 @@
+package config
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+)
+
+type keys struct {
+	appPriv, appPub, alipayPub string
+}
+
+var (
+	keysOnce sync.Once
+	testKeys keys
+)
+
+// genKeys makes an app key pair and a separate Alipay key pair, encoded the
+// way the Alipay portal shows them (one-line base64).
+func genKeys(t *testing.T) keys {
+	t.Helper()
+	keysOnce.Do(func() {
+		app, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		ali, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		testKeys.appPriv, _ = alipay.EncodePrivateKeyPKCS8(app)
+		testKeys.appPub, _ = alipay.EncodePublicKey(&app.PublicKey)
+		testKeys.alipayPub, _ = alipay.EncodePublicKey(&ali.PublicKey)
+	})
+	return testKeys
+}
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func validEnv(t *testing.T) map[string]string {
+	k := genKeys(t)
+	return map[string]string{
+		"AP_APP_ID":  "2021000000000001",
+		"AP_APP_KEY": k.appPriv,
+		"AP_PUB_KEY": k.alipayPub,
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(env(validEnv(t)))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Env != Prod || c.GatewayURL != alipay.ProdGateway || c.SignType != alipay.RSA2 || !c.LogEnabled {
+		t.Errorf("defaults: env=%s gateway=%s sign=%s log=%t", c.Env, c.GatewayURL, c.SignType, c.LogEnabled)
+	}
+	if len(c.Tools) != 5 || c.Tools[0] != "create-mobile-alipay-payment" {
+		t.Errorf("tools = %v, want all five", c.Tools)
+	}
+	if c.RefundMax != 0 {
+		t.Errorf("RefundMax = %v, want no cap", c.RefundMax)
+	}
+}
+
+func TestLoadVariants(t *testing.T) {
+	tests := []struct {
+		name  string
+		set   map[string]string
+		check func(t *testing.T, c *Config)
+	}{
+		{"sandbox", map[string]string{"AP_CURRENT_ENV": "sandbox"}, func(t *testing.T, c *Config) {
+			if c.GatewayURL != alipay.SandboxGateway {
+				t.Errorf("gateway %s", c.GatewayURL)
+			}
+		}},
+		{"gateway override", map[string]string{"AP_GATEWAY_URL": "http://127.0.0.1:9/gateway.do"}, func(t *testing.T, c *Config) {
+			if c.GatewayURL != "http://127.0.0.1:9/gateway.do" {
+				t.Errorf("gateway %s", c.GatewayURL)
+			}
+		}},
+		{"RSA", map[string]string{"AP_ENCRYPTION_ALGO": "RSA"}, func(t *testing.T, c *Config) {
+			if c.SignType != alipay.RSA {
+				t.Errorf("sign type %s", c.SignType)
+			}
+		}},
+		{"log off", map[string]string{"AP_LOG_ENABLED": "no"}, func(t *testing.T, c *Config) {
+			if c.LogEnabled {
+				t.Error("log enabled")
+			}
+		}},
+		{"urls", map[string]string{"AP_RETURN_URL": "https://shop.example/ok?x=1", "AP_NOTIFY_URL": "https://shop.example/notify"}, func(t *testing.T, c *Config) {
+			if c.ReturnURL != "https://shop.example/ok?x=1" || c.NotifyURL != "https://shop.example/notify" {
+				t.Errorf("urls %s %s", c.ReturnURL, c.NotifyURL)
+			}
+		}},
+		{"refund cap", map[string]string{"AP_REFUND_MAX_AMOUNT": "99.50"}, func(t *testing.T, c *Config) {
+			if c.RefundMax != 9950 {
+				t.Errorf("cap %d", c.RefundMax)
+			}
+		}},
+		{"token", map[string]string{"AP_INVOKE_AUTH_TOKEN": "202501BBxyz"}, func(t *testing.T, c *Config) {
+			if c.AppAuthToken != "202501BBxyz" || strings.Contains(c.String(), "202501BBxyz") {
+				t.Errorf("token %q, String %s", c.AppAuthToken, c)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := validEnv(t)
+			for k, v := range tt.set {
+				e[k] = v
+			}
+			c, err := Load(env(e))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestLoadLocalNeedsNothing(t *testing.T) {
+	c, err := Load(env(map[string]string{"AP_CURRENT_ENV": "local"}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Env != Local || c.PrivateKey != nil || c.GatewayURL != "" || len(c.Warnings) != 0 {
+		t.Errorf("local config: %s warnings=%v", c, c.Warnings)
+	}
+	e := validEnv(t)
+	e["AP_CURRENT_ENV"] = "LOCAL"
+	c, err = Load(env(e))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if len(c.Warnings) != 3 || !strings.Contains(c.Warnings[0], "AP_APP_ID") {
+		t.Errorf("warnings = %q, want one per ignored variable", c.Warnings)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	k := genKeys(t)
+	tests := []struct {
+		name string
+		set  map[string]string
+		want []string // substrings, each must appear
+	}{
+		{"missing app id", map[string]string{"AP_APP_ID": ""}, []string{"AP_APP_ID: required"}},
+		{"app id with a key in it", map[string]string{"AP_APP_ID": k.appPriv}, []string{"AP_APP_ID:", "was a key pasted"}},
+		{"missing keys", map[string]string{"AP_APP_KEY": "", "AP_PUB_KEY": ""}, []string{"AP_APP_KEY: required", "AP_PUB_KEY: required"}},
+		{"bad key", map[string]string{"AP_APP_KEY": "not-a-key!!"}, []string{"AP_APP_KEY:", "PEM", "base64"}},
+		{"public key as app key", map[string]string{"AP_APP_KEY": k.appPub}, []string{"AP_APP_KEY:", "public key, not a private key"}},
+		{"private key as alipay key", map[string]string{"AP_PUB_KEY": k.appPriv}, []string{"AP_PUB_KEY:", "private key, not a public key"}},
+		{"own public key as alipay key", map[string]string{"AP_PUB_KEY": k.appPub}, []string{"AP_PUB_KEY:", "your own app key"}},
+		{"bad algo", map[string]string{"AP_ENCRYPTION_ALGO": "SHA256"}, []string{"AP_ENCRYPTION_ALGO:", "RSA2", "RSA"}},
+		{"bad env", map[string]string{"AP_CURRENT_ENV": "production"}, []string{"AP_CURRENT_ENV:", "prod, sandbox or local"}},
+		{"bad tools", map[string]string{"AP_SELECT_TOOLS": "mobilePay,payAll"}, []string{"AP_SELECT_TOOLS:", `"payAll"`, "mobilePay", "refundQuery"}},
+		{"empty tools", map[string]string{"AP_SELECT_TOOLS": " , "}, []string{"AP_SELECT_TOOLS:", "selects no tool"}},
+		{"bad log", map[string]string{"AP_LOG_ENABLED": "maybe"}, []string{"AP_LOG_ENABLED:", "true or false"}},
+		{"notify with query", map[string]string{"AP_NOTIFY_URL": "https://a.example/n?x=1"}, []string{"AP_NOTIFY_URL:", "query string"}},
+		{"relative return", map[string]string{"AP_RETURN_URL": "/ok"}, []string{"AP_RETURN_URL:", "absolute http(s)"}},
+		{"long return", map[string]string{"AP_RETURN_URL": "https://a.example/" + strings.Repeat("x", 250)}, []string{"AP_RETURN_URL:", "at most 256"}},
+		{"bad gateway", map[string]string{"AP_GATEWAY_URL": "openapi.alipay.com"}, []string{"AP_GATEWAY_URL:"}},
+		{"bad cap", map[string]string{"AP_REFUND_MAX_AMOUNT": "0.001"}, []string{"AP_REFUND_MAX_AMOUNT:"}},
+		{"token with space", map[string]string{"AP_INVOKE_AUTH_TOKEN": "a b"}, []string{"AP_INVOKE_AUTH_TOKEN:"}},
+		{"several at once", map[string]string{"AP_APP_ID": "", "AP_CURRENT_ENV": "x", "AP_LOG_ENABLED": "x"},
+			[]string{"AP_APP_ID:", "AP_CURRENT_ENV:", "AP_LOG_ENABLED:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := validEnv(t)
+			for k, v := range tt.set {
+				e[k] = v
+			}
+			c, err := Load(env(e))
+			if err == nil {
+				t.Fatalf("Load succeeded: %s", c)
+			}
+			msg := err.Error()
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+			if got, want := strings.Count(msg, "\n")+1, len(tt.want); tt.name == "several at once" && got != want {
+				t.Errorf("%d lines, want one per bad variable (%d):\n%s", got, want, msg)
+			}
+			for _, secret := range []string{k.appPriv[40:80], k.appPub[40:80], k.alipayPub[40:80]} {
+				if strings.Contains(msg, secret) {
+					t.Errorf("error leaks key material: %s", msg)
+				}
+			}
+		})
+	}
+}
+
+func TestParseSelectTools(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+	}{
+		{"", "create-mobile-alipay-payment,create-web-page-alipay-payment,query-alipay-payment,refund-alipay-payment,query-alipay-refund"},
+		{"ALL", "create-mobile-alipay-payment,create-web-page-alipay-payment,query-alipay-payment,refund-alipay-payment,query-alipay-refund"},
+		{"refundQuery, mobilePay", "create-mobile-alipay-payment,query-alipay-refund"},
+		{" query-alipay-payment ,queryPay,", "query-alipay-payment"},
+		{"webpagepay", "create-web-page-alipay-payment"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseSelectTools(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, ",") != tt.want {
+				t.Errorf("got %v, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigNeverPrintsKeys(t *testing.T) {
+	k := genKeys(t)
+	c, err := Load(env(validEnv(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "config", c)
+	for _, out := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%v", *c), logged.String()} {
+		if !strings.Contains(out, "redacted") {
+			t.Errorf("no redaction marker in %q", out)
+		}
+		if strings.Contains(out, k.appPriv[:60]) || strings.Contains(out, "PrivateKey") && strings.Contains(out, "Primes") {
+			t.Errorf("key material printed: %.200s", out)
+		}
+	}
+}

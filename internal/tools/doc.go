@@ -1,0 +1,3 @@
+// Package tools is the MCP surface of the server: the five Alipay tools with
+// their schemas, annotations, input validation, results and server instructions.
+package tools

@@ -1,0 +1,126 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+)
+
+// Tool names, as the reference server registers them.
+const (
+	NameMobilePay   = "create-mobile-alipay-payment"
+	NameWebPagePay  = "create-web-page-alipay-payment"
+	NameQueryPay    = "query-alipay-payment"
+	NameRefundPay   = "refund-alipay-payment"
+	NameRefundQuery = "query-alipay-refund"
+)
+
+// linkAnnotations: creating a link adds an order, changes nothing existing,
+// and a second call makes a new signed link, so it is not idempotent.
+func linkAnnotations(title string) *mcp.ToolAnnotations {
+	return &mcp.ToolAnnotations{
+		Title:           title,
+		ReadOnlyHint:    false,
+		DestructiveHint: boolPtr(false),
+		IdempotentHint:  false,
+		OpenWorldHint:   boolPtr(true),
+	}
+}
+
+// CreateMobilePayment is create-mobile-alipay-payment: a link for a phone
+// browser (alipay.trade.wap.pay).
+func CreateMobilePayment(d Deps) ServerTool {
+	const title = "创建手机支付链接 / Create mobile payment link"
+	return ServerTool{
+		Short: "mobilePay",
+		Tool: &mcp.Tool{
+			Name:  NameMobilePay,
+			Title: title,
+			Description: seed[NameMobilePay].Description + " " +
+				"Creates an Alipay order and returns a payment link for a phone browser, which opens the Alipay app or pays in the browser. Use it for mobile websites and apps.",
+			InputSchema:  inputSchema(NameMobilePay),
+			OutputSchema: outputSchema(NameMobilePay),
+			Annotations:  linkAnnotations(title),
+		},
+		Handler: linkHandler(d, NameMobilePay, true),
+	}
+}
+
+// CreateWebPagePayment is create-web-page-alipay-payment: a link for a
+// desktop browser that shows a QR code (alipay.trade.page.pay).
+func CreateWebPagePayment(d Deps) ServerTool {
+	const title = "创建电脑网站支付链接 / Create desktop payment link"
+	return ServerTool{
+		Short: "webPagePay",
+		Tool: &mcp.Tool{
+			Name:  NameWebPagePay,
+			Title: title,
+			Description: seed[NameWebPagePay].Description + " " +
+				"Creates an Alipay order and returns a payment link for a desktop browser, which shows a QR code the buyer scans with Alipay. Use it for desktop websites and PC apps.",
+			InputSchema:  inputSchema(NameWebPagePay),
+			OutputSchema: outputSchema(NameWebPagePay),
+			Annotations:  linkAnnotations(title),
+		},
+		Handler: linkHandler(d, NameWebPagePay, false),
+	}
+}
+
+type linkOut struct {
+	URL string `json:"url"`
+}
+
+func linkHandler(d Deps, name string, mobile bool) Handler {
+	fields := fieldsOf(name)
+	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, Outcome) {
+		a, bad := parse(name, fields, req)
+		if bad != nil {
+			return bad, Outcome{Status: "invalid_input"}
+		}
+		pr := alipay.PayRequest{
+			OutTradeNo:  a.text("outTradeNo"),
+			TotalAmount: a.amount("totalAmount"),
+			Subject:     a.text("orderTitle"),
+		}
+		var link string
+		var err error
+		if mobile {
+			link, err = d.Client.WapPayURL(pr)
+		} else {
+			link, err = d.Client.PagePayURL(pr)
+		}
+		if err != nil {
+			res, out := alipayError(opLink, err)
+			out.OutTradeNo = pr.OutTradeNo
+			return res, out
+		}
+		return success(linkOut{URL: link}, linkText(d, mobile, pr, link)), Outcome{Status: "ok", OutTradeNo: pr.OutTradeNo}
+	}
+}
+
+func linkText(d Deps, mobile bool, pr alipay.PayRequest, link string) string {
+	var b strings.Builder
+	if mobile {
+		b.WriteString("已创建支付宝手机支付链接 / Alipay mobile payment link created.\n\n")
+	} else {
+		b.WriteString("已创建支付宝电脑网站支付链接 / Alipay desktop payment link created.\n\n")
+	}
+	fmt.Fprintf(&b, "[点击支付 / Pay](%s)\n\n", link)
+	fmt.Fprintf(&b, "- 商户订单号 / outTradeNo: %s\n", pr.OutTradeNo)
+	fmt.Fprintf(&b, "- 金额 / amount: ¥%s\n", pr.TotalAmount)
+	fmt.Fprintf(&b, "- 标题 / title: %s\n\n", pr.Subject)
+	if mobile {
+		b.WriteString("在手机上打开链接, 会唤起支付宝或在浏览器中付款。Open the link on a phone: it opens Alipay or pays in the browser.\n")
+	} else {
+		b.WriteString("在电脑浏览器中打开链接, 页面会显示二维码, 用支付宝扫码付款。Open the link in a desktop browser: it shows a QR code to scan with Alipay.\n")
+	}
+	b.WriteString("请把上面的 Markdown 链接原样发给买家。买家打开链接后支付宝才创建这笔交易, 在此之前 query-alipay-payment 会返回 ACQ.TRADE_NOT_EXIST。\n")
+	b.WriteString("Give the buyer the Markdown link above as is. Alipay creates the trade only when the buyer opens the link; until then query-alipay-payment answers ACQ.TRADE_NOT_EXIST.")
+	if d.Local {
+		b.WriteString("\n\n(本地支付宝, 不涉及真实资金 / local Alipay: no real money moves.)")
+	}
+	return b.String()
+}

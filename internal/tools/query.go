@@ -1,0 +1,118 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+)
+
+// readOnlyAnnotations: queries change nothing and may be repeated freely.
+func readOnlyAnnotations(title string) *mcp.ToolAnnotations {
+	return &mcp.ToolAnnotations{
+		Title:           title,
+		ReadOnlyHint:    true,
+		DestructiveHint: boolPtr(false),
+		IdempotentHint:  true,
+		OpenWorldHint:   boolPtr(true),
+	}
+}
+
+// QueryPayment is query-alipay-payment (alipay.trade.query).
+func QueryPayment(d Deps) ServerTool {
+	const title = "查询支付 / Query payment"
+	return ServerTool{
+		Short: "queryPay",
+		Tool: &mcp.Tool{
+			Name:  NameQueryPay,
+			Title: title,
+			Description: seed[NameQueryPay].Description + " " +
+				"Looks up an Alipay order by outTradeNo and returns its status, amount and Alipay trade number.",
+			InputSchema:  inputSchema(NameQueryPay),
+			OutputSchema: outputSchema(NameQueryPay),
+			Annotations:  readOnlyAnnotations(title),
+		},
+		Handler: queryHandler(d),
+	}
+}
+
+type queryOut struct {
+	TradeStatus string        `json:"tradeStatus"`
+	TotalAmount alipay.Amount `json:"totalAmount"`
+	TradeNo     string        `json:"tradeNo"`
+}
+
+func queryHandler(d Deps) Handler {
+	fields := fieldsOf(NameQueryPay)
+	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, Outcome) {
+		a, bad := parse(NameQueryPay, fields, req)
+		if bad != nil {
+			return bad, Outcome{Status: "invalid_input"}
+		}
+		no := a.text("outTradeNo")
+		q, err := d.Client.Query(ctx, no)
+		if err != nil {
+			res, out := alipayError(opQuery, err)
+			out.OutTradeNo = no
+			return res, out
+		}
+		total, problem := checkAnswer(q.TradeNo, q.TradeStatus, q.TotalAmount, "total_amount")
+		if problem != "" {
+			return incomplete("alipay.trade.query", problem), Outcome{Status: "tool_error", OutTradeNo: no, Code: "INCOMPLETE_RESPONSE"}
+		}
+		var b strings.Builder
+		b.WriteString("支付宝交易查询结果 / Alipay trade:\n")
+		fmt.Fprintf(&b, "- 商户订单号 / outTradeNo: %s\n", no)
+		fmt.Fprintf(&b, "- 支付宝交易号 / tradeNo: %s\n", q.TradeNo)
+		fmt.Fprintf(&b, "- 金额 / amount: ¥%s\n", total)
+		if q.SendPayDate != "" {
+			fmt.Fprintf(&b, "- 付款时间 / paid at: %s (北京时间 / Beijing time)\n", q.SendPayDate)
+		}
+		fmt.Fprintf(&b, "- 状态 / status: %s — %s", q.TradeStatus, tradeStatusMeaning(q.TradeStatus))
+		if d.Local {
+			b.WriteString("\n\n(本地支付宝, 不涉及真实资金 / local Alipay: no real money moves.)")
+		}
+		out := queryOut{TradeStatus: q.TradeStatus, TotalAmount: total, TradeNo: q.TradeNo}
+		return success(out, b.String()), Outcome{Status: "ok", OutTradeNo: no}
+	}
+}
+
+// tradeStatusMeaning explains a trade_status to the buyer's merchant.
+func tradeStatusMeaning(s string) string {
+	switch s {
+	case "WAIT_BUYER_PAY":
+		return "交易已创建, 等待买家付款; 还没有付款, 不要发货。Created, waiting for the buyer to pay: not paid yet, do not deliver."
+	case "TRADE_SUCCESS":
+		return "买家已付款成功, 可以退款 (部分退款后仍是此状态)。Paid; refunds are possible (partial refunds keep this status)."
+	case "TRADE_CLOSED":
+		return "交易已关闭: 未付款超时或被关闭, 或已全额退款。Closed: unpaid and timed out or closed, or fully refunded."
+	case "TRADE_FINISHED":
+		return "交易已完结: 已付款, 但不能再退款。Finished: paid, and no longer refundable."
+	}
+	return "未知状态, 请在支付宝商家平台核实。Unknown status; check it in the Alipay merchant portal."
+}
+
+// checkAnswer makes sure a successful answer has what the output schema
+// requires, so we never send structured content that breaks it.
+func checkAnswer(tradeNo, status, amount, amountField string) (alipay.Amount, string) {
+	if tradeNo == "" || utf8.RuneCountInString(tradeNo) > 64 {
+		return 0, "trade_no is missing or longer than 64 characters"
+	}
+	if status == "" || utf8.RuneCountInString(status) > 64 {
+		return 0, "the status is missing or longer than 64 characters"
+	}
+	a, err := alipay.ParseAmount(amount)
+	if err != nil {
+		return 0, fmt.Sprintf("%s %q is not an amount: %v", amountField, amount, err)
+	}
+	return a, ""
+}
+
+func incomplete(method, problem string) *mcp.CallToolResult {
+	return toolError(fmt.Sprintf("支付宝的答复不完整, 未采用 / Alipay's answer to %s was incomplete and was not used: %s.\n"+
+		"怎么办 / What to do: 稍后重试查询; 若持续出现, 在支付宝商家平台核实。Query again later; if it persists, check in the Alipay merchant portal.", method, problem))
+}

@@ -1,0 +1,233 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+)
+
+// Values of refundResult. The output schema allows 64 characters.
+const (
+	RefundResultSuccess  = "退款成功 / refund succeeded"
+	RefundResultNoChange = "本次无资金变动 / no money moved in this call"
+)
+
+// RefundPayment is refund-alipay-payment (alipay.trade.refund).
+func RefundPayment(d Deps) ServerTool {
+	const title = "退款 / Refund payment"
+	return ServerTool{
+		Short: "refundPay",
+		Tool: &mcp.Tool{
+			Name:  NameRefundPay,
+			Title: title,
+			Description: seed[NameRefundPay].Description + " " +
+				"Refunds part or all of a paid Alipay order and returns the result. Each refund needs its own outRequestNo; retrying with the same outRequestNo never refunds twice.",
+			InputSchema:  inputSchema(NameRefundPay),
+			OutputSchema: outputSchema(NameRefundPay),
+			// Money leaves the merchant: destructive. Keyed by outRequestNo,
+			// Alipay makes a repeat a no-op: idempotent.
+			Annotations: &mcp.ToolAnnotations{
+				Title:           title,
+				ReadOnlyHint:    false,
+				DestructiveHint: boolPtr(true),
+				IdempotentHint:  true,
+				OpenWorldHint:   boolPtr(true),
+			},
+		},
+		Handler: refundHandler(d),
+	}
+}
+
+type refundOut struct {
+	TradeNo      string `json:"tradeNo"`
+	RefundResult string `json:"refundResult"`
+}
+
+func refundHandler(d Deps) Handler {
+	fields := fieldsOf(NameRefundPay)
+	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, Outcome) {
+		a, bad := parse(NameRefundPay, fields, req)
+		if bad != nil {
+			return bad, Outcome{Status: "invalid_input"}
+		}
+		r := alipay.RefundRequest{
+			OutTradeNo:   a.text("outTradeNo"),
+			RefundAmount: a.amount("refundAmount"),
+			OutRequestNo: a.text("outRequestNo"),
+			RefundReason: a.text("refundReason"),
+		}
+		base := Outcome{OutTradeNo: r.OutTradeNo, OutRequestNo: r.OutRequestNo}
+		if d.RefundMax > 0 && r.RefundAmount > d.RefundMax {
+			base.Status, base.Code = "refused", "ABOVE_REFUND_MAX_AMOUNT"
+			return toolError(fmt.Sprintf("退款被拒绝, 未调用支付宝 / Refund refused; Alipay was not called: ¥%s 超过单笔退款上限 ¥%s (AP_REFUND_MAX_AMOUNT). "+
+				"The amount is above the per-refund cap set by AP_REFUND_MAX_AMOUNT.\n"+
+				"怎么办 / What to do: 在支付宝商家平台手动退款, 或由管理员调高 AP_REFUND_MAX_AMOUNT。Refund it in the Alipay merchant portal, or have the operator raise AP_REFUND_MAX_AMOUNT.",
+				r.RefundAmount, d.RefundMax)), base
+		}
+		if res, code := precheck(ctx, d, r); res != nil {
+			base.Status, base.Code = "refused", code
+			if code == alipay.SubTradeNotExist {
+				base.Status, base.Code, base.SubCode = "tool_error", "40004", code
+			}
+			return res, base
+		}
+		rr, err := d.Client.Refund(ctx, r)
+		if err != nil {
+			res, out := alipayError(opRefund, err)
+			out.OutTradeNo, out.OutRequestNo = r.OutTradeNo, r.OutRequestNo
+			return res, out
+		}
+		if rr.TradeNo == "" {
+			base.Status, base.Code = "tool_error", "INCOMPLETE_RESPONSE"
+			return incomplete("alipay.trade.refund", "trade_no is missing; the refund's outcome is unknown — check it with query-alipay-refund"), base
+		}
+		base.Status = "ok"
+		return success(refundOut{TradeNo: rr.TradeNo, RefundResult: refundResult(rr)}, refundText(d, r, rr)), base
+	}
+}
+
+// precheck looks the trade up first so an impossible refund is refused with
+// a clear reason. It only refuses on definite answers: no such trade, not
+// paid yet, or more than the order's amount. Anything else (a network
+// hiccup, a closed trade that may be a retry of a full refund) is left to
+// Alipay, which checks again.
+func precheck(ctx context.Context, d Deps, r alipay.RefundRequest) (*mcp.CallToolResult, string) {
+	q, err := d.Client.Query(ctx, r.OutTradeNo)
+	if err != nil {
+		if alipay.IsSubCode(err, alipay.SubTradeNotExist) {
+			res, _ := alipayError(opRefund, err)
+			return res, alipay.SubTradeNotExist
+		}
+		return nil, ""
+	}
+	if q.TradeStatus == "WAIT_BUYER_PAY" {
+		return toolError("退款被拒绝, 未调用退款接口 / Refund refused; the refund API was not called: 买家还没有付款 (WAIT_BUYER_PAY), 没有可退的钱。" +
+			"The buyer has not paid yet (WAIT_BUYER_PAY), so there is nothing to refund.\n" +
+			"怎么办 / What to do: 等买家付款后再退款, 或不再需要时让订单超时关闭。Wait until the buyer pays, or let the unpaid order time out."), "NOT_PAID"
+	}
+	total, perr := alipay.ParseAmount(q.TotalAmount)
+	if perr == nil && r.RefundAmount > total {
+		return toolError(fmt.Sprintf("退款被拒绝, 未调用退款接口 / Refund refused; the refund API was not called: 退款金额 ¥%s 超过订单金额 ¥%s。"+
+			"refundAmount ¥%s is more than the order's amount ¥%s.\n"+
+			"怎么办 / What to do: 退款金额不能超过订单金额减去已退款金额。The refund can be at most the order amount minus earlier refunds.",
+			r.RefundAmount, total, r.RefundAmount, total)), "REFUND_EXCEEDS_TOTAL"
+	}
+	return nil, ""
+}
+
+// refundResult reads fund_change honestly: only Y means money moved now.
+func refundResult(rr *alipay.RefundResult) string {
+	if rr.FundChange == "Y" {
+		return RefundResultSuccess
+	}
+	return RefundResultNoChange
+}
+
+func refundText(d Deps, r alipay.RefundRequest, rr *alipay.RefundResult) string {
+	var b strings.Builder
+	if rr.FundChange == "Y" {
+		fmt.Fprintf(&b, "退款成功 / Refund succeeded: ¥%s 已退回买家 / returned to the buyer.\n", r.RefundAmount)
+	} else {
+		b.WriteString("本次调用没有资金变动 / No money moved in this call.\n" +
+			"通常说明这个 outRequestNo 已经退过款 (重复请求不会重复退款); 请用 query-alipay-refund 确认退款状态。" +
+			"Usually this outRequestNo was already refunded (a repeated request never refunds twice); confirm the refund's status with query-alipay-refund.\n")
+	}
+	fmt.Fprintf(&b, "- 商户订单号 / outTradeNo: %s\n", r.OutTradeNo)
+	fmt.Fprintf(&b, "- 退款请求号 / outRequestNo: %s\n", r.OutRequestNo)
+	fmt.Fprintf(&b, "- 支付宝交易号 / tradeNo: %s\n", rr.TradeNo)
+	fmt.Fprintf(&b, "- 本次请求金额 / requested: ¥%s\n", r.RefundAmount)
+	if fee, err := alipay.ParseAmount(rr.RefundFee); err == nil {
+		fmt.Fprintf(&b, "- 这笔订单累计已退 / refunded on this order so far: ¥%s\n", fee)
+	}
+	b.WriteString("下一笔退款请使用新的 outRequestNo; 重试这一笔时用同一个。Use a new outRequestNo for the next refund; reuse this one only to retry this refund.")
+	if d.Local {
+		b.WriteString("\n\n(本地支付宝, 不涉及真实资金 / local Alipay: no real money moves.)")
+	}
+	return b.String()
+}
+
+// QueryRefund is query-alipay-refund (alipay.trade.fastpay.refund.query).
+func QueryRefund(d Deps) ServerTool {
+	const title = "查询退款 / Query refund"
+	return ServerTool{
+		Short: "refundQuery",
+		Tool: &mcp.Tool{
+			Name:  NameRefundQuery,
+			Title: title,
+			Description: seed[NameRefundQuery].Description + " " +
+				"Looks up one refund of an Alipay order by outTradeNo and outRequestNo and returns its status and amount.",
+			InputSchema:  inputSchema(NameRefundQuery),
+			OutputSchema: outputSchema(NameRefundQuery),
+			Annotations:  readOnlyAnnotations(title),
+		},
+		Handler: refundQueryHandler(d),
+	}
+}
+
+type refundQueryOut struct {
+	TradeNo      string        `json:"tradeNo"`
+	RefundAmount alipay.Amount `json:"refundAmount"`
+	RefundStatus string        `json:"refundStatus"`
+}
+
+func refundQueryHandler(d Deps) Handler {
+	fields := fieldsOf(NameRefundQuery)
+	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, Outcome) {
+		a, bad := parse(NameRefundQuery, fields, req)
+		if bad != nil {
+			return bad, Outcome{Status: "invalid_input"}
+		}
+		no, reqNo := a.text("outTradeNo"), a.text("outRequestNo")
+		base := Outcome{OutTradeNo: no, OutRequestNo: reqNo}
+		q, err := d.Client.QueryRefund(ctx, no, reqNo)
+		if err != nil {
+			res, out := alipayError(opRefundQuery, err)
+			out.OutTradeNo, out.OutRequestNo = no, reqNo
+			return res, out
+		}
+		if q.RefundStatus == "" {
+			base.Status, base.Code = "tool_error", "REFUND_NOT_FOUND"
+			return toolError(fmt.Sprintf("没有找到这笔退款 / No refund found: 订单 %s 上没有退款请求号为 %s 的成功退款 (未收到、失败或尚未处理完)。"+
+				"Order %s has no successful refund with outRequestNo %s (not received, failed, or not processed yet).\n"+
+				"怎么办 / What to do: 如果你发起过这笔退款但结果未知, 用同一个 outRequestNo 和同样金额重试 refund-alipay-payment (不会重复退款); 否则检查 outRequestNo。"+
+				"If you made this refund and its outcome was unknown, retry refund-alipay-payment with the SAME outRequestNo and amount (it never refunds twice); otherwise check the outRequestNo.",
+				no, reqNo, no, reqNo)), base
+		}
+		amt, problem := checkAnswer(q.TradeNo, q.RefundStatus, q.RefundAmount, "refund_amount")
+		if problem != "" {
+			base.Status, base.Code = "tool_error", "INCOMPLETE_RESPONSE"
+			return incomplete("alipay.trade.fastpay.refund.query", problem), base
+		}
+		var b strings.Builder
+		b.WriteString("支付宝退款查询结果 / Alipay refund:\n")
+		fmt.Fprintf(&b, "- 商户订单号 / outTradeNo: %s\n", no)
+		fmt.Fprintf(&b, "- 退款请求号 / outRequestNo: %s\n", reqNo)
+		fmt.Fprintf(&b, "- 支付宝交易号 / tradeNo: %s\n", q.TradeNo)
+		fmt.Fprintf(&b, "- 退款金额 / refund amount: ¥%s\n", amt)
+		if q.GmtRefundPay != "" {
+			fmt.Fprintf(&b, "- 退款时间 / refunded at: %s (北京时间 / Beijing time)\n", q.GmtRefundPay)
+		}
+		fmt.Fprintf(&b, "- 状态 / status: %s — %s", q.RefundStatus, refundStatusMeaning(q.RefundStatus))
+		if d.Local {
+			b.WriteString("\n\n(本地支付宝, 不涉及真实资金 / local Alipay: no real money moves.)")
+		}
+		base.Status = "ok"
+		return success(refundQueryOut{TradeNo: q.TradeNo, RefundAmount: amt, RefundStatus: q.RefundStatus}, b.String()), base
+	}
+}
+
+func refundStatusMeaning(s string) string {
+	switch s {
+	case "REFUND_SUCCESS":
+		return "退款成功, 钱已退回买家。Refunded: the money went back to the buyer."
+	case "REFUND_PROCESSING":
+		return "退款处理中, 稍后再查。Processing; query again later."
+	case "REFUND_FAIL":
+		return "退款失败; 可用同一个 outRequestNo 重试。Failed; it may be retried with the same outRequestNo."
+	}
+	return "未知状态, 请在支付宝商家平台核实。Unknown status; check it in the Alipay merchant portal."
+}

@@ -1,0 +1,123 @@
+package tools
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
+// seedTools is the reference server's tools/list (names, descriptions and
+// schemas), kept verbatim so our input schemas are exactly the reference's.
+//
+//go:embed schemas/seed-tools.json
+var seedTools []byte
+
+type seedTool struct {
+	Name         string          `json:"name"`
+	Description  string          `json:"description"`
+	InputSchema  json.RawMessage `json:"inputSchema"`
+	OutputSchema json.RawMessage `json:"outputSchema"`
+}
+
+// seed holds the reference definitions by name; parsed once at start-up.
+var seed = mustParseSeed(seedTools)
+
+func mustParseSeed(b []byte) map[string]seedTool {
+	var list []seedTool
+	if err := json.Unmarshal(b, &list); err != nil {
+		panic(fmt.Sprintf("tools: embedded seed-tools.json: %v", err))
+	}
+	m := make(map[string]seedTool, len(list))
+	for _, t := range list {
+		m[t.Name] = t
+	}
+	return m
+}
+
+// inputSchema returns the reference input schema of a tool, byte for byte.
+func inputSchema(name string) json.RawMessage {
+	t, ok := seed[name]
+	if !ok {
+		panic("tools: no seed definition for " + name)
+	}
+	return t.InputSchema
+}
+
+// outputSchema returns the reference output schema with our two deliberate
+// changes: no multipleOf on amounts (float validators reject 19.99 against
+// 0.01), and url described as the plain payment URL it is.
+func outputSchema(name string) json.RawMessage {
+	t, ok := seed[name]
+	if !ok {
+		panic("tools: no seed definition for " + name)
+	}
+	var s map[string]any
+	if err := json.Unmarshal(t.OutputSchema, &s); err != nil {
+		panic(fmt.Sprintf("tools: output schema of %s: %v", name, err))
+	}
+	props, _ := s["properties"].(map[string]any)
+	for key, p := range props {
+		prop, _ := p.(map[string]any)
+		delete(prop, "multipleOf")
+		if key == "url" {
+			prop["description"] = "支付链接本身 (纯 URL); 带 Markdown 链接的文本在结果的文本内容中。" +
+				"The plain payment URL; the text content of the result carries it as a Markdown link to insert into the conversation."
+		}
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// field is what the validator knows about one input property, read from the
+// input schema itself so schema and validation cannot drift apart.
+type field struct {
+	Name      string
+	Type      string // "string" or "number"
+	MaxLength int    // in characters; 0 = none
+	Required  bool
+}
+
+// fieldsOf reads the properties of a tool's input schema, in schema order
+// of "required" first, then the rest alphabetically.
+func fieldsOf(name string) []field {
+	var s struct {
+		Properties map[string]struct {
+			Type      string `json:"type"`
+			MaxLength int    `json:"maxLength"`
+		} `json:"properties"`
+		Required             []string `json:"required"`
+		AdditionalProperties *bool    `json:"additionalProperties"`
+	}
+	if err := json.Unmarshal(inputSchema(name), &s); err != nil {
+		panic(fmt.Sprintf("tools: input schema of %s: %v", name, err))
+	}
+	if s.AdditionalProperties == nil || *s.AdditionalProperties {
+		panic("tools: input schema of " + name + " must forbid additional properties")
+	}
+	var out []field
+	for _, r := range s.Required {
+		p := s.Properties[r]
+		out = append(out, field{Name: r, Type: p.Type, MaxLength: p.MaxLength, Required: true})
+	}
+	var rest []string
+	for k := range s.Properties {
+		if !slices.Contains(s.Required, k) {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	for _, k := range rest {
+		p := s.Properties[k]
+		out = append(out, field{Name: k, Type: p.Type, MaxLength: p.MaxLength})
+	}
+	for _, f := range out {
+		if f.Type != "string" && f.Type != "number" {
+			panic(fmt.Sprintf("tools: %s.%s has type %q; the validator knows string and number", name, f.Name, f.Type))
+		}
+	}
+	return out
+}

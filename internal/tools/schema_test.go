@@ -1,0 +1,126 @@
+package tools
+
+import (
+	"encoding/json"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+)
+
+// referenceTools reads testdata/seed-tools.json, a copy of the reference
+// server's tools/list, independent of the embedded one.
+func referenceTools(t *testing.T) map[string]map[string]any {
+	t.Helper()
+	b, err := os.ReadFile("testdata/seed-tools.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal(b, &list); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]map[string]any{}
+	for _, tl := range list {
+		m[tl["name"].(string)] = tl
+	}
+	return m
+}
+
+func asJSONValue(t *testing.T, v any) any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x any
+	if err := json.Unmarshal(b, &x); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+func TestInputSchemasMatchReference(t *testing.T) {
+	ref := referenceTools(t)
+	tools := All(Deps{})
+	if len(tools) != len(ref) {
+		t.Fatalf("%d tools, reference has %d", len(tools), len(ref))
+	}
+	for _, st := range tools {
+		t.Run(st.Tool.Name, func(t *testing.T) {
+			r, ok := ref[st.Tool.Name]
+			if !ok {
+				t.Fatalf("tool %s is not in the reference", st.Tool.Name)
+			}
+			if got := asJSONValue(t, st.Tool.InputSchema); !reflect.DeepEqual(got, r["inputSchema"]) {
+				t.Errorf("input schema differs from the reference:\n got %v\nwant %v", got, r["inputSchema"])
+			}
+			if !strings.HasPrefix(st.Tool.Description, r["description"].(string)) {
+				t.Errorf("description does not start with the reference's: %q", st.Tool.Description)
+			}
+		})
+	}
+}
+
+// The output schemas are the reference's with exactly two changes.
+func TestOutputSchemasDifferOnlyOnPurpose(t *testing.T) {
+	ref := referenceTools(t)
+	for _, st := range All(Deps{}) {
+		t.Run(st.Tool.Name, func(t *testing.T) {
+			want := asJSONValue(t, ref[st.Tool.Name]["outputSchema"]).(map[string]any)
+			for key, p := range want["properties"].(map[string]any) {
+				prop := p.(map[string]any)
+				delete(prop, "multipleOf")
+				if key == "url" {
+					delete(prop, "description")
+				}
+			}
+			got := asJSONValue(t, st.Tool.OutputSchema).(map[string]any)
+			if strings.Contains(string(must(json.Marshal(got))), "multipleOf") {
+				t.Errorf("output schema still has multipleOf")
+			}
+			if u, ok := got["properties"].(map[string]any)["url"].(map[string]any); ok {
+				if u["format"] != "uri" || !strings.Contains(u["description"].(string), "plain payment URL") {
+					t.Errorf("url property: %v", u)
+				}
+				delete(u, "description")
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("output schema differs beyond the two fixes:\n got %v\nwant %v", got, want)
+			}
+		})
+	}
+}
+
+// The validator reads types and lengths from the schema; the amount bounds
+// it enforces come from the alipay package and must equal the schema's.
+func TestAmountBoundsMatchSchema(t *testing.T) {
+	for _, st := range All(Deps{}) {
+		var s struct {
+			Properties map[string]map[string]any `json:"properties"`
+		}
+		if err := json.Unmarshal(st.Tool.InputSchema.(json.RawMessage), &s); err != nil {
+			t.Fatal(err)
+		}
+		for name, p := range s.Properties {
+			if p["type"] != "number" {
+				continue
+			}
+			if p["minimum"] != 0.01 || alipay.MinAmount != 1 {
+				t.Errorf("%s.%s minimum %v", st.Tool.Name, name, p["minimum"])
+			}
+			if p["maximum"] != float64(alipay.MaxAmount/100) {
+				t.Errorf("%s.%s maximum %v, alipay.MaxAmount is %s", st.Tool.Name, name, p["maximum"], alipay.MaxAmount)
+			}
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

@@ -1,0 +1,92 @@
+package tools
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+)
+
+// Deps is what the tools need at call time.
+type Deps struct {
+	Client    *alipay.Client
+	Local     bool          // talking to the local Alipay: texts say no real money moves
+	RefundMax alipay.Amount // refunds above this are refused; 0 = no cap (AP_REFUND_MAX_AMOUNT)
+}
+
+// Handler runs one call and reports its outcome for the log. Tool errors are
+// results with IsError; a Handler never returns a Go error.
+type Handler func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, Outcome)
+
+// ServerTool is a tool definition with its handler.
+type ServerTool struct {
+	Short   string // the name AP_SELECT_TOOLS accepts, e.g. webPagePay
+	Tool    *mcp.Tool
+	Handler Handler
+}
+
+// All returns the five tools in the reference's order.
+func All(d Deps) []ServerTool {
+	return []ServerTool{
+		CreateMobilePayment(d),
+		CreateWebPagePayment(d),
+		QueryPayment(d),
+		RefundPayment(d),
+		QueryRefund(d),
+	}
+}
+
+// MCPHandler adapts the tool's handler to the SDK, logging one line per call
+// when logger is not nil.
+func (t ServerTool) MCPHandler(logger *slog.Logger) mcp.ToolHandler {
+	name := t.Tool.Name
+	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		start := time.Now()
+		res, out := t.Handler(ctx, req)
+		if logger != nil {
+			attrs := []slog.Attr{
+				slog.String("tool", name),
+				slog.String("outcome", out.Status),
+				slog.Int64("duration_ms", time.Since(start).Milliseconds()),
+			}
+			if out.OutTradeNo != "" {
+				attrs = append(attrs, slog.String("outTradeNo", out.OutTradeNo))
+			}
+			if out.OutRequestNo != "" {
+				attrs = append(attrs, slog.String("outRequestNo", out.OutRequestNo))
+			}
+			if out.Code != "" {
+				attrs = append(attrs, slog.String("code", out.Code))
+			}
+			if out.SubCode != "" {
+				attrs = append(attrs, slog.String("sub_code", out.SubCode))
+			}
+			level := slog.LevelInfo
+			if out.Status != "ok" {
+				level = slog.LevelWarn
+			}
+			logger.LogAttrs(ctx, level, "tool call", attrs...)
+		}
+		return res, nil
+	}
+}
+
+// boolPtr returns a pointer for the *bool annotation hints.
+func boolPtr(b bool) *bool { return &b }
+
+// parse validates the call's arguments against the tool's input schema.
+// On failure it returns the error result to send back.
+func parse(tool string, fields []field, req *mcp.CallToolRequest) (*args, *mcp.CallToolResult) {
+	var raw []byte
+	if req != nil && req.Params != nil {
+		raw = req.Params.Arguments
+	}
+	a, problems := validate(fields, raw)
+	if len(problems) > 0 {
+		return nil, invalidInput(tool, problems)
+	}
+	return a, nil
+}
