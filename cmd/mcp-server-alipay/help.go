@@ -33,6 +33,8 @@ const usageText = `mcp-server-alipay %s — 支付宝 MCP Server / Alipay MCP se
   AP_LOCAL_DATA_DIR      本地模式的数据目录 / data directory of local mode
                          (默认 default: $XDG_DATA_HOME/mcp-server-alipay/local or ~/.local/share/mcp-server-alipay/local)
   AP_REFUND_MAX_AMOUNT   单笔退款上限 (元), 超过则拒绝; 默认不限 / refuse refunds above this many yuan; default no cap
+  AP_WATCH_PAYMENTS      true (默认 default) | false; 关注已建链接的订单, 付款时通知订阅者 (alipay://trade/<outTradeNo>)
+                         watch orders with links and tell subscribers when they are paid
 
 先试试 / Try first:  mcp-server-alipay demo
 文档 / Docs:         https://github.com/mcp-server-alipay/mcp-server-alipay

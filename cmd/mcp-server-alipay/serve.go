@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/config"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/paywatch"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
 )
 
@@ -32,8 +34,13 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) in
 	}
 	defer b.Close()
 
+	deps := tools.Deps{Client: b.client, Local: b.local != nil, RefundMax: cfg.RefundMax}
+	if cfg.WatchPayments {
+		deps.Watcher = paywatch.New(ctx, b.client, watchOptions(b.local != nil, logger))
+		defer deps.Watcher.Close() // before b.Close: the watches query it
+	}
 	srv, err := tools.NewServer(tools.Options{
-		Deps:    tools.Deps{Client: b.client, Local: b.local != nil, RefundMax: cfg.RefundMax},
+		Deps:    deps,
 		Tools:   cfg.Tools,
 		Logger:  logger,
 		Version: versionString(),
@@ -51,12 +58,22 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) in
 			"想先看看效果? 运行 / To see it work, run:  mcp-server-alipay demo\n"+
 			"按 Ctrl+C 退出 / Press Ctrl+C to quit.\n", versionString())
 	}
-	logger.Info("server start", "version", versionString(), "env", string(cfg.Env), "gateway", b.client.GatewayURL(), "tools", cfg.Tools)
+	logger.Info("server start", "version", versionString(), "env", string(cfg.Env), "gateway", b.client.GatewayURL(), "tools", cfg.Tools, "watch_payments", cfg.WatchPayments)
 	if err := srv.Run(ctx, &mcp.StdioTransport{}); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "mcp-server-alipay: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// watchOptions: the local Alipay answers at once and nobody pays for its
+// queries, so local mode polls faster than the defaults (2s … 30s).
+func watchOptions(local bool, logger *slog.Logger) paywatch.Options {
+	o := paywatch.Options{Logger: logger}
+	if local {
+		o.Intervals = []time.Duration{200 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}
+	}
+	return o
 }
 
 // loadConfig reads the AP_* variables and explains every problem on stderr.

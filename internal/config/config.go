@@ -27,6 +27,7 @@ var Variables = []string{
 	"AP_APP_ID", "AP_APP_KEY", "AP_PUB_KEY", "AP_RETURN_URL", "AP_NOTIFY_URL",
 	"AP_ENCRYPTION_ALGO", "AP_CURRENT_ENV", "AP_SELECT_TOOLS", "AP_LOG_ENABLED",
 	"AP_INVOKE_AUTH_TOKEN", "AP_GATEWAY_URL", "AP_LOCAL_DATA_DIR", "AP_REFUND_MAX_AMOUNT",
+	"AP_WATCH_PAYMENTS",
 }
 
 // Config is a validated configuration. Its String and LogValue methods never
@@ -45,6 +46,7 @@ type Config struct {
 	LogEnabled      bool
 	LocalDataDir    string        // AP_LOCAL_DATA_DIR; empty means the local Alipay's default
 	RefundMax       alipay.Amount // AP_REFUND_MAX_AMOUNT; 0 means no cap
+	WatchPayments   bool          // AP_WATCH_PAYMENTS: watch orders with links until paid
 	// Warnings are harmless oddities worth a line on stderr, such as keys
 	// that local mode ignores.
 	Warnings []string
@@ -117,13 +119,18 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.Tools = tools
 
-	switch v := strings.ToLower(get("AP_LOG_ENABLED")); v {
-	case "", "true", "1", "yes", "on":
-		c.LogEnabled = true
-	case "false", "0", "no", "off":
-		c.LogEnabled = false
-	default:
-		bad("AP_LOG_ENABLED", "%q is not allowed; use true or false (只能是 true 或 false; 1/0/yes/no also work)", short(get("AP_LOG_ENABLED")))
+	for _, b := range []struct {
+		name string
+		to   *bool
+	}{{"AP_LOG_ENABLED", &c.LogEnabled}, {"AP_WATCH_PAYMENTS", &c.WatchPayments}} {
+		switch strings.ToLower(get(b.name)) {
+		case "", "true", "1", "yes", "on":
+			*b.to = true
+		case "false", "0", "no", "off":
+			*b.to = false
+		default:
+			bad(b.name, "%q is not allowed; use true or false (只能是 true 或 false; 1/0/yes/no also work)", short(get(b.name)))
+		}
 	}
 
 	c.AppAuthToken = get("AP_INVOKE_AUTH_TOKEN")
@@ -273,9 +280,9 @@ func quote(s string) string { return fmt.Sprintf("%q", short(s)) }
 
 // String describes the configuration without key material.
 func (c Config) String() string {
-	return fmt.Sprintf("Config{Env:%s AppID:%s AppKey:%s PubKey:%s SignType:%s Gateway:%s ReturnURL:%s NotifyURL:%s AppAuthToken:%s Tools:%v LogEnabled:%t LocalDataDir:%s RefundMax:%s}",
+	return fmt.Sprintf("Config{Env:%s AppID:%s AppKey:%s PubKey:%s SignType:%s Gateway:%s ReturnURL:%s NotifyURL:%s AppAuthToken:%s Tools:%v LogEnabled:%t LocalDataDir:%s RefundMax:%s WatchPayments:%t}",
 		c.Env, c.AppID, redacted(c.PrivateKey != nil), redacted(c.AlipayPublicKey != nil), c.SignType, c.GatewayURL,
-		c.ReturnURL, c.NotifyURL, redacted(c.AppAuthToken != ""), c.Tools, c.LogEnabled, c.LocalDataDir, c.refundMaxText())
+		c.ReturnURL, c.NotifyURL, redacted(c.AppAuthToken != ""), c.Tools, c.LogEnabled, c.LocalDataDir, c.refundMaxText(), c.WatchPayments)
 }
 
 // GoString keeps %#v from printing the keys.
@@ -293,6 +300,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("tools", c.Tools),
 		slog.Bool("log_enabled", c.LogEnabled),
 		slog.String("refund_max", c.refundMaxText()),
+		slog.Bool("watch_payments", c.WatchPayments),
 	)
 }
 

@@ -69,6 +69,9 @@ func TestLoadDefaults(t *testing.T) {
 	if c.RefundMax != 0 {
 		t.Errorf("RefundMax = %v, want no cap", c.RefundMax)
 	}
+	if !c.WatchPayments {
+		t.Error("WatchPayments is off by default")
+	}
 }
 
 func TestLoadVariants(t *testing.T) {
@@ -95,6 +98,16 @@ func TestLoadVariants(t *testing.T) {
 		{"log off", map[string]string{"AP_LOG_ENABLED": "no"}, func(t *testing.T, c *Config) {
 			if c.LogEnabled {
 				t.Error("log enabled")
+			}
+		}},
+		{"watch off", map[string]string{"AP_WATCH_PAYMENTS": "0"}, func(t *testing.T, c *Config) {
+			if c.WatchPayments || !strings.Contains(c.String(), "WatchPayments:false") {
+				t.Errorf("watch on, String %s", c)
+			}
+		}},
+		{"watch on", map[string]string{"AP_WATCH_PAYMENTS": " Yes "}, func(t *testing.T, c *Config) {
+			if !c.WatchPayments {
+				t.Error("watch off")
 			}
 		}},
 		{"urls", map[string]string{"AP_RETURN_URL": "https://shop.example/ok?x=1", "AP_NOTIFY_URL": "https://shop.example/notify"}, func(t *testing.T, c *Config) {
@@ -166,6 +179,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad tools", map[string]string{"AP_SELECT_TOOLS": "mobilePay,payAll"}, []string{"AP_SELECT_TOOLS:", `"payAll"`, "mobilePay", "refundQuery"}},
 		{"empty tools", map[string]string{"AP_SELECT_TOOLS": " , "}, []string{"AP_SELECT_TOOLS:", "selects no tool"}},
 		{"bad log", map[string]string{"AP_LOG_ENABLED": "maybe"}, []string{"AP_LOG_ENABLED:", "true or false"}},
+		{"bad watch", map[string]string{"AP_WATCH_PAYMENTS": "sometimes"}, []string{"AP_WATCH_PAYMENTS:", `"sometimes"`, "true or false"}},
 		{"notify with query", map[string]string{"AP_NOTIFY_URL": "https://a.example/n?x=1"}, []string{"AP_NOTIFY_URL:", "query string"}},
 		{"relative return", map[string]string{"AP_RETURN_URL": "/ok"}, []string{"AP_RETURN_URL:", "absolute http(s)"}},
 		{"long return", map[string]string{"AP_RETURN_URL": "https://a.example/" + strings.Repeat("x", 250)}, []string{"AP_RETURN_URL:", "at most 256"}},

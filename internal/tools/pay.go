@@ -97,6 +97,9 @@ func linkHandler(d Deps, name string, mobile bool) Handler {
 			out.OutTradeNo = pr.OutTradeNo
 			return res, out
 		}
+		if d.Watcher != nil {
+			d.Watcher.Watch(pr.OutTradeNo)
+		}
 		return success(linkOut{URL: link}, linkText(d, mobile, pr, link)), Outcome{Status: "ok", OutTradeNo: pr.OutTradeNo}
 	}
 }
@@ -119,6 +122,11 @@ func linkText(d Deps, mobile bool, pr alipay.PayRequest, link string) string {
 	}
 	b.WriteString("请把上面的 Markdown 链接原样发给买家。买家打开链接后支付宝才创建这笔交易, 在此之前 query-alipay-payment 会返回 ACQ.TRADE_NOT_EXIST。\n")
 	b.WriteString("Give the buyer the Markdown link above as is. Alipay creates the trade only when the buyer opens the link; until then query-alipay-payment answers ACQ.TRADE_NOT_EXIST.")
+	if d.Watcher != nil {
+		uri := TradeURI(pr.OutTradeNo)
+		fmt.Fprintf(&b, "\n本服务器正在关注这笔订单: 订阅资源 %s 可在买家付款时收到通知, 或调用 query-alipay-payment 查询。\n", uri)
+		fmt.Fprintf(&b, "This server is watching this order: subscribe to %s to be told when the buyer has paid, or call query-alipay-payment.", uri)
+	}
 	if d.Local {
 		b.WriteString("\n\n(本地支付宝, 不涉及真实资金 / local Alipay: no real money moves.)")
 	}

@@ -39,17 +39,23 @@ type Options struct {
 }
 
 // NewServer builds the MCP server with the selected tools, registered with
-// the low-level AddTool so the SDK never re-validates amounts with floats.
+// the low-level AddTool so the SDK never re-validates amounts with floats,
+// and, given a client, the order status resource (resources.go).
 func NewServer(o Options) (*mcp.Server, error) {
+	so := &mcp.ServerOptions{
+		Instructions: Instructions,
+		// Advertise exactly tools (and resources below): no logging
+		// capability, no list changes.
+		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
+	}
+	if o.Deps.Client != nil {
+		resourceOptions(o.Deps, so)
+	}
 	s := mcp.NewServer(&mcp.Implementation{
 		Name:    "mcp-server-alipay",
 		Title:   "支付宝 MCP Server / Alipay MCP Server",
 		Version: o.Version,
-	}, &mcp.ServerOptions{
-		Instructions: Instructions,
-		// Advertise exactly tools: no logging capability, no list changes.
-		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
-	})
+	}, so)
 	all := All(o.Deps)
 	known := make([]string, len(all))
 	for i, t := range all {
@@ -65,6 +71,9 @@ func NewServer(o Options) (*mcp.Server, error) {
 			continue
 		}
 		s.AddTool(t.Tool, t.MCPHandler(o.Logger))
+	}
+	if o.Deps.Client != nil {
+		addTradeResource(s, o.Deps)
 	}
 	return s, nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/paywatch"
 )
 
 // Deps is what the tools need at call time.
@@ -15,6 +16,9 @@ type Deps struct {
 	Client    *alipay.Client
 	Local     bool          // talking to the local Alipay: texts say no real money moves
 	RefundMax alipay.Amount // refunds above this are refused; 0 = no cap (AP_REFUND_MAX_AMOUNT)
+	// Watcher watches every order a link is made for, and orders clients
+	// subscribe to; nil = no watching (AP_WATCH_PAYMENTS=false).
+	Watcher *paywatch.Watcher
 }
 
 // Handler runs one call and reports its outcome for the log. Tool errors are

@@ -1,0 +1,265 @@
+package paywatch
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+)
+
+// Defaults of Options.
+var DefaultIntervals = []time.Duration{2 * time.Second, 3 * time.Second, 5 * time.Second, 10 * time.Second, 20 * time.Second, 30 * time.Second}
+
+const (
+	DefaultDeadline  = 30 * time.Minute
+	DefaultMaxOrders = 100
+)
+
+// Options configure a Watcher. The zero value uses the defaults.
+type Options struct {
+	// Intervals are the waits before each query of one order; the last
+	// one repeats. nil = DefaultIntervals (2s, 3s, 5s, 10s, 20s, then 30s).
+	Intervals []time.Duration
+	// Deadline is how long an order is watched after Watch; 0 = 30 minutes.
+	Deadline time.Duration
+	// MaxOrders bounds the orders watched at once; beyond it the oldest
+	// watch is dropped. 0 = 100.
+	MaxOrders int
+	Logger    *slog.Logger // nil = discard; never given keys or URLs
+	Clock     Clock        // nil = the wall clock
+}
+
+// Watcher watches orders, each in its own goroutine, and calls its
+// listeners on every change. Its methods are safe for concurrent use.
+type Watcher struct {
+	q     Querier
+	o     Options
+	log   *slog.Logger
+	clock Clock
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	closed    bool
+	seq       uint64
+	watches   map[string]*watch
+	listeners []func(context.Context, Change)
+}
+
+// watch is one watched order.
+type watch struct {
+	no       string
+	seq      uint64 // order of Watch calls, to find the oldest
+	deadline time.Time
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when the goroutine has ended
+}
+
+// New returns a Watcher whose goroutines end on Close or when ctx ends.
+func New(ctx context.Context, q Querier, o Options) *Watcher {
+	if len(o.Intervals) == 0 {
+		o.Intervals = DefaultIntervals
+	}
+	if o.Deadline <= 0 {
+		o.Deadline = DefaultDeadline
+	}
+	if o.MaxOrders <= 0 {
+		o.MaxOrders = DefaultMaxOrders
+	}
+	w := &Watcher{q: q, o: o, log: o.Logger, clock: o.Clock, watches: map[string]*watch{}}
+	if w.log == nil {
+		w.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if w.clock == nil {
+		w.clock = realClock{}
+	}
+	w.ctx, w.cancel = context.WithCancel(ctx)
+	return w
+}
+
+// OnChange adds a listener. Listeners run on the watch's goroutine: never
+// at once for one order, possibly at once for different orders; they should
+// return quickly.
+func (w *Watcher) OnChange(f func(context.Context, Change)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.listeners = append(w.listeners, f)
+}
+
+// Watch starts watching an order, unless it is watched already, and returns
+// a channel closed when that watch ends: at a terminal status, at its
+// deadline, on an error that retrying cannot fix, when dropped for a newer
+// one, or on Close. After Close it returns a closed channel.
+func (w *Watcher) Watch(outTradeNo string) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e, ok := w.watches[outTradeNo]; ok {
+		return e.done
+	}
+	if w.closed || w.ctx.Err() != nil {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	if len(w.watches) >= w.o.MaxOrders {
+		w.dropOldest()
+	}
+	ctx, cancel := context.WithCancel(w.ctx)
+	w.seq++
+	e := &watch{no: outTradeNo, seq: w.seq, deadline: w.clock.Now().Add(w.o.Deadline), cancel: cancel, done: make(chan struct{})}
+	w.watches[outTradeNo] = e
+	w.wg.Add(1)
+	go w.run(ctx, e)
+	w.log.Info("payment watch started", "outTradeNo", outTradeNo, "watching", len(w.watches))
+	return e.done
+}
+
+// dropOldest stops the longest-running watch; w.mu is held.
+func (w *Watcher) dropOldest() {
+	var oldest *watch
+	for _, e := range w.watches {
+		if oldest == nil || e.seq < oldest.seq {
+			oldest = e
+		}
+	}
+	oldest.cancel()
+	delete(w.watches, oldest.no)
+	w.log.Warn("payment watch dropped: too many orders watched at once; query it instead",
+		"outTradeNo", oldest.no, "max_orders", w.o.MaxOrders)
+}
+
+// Watching reports whether an order is being watched.
+func (w *Watcher) Watching(outTradeNo string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.watches[outTradeNo]
+	return ok
+}
+
+// Len is the number of orders being watched.
+func (w *Watcher) Len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.watches)
+}
+
+// Close stops every watch and waits for their goroutines to end.
+func (w *Watcher) Close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.cancel()
+	w.wg.Wait()
+}
+
+// run queries one order after each wait until a terminal status, its
+// deadline, an error retrying cannot fix, or cancellation. The first query
+// also waits: right after a link is made the buyer cannot have opened it.
+func (w *Watcher) run(ctx context.Context, e *watch) {
+	defer w.wg.Done()
+	defer w.finish(e)
+	last := ""
+	for i := 0; ; i++ {
+		now := w.clock.Now()
+		if !now.Before(e.deadline) {
+			w.log.Info("payment watch deadline reached", "outTradeNo", e.no, "status", last)
+			return
+		}
+		d := min(w.o.Intervals[min(i, len(w.o.Intervals)-1)], e.deadline.Sub(now))
+		if w.clock.Sleep(ctx, d) != nil {
+			return
+		}
+		status, trade, err := w.poll(ctx, e.no)
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err != nil && !retryable(err):
+			w.log.LogAttrs(ctx, slog.LevelWarn, "payment watch stopped: Alipay error that retrying cannot fix",
+				append([]slog.Attr{slog.String("outTradeNo", e.no)}, errAttrs(err)...)...)
+			return
+		case err != nil:
+			w.log.LogAttrs(ctx, slog.LevelDebug, "payment watch: query failed, will retry",
+				append([]slog.Attr{slog.String("outTradeNo", e.no)}, errAttrs(err)...)...)
+		case status != last:
+			last = status
+			c := Change{OutTradeNo: e.no, Status: status, Trade: trade, Final: Terminal(status)}
+			w.log.Info("payment status", "outTradeNo", e.no, "status", status, "final", c.Final)
+			w.notify(ctx, c)
+			if c.Final {
+				return
+			}
+		}
+	}
+}
+
+// finish forgets a watch that has ended, unless a newer watch of the same
+// order took its place, and closes its done channel.
+func (w *Watcher) finish(e *watch) {
+	w.mu.Lock()
+	if w.watches[e.no] == e {
+		delete(w.watches, e.no)
+	}
+	w.mu.Unlock()
+	e.cancel()
+	close(e.done)
+}
+
+// errNoStatus is an answer without trade_status; it is retried.
+var errNoStatus = errors.New("alipay.trade.query answered without trade_status")
+
+// poll returns the order's status: NotOpened while Alipay has no trade.
+func (w *Watcher) poll(ctx context.Context, no string) (string, *alipay.TradeQuery, error) {
+	q, err := w.q.Query(ctx, no)
+	switch {
+	case alipay.IsSubCode(err, alipay.SubTradeNotExist):
+		return NotOpened, nil, nil
+	case err != nil:
+		return "", nil, err
+	case q.TradeStatus == "":
+		return "", nil, errNoStatus
+	}
+	return q.TradeStatus, q, nil
+}
+
+func (w *Watcher) notify(ctx context.Context, c Change) {
+	w.mu.Lock()
+	ls := slices.Clone(w.listeners)
+	w.mu.Unlock()
+	for _, f := range ls {
+		f(ctx, c)
+	}
+}
+
+// retryable: the answer may differ next time (network, system errors,
+// an incomplete answer); anything else would repeat forever.
+func retryable(err error) bool {
+	var ae *alipay.Error
+	return errors.Is(err, errNoStatus) || errors.As(err, &ae) && ae.Retryable
+}
+
+// errAttrs describe an error for the log by its codes only: transport
+// errors quote the request URL, which is not for the log.
+func errAttrs(err error) []slog.Attr {
+	var ae *alipay.Error
+	switch {
+	case errors.Is(err, errNoStatus):
+		return []slog.Attr{slog.String("reason", "no trade_status")}
+	case errors.Is(err, alipay.ErrBadSignature):
+		return []slog.Attr{slog.String("reason", "signature verification failed")}
+	case errors.As(err, &ae) && ae.Code != "":
+		return []slog.Attr{slog.String("code", ae.Code), slog.String("sub_code", ae.SubCode), slog.Bool("retryable", ae.Retryable)}
+	case errors.As(err, &ae) && ae.HTTPStatus != 0:
+		return []slog.Attr{slog.Int("http_status", ae.HTTPStatus), slog.Bool("retryable", ae.Retryable)}
+	case errors.As(err, &ae):
+		return []slog.Attr{slog.String("reason", "no answer"), slog.Bool("retryable", ae.Retryable)}
+	}
+	return []slog.Attr{slog.String("reason", "invalid request")}
+}
