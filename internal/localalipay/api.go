@@ -51,7 +51,12 @@ func (s *Server) apiRefund(ctx context.Context, req *gatewayRequest) (obj, error
 	if err != nil {
 		return nil, err
 	}
+	// A failed refund echoes zero amounts, as Alipay's does (notes §4.1).
 	echo := obj{}.addIf("out_trade_no", ref.OutTradeNo).add("refund_fee", zeroAmount).add("send_back_fee", zeroAmount)
+	opts, err := req.Biz.strings("query_options")
+	if err != nil {
+		return echo, err
+	}
 	amount, err := req.Biz.amount("refund_amount")
 	if err != nil {
 		return echo, err
@@ -73,10 +78,25 @@ func (s *Server) apiRefund(ctx context.Context, req *gatewayRequest) (obj, error
 	if res.FundChange {
 		fundChange = "Y"
 	}
-	return obj{}.addIf("buyer_logon_id", t.BuyerLogonID).addIf("buyer_user_id", t.BuyerID).
+	o := obj{}.addIf("buyer_logon_id", t.BuyerLogonID).addIf("buyer_user_id", t.BuyerID).
 		add("fund_change", fundChange).add("gmt_refund_pay", alipay.FormatTimestamp(res.Refund.Created)).
-		add("out_trade_no", t.OutTradeNo).add("refund_fee", t.Refunded.String()).
-		add("send_back_fee", res.Refund.Amount.String()).add("trade_no", t.TradeNo), nil
+		add("out_trade_no", t.OutTradeNo)
+	detail := slices.Contains(opts, "refund_detail_item_list")
+	if detail {
+		o = o.add("refund_detail_item_list", refundDetail(res.Refund))
+	}
+	o = o.add("refund_fee", t.Refunded.String())
+	if detail {
+		o = o.add("send_back_fee", res.Refund.Amount.String())
+	}
+	return o.add("trade_no", t.TradeNo), nil
+}
+
+// refundDetail is refund_detail_item_list: where the refund went back to.
+// Local buyers pay from their balance, so there is one item.
+func refundDetail(r refund) []obj {
+	a := r.Amount.String()
+	return []obj{{{"amount", a}, {"fund_channel", "ALIPAYACCOUNT"}, {"real_amount", a}}}
 }
 
 // apiRefundQuery is alipay.trade.fastpay.refund.query. An unknown refund of
@@ -108,9 +128,16 @@ func (s *Server) apiRefundQuery(ctx context.Context, req *gatewayRequest) (obj, 
 	if slices.Contains(opts, "gmt_refund_pay") {
 		o = o.add("gmt_refund_pay", alipay.FormatTimestamp(r.Created))
 	}
-	return o.add("out_request_no", r.OutRequestNo).add("out_trade_no", t.OutTradeNo).
-		add("refund_amount", r.Amount.String()).addIf("refund_reason", r.Reason).
-		add("refund_status", "REFUND_SUCCESS").add("total_amount", t.Total.String()).add("trade_no", t.TradeNo), nil
+	detail := slices.Contains(opts, "refund_detail_item_list")
+	o = o.add("out_request_no", r.OutRequestNo).add("out_trade_no", t.OutTradeNo).add("refund_amount", r.Amount.String())
+	if detail {
+		o = o.add("refund_detail_item_list", refundDetail(*r))
+	}
+	o = o.addIf("refund_reason", r.Reason).add("refund_status", "REFUND_SUCCESS")
+	if detail {
+		o = o.add("send_back_fee", r.Amount.String())
+	}
+	return o.add("total_amount", t.Total.String()).add("trade_no", t.TradeNo), nil
 }
 
 // apiClose is alipay.trade.close. The public notify_url of the close request,

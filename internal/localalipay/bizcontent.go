@@ -12,13 +12,20 @@ import (
 // bizContent is the parsed biz_content object.
 type bizContent map[string]json.RawMessage
 
-func parseBiz(raw string) (bizContent, error) {
-	var b bizContent
-	if err := json.Unmarshal([]byte(raw), &b); err != nil {
-		return nil, err
+// parseBiz parses biz_content; its errors are the gateway's answer and name
+// no Go type.
+func parseBiz(raw string) (bizContent, *gwError) {
+	s := strings.TrimSpace(raw)
+	if !json.Valid([]byte(s)) {
+		var syn *json.SyntaxError
+		if err := json.Unmarshal([]byte(s), new(any)); errors.As(err, &syn) {
+			return nil, invalidParam("biz_content 不是合法的 JSON, 在第 %d 字节附近 (biz_content is not valid JSON: syntax error near byte %d)", syn.Offset, syn.Offset)
+		}
+		return nil, invalidParam("biz_content 不是合法的 JSON (biz_content is not valid JSON)")
 	}
-	if b == nil {
-		return nil, errors.New("null")
+	var b bizContent
+	if !strings.HasPrefix(s, "{") || json.Unmarshal([]byte(s), &b) != nil || b == nil {
+		return nil, invalidParam("biz_content 必须是 JSON 对象 {…} (biz_content must be a JSON object {…})")
 	}
 	return b, nil
 }

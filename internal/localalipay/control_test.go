@@ -2,10 +2,12 @@ package localalipay_test
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
@@ -134,4 +136,137 @@ func TestControlAPI(t *testing.T) {
 	if status != 200 || len(notes) != 1 || notes[0].(map[string]any)["params"].(map[string]any)["trade_status"] != "TRADE_CLOSED" {
 		t.Fatalf("trade detail: %v", out)
 	}
+}
+
+// TestControlAPIRefusesBadInput: bad query parameters and JSON bodies are
+// answered 400 with a bilingual message naming the field and what is
+// allowed, never a Go type name.
+func TestControlAPIRefusesBadInput(t *testing.T) {
+	srv := startServer(t, localalipay.Options{})
+	base := srv.URL() + "/_local"
+	cases := []struct {
+		name, method, path, body string
+		has                      []string
+	}{
+		{"limit not a number", "GET", "/trades?limit=abc", "", []string{"limit", "1", "1000", "整数"}},
+		{"limit negative", "GET", "/trades?limit=-5", "", []string{"limit", "1000"}},
+		{"limit zero", "GET", "/trades?limit=0", "", []string{"limit"}},
+		{"limit too large", "GET", "/trades?limit=99999999999999999999", "", []string{"limit", "1000"}},
+		{"limit given twice", "GET", "/trades?limit=1&limit=2", "", []string{"limit"}},
+		{"unknown query parameter", "GET", "/trades?limt=5", "", []string{"limt", "limit", "未知"}},
+		{"query parameter on a trade", "GET", "/trades/X?x=1", "", []string{"x", "未知"}},
+		{"unknown fault field", "POST", "/faults", `{"nope":1}`, []string{"nope", "latency_ms", "未知字段"}},
+		{"fault of the wrong type", "POST", "/faults", `{"latency_ms":"5"}`, []string{"latency_ms", "整数", "integer"}},
+		{"fractional latency", "POST", "/faults", `{"latency_ms":1.5}`, []string{"latency_ms", "integer"}},
+		{"methods not strings", "POST", "/faults", `{"methods":[1]}`, []string{"methods", "string"}},
+		{"empty body", "POST", "/faults", ``, []string{"JSON", "空"}},
+		{"not an object", "POST", "/faults", `[1]`, []string{"JSON", "对象", "object"}},
+		{"null body", "POST", "/faults", `null`, []string{"object"}},
+		{"broken JSON", "POST", "/faults", `{"latency_ms":`, []string{"JSON"}},
+		{"syntax error", "POST", "/faults", `{"latency_ms":5,}`, []string{"JSON", "语法"}},
+		{"two objects", "POST", "/faults", `{} {}`, []string{"JSON", "一个"}},
+		{"body too large", "POST", "/faults", `{"methods":["` + strings.Repeat("x", 70<<10) + `"]}`, []string{"64 KiB"}},
+		{"pay-link without link", "POST", "/pay-link", `{}`, []string{"link", "缺少"}},
+		{"pay-link link not a string", "POST", "/pay-link", `{"link":5}`, []string{"link", "字符串", "string"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, out := control(t, tc.method, base+tc.path, tc.body, nil)
+			if status != http.StatusBadRequest {
+				t.Fatalf("HTTP %d, want 400: %v", status, out)
+			}
+			e, _ := out["error"].(map[string]any)
+			msg, _ := e["message"].(string)
+			for _, want := range tc.has {
+				if !strings.Contains(msg, want) {
+					t.Errorf("message %q lacks %q", msg, want)
+				}
+			}
+			if !hasHan(msg) || !hasLatinWord(msg) {
+				t.Errorf("message %q is not Chinese + English", msg)
+			}
+			for _, leak := range []string{"Go value", "Go struct", "localalipay.", "json: "} {
+				if strings.Contains(msg, leak) {
+					t.Errorf("message %q leaks %q", msg, leak)
+				}
+			}
+		})
+	}
+	// A good limit still works.
+	if status, out := control(t, "GET", base+"/trades?limit=1000", "", nil); status != 200 || out["trades"] == nil {
+		t.Fatalf("limit=1000: HTTP %d %v", status, out)
+	}
+}
+
+// TestPayLinkRefusesForeignHosts: /_local/pay-link and PayLink fetch only
+// this machine's local Alipay, never a foreign host (no DNS lookup either).
+func TestPayLinkRefusesForeignHosts(t *testing.T) {
+	srv := startServer(t, localalipay.Options{})
+	other := startServer(t, localalipay.Options{}) // another loopback server
+	_, port, _ := strings.Cut(strings.TrimPrefix(srv.URL(), "http://"), ":")
+	base := srv.URL() + "/_local"
+	cases := []struct {
+		name, link  string
+		apiRefused  bool // by /_local/pay-link
+		funcRefused bool // by PayLink
+	}{
+		{"foreign name", "http://evil.example/gateway.do?x=1", true, true},
+		{"foreign name on our port", "http://evil.example:" + port + "/gateway.do", true, true},
+		{"private address", "http://192.168.1.5:" + port + "/gateway.do", true, true},
+		{"cloud metadata", "http://169.254.169.254/latest/meta-data", true, true},
+		{"unspecified address", "http://0.0.0.0:" + port + "/gateway.do", true, true},
+		{"not http", "file:///etc/passwd", true, true},
+		{"another loopback port", other.URL() + "/gateway.do", true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := json.Marshal(map[string]string{"link": tc.link})
+			status, out := control(t, "POST", base+"/pay-link", string(b), nil)
+			e, _ := out["error"].(map[string]any)
+			msg, _ := e["message"].(string)
+			if tc.apiRefused {
+				if status != http.StatusBadRequest || !hasHan(msg) || !hasLatinWord(msg) {
+					t.Fatalf("pay-link: HTTP %d %v", status, out)
+				}
+				if strings.Contains(tc.name, "name") && strings.Contains(msg, "lookup") {
+					t.Fatalf("pay-link looked the host up: %s", msg)
+				}
+			}
+			_, err := localalipay.PayLink(ctxT(t), tc.link)
+			if err == nil {
+				t.Fatal("PayLink succeeded")
+			}
+			refused := errors.Is(err, localalipay.ErrForeignLink)
+			if refused != tc.funcRefused {
+				t.Fatalf("PayLink: %v (refused as foreign: %v, want %v)", err, refused, tc.funcRefused)
+			}
+			if refused && (!hasHan(err.Error()) || strings.Contains(err.Error(), "lookup")) {
+				t.Fatalf("PayLink: %v", err)
+			}
+		})
+	}
+}
+
+func hasHan(s string) bool {
+	for _, r := range s {
+		if unicode.Is(unicode.Han, r) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasLatinWord(s string) bool {
+	n := 0
+	for _, r := range s {
+		if r >= 'a' && r <= 'z' {
+			n++
+			if n >= 3 {
+				return true
+			}
+		} else {
+			n = 0
+		}
+	}
+	return false
 }

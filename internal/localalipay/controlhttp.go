@@ -1,36 +1,38 @@
 package localalipay
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 )
 
 // controlRoutes registers the /_local/ control API: JSON in and out,
 // loopback clients only.
 func (s *Server) controlRoutes(mux *http.ServeMux) {
-	h := func(pattern string, fn func(w http.ResponseWriter, r *http.Request) (any, error)) {
-		mux.Handle(pattern, s.guard(fn))
+	// h registers an endpoint; query names the query parameters it takes
+	// (any other is refused).
+	h := func(pattern string, fn func(w http.ResponseWriter, r *http.Request) (any, error), query ...string) {
+		mux.Handle(pattern, s.guard(fn, query))
 	}
 	h("GET /_local/credentials", func(w http.ResponseWriter, r *http.Request) (any, error) {
 		c := s.Credentials()
 		return map[string]string{
 			"AP_APP_ID": c.AppID, "AP_APP_KEY": c.AppPrivateKey, "AP_PUB_KEY": c.AlipayPublicKey,
 			"AP_GATEWAY_URL": c.GatewayURL,
-			"note":           "AP_APP_KEY is the private key of a LOCAL test app (本地测试应用私钥), not a real credential",
+			"note":           "AP_APP_KEY 是本地测试应用私钥, 不是真实凭据 (AP_APP_KEY is the private key of a LOCAL test app, not a real credential)",
 		}, nil
 	})
 	h("GET /_local/trades", func(w http.ResponseWriter, r *http.Request) (any, error) {
-		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		limit, err := parseLimit(r.URL.Query())
+		if err != nil {
+			return nil, err
+		}
 		trades, err := s.Trades(r.Context(), limit)
 		return map[string]any{"trades": trades}, err
-	})
+	}, "limit")
 	h("GET /_local/trades/{out_trade_no}", func(w http.ResponseWriter, r *http.Request) (any, error) {
 		return s.Trade(r.Context(), r.PathValue("out_trade_no"))
 	})
@@ -70,7 +72,17 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		if err := decodeJSON(r, &in); err != nil {
 			return nil, err
 		}
-		redirect, err := PayLink(r.Context(), in.Link)
+		if strings.TrimSpace(in.Link) == "" {
+			return nil, &controlError{http.StatusBadRequest, "bad_input", "缺少 link: 请给出要打开并支付的支付链接 (link is required: the payment link to open and pay)"}
+		}
+		u, err := s.ownLink(in.Link)
+		if err != nil {
+			return nil, &controlError{http.StatusBadRequest, "foreign_link", err.Error()}
+		}
+		redirect, err := payLink(r.Context(), u, func(a *url.URL) error {
+			_, err := s.ownLink(a.String())
+			return err
+		})
 		if err != nil {
 			return nil, &controlError{http.StatusBadRequest, "pay_link_failed", err.Error()}
 		}
@@ -94,7 +106,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		return s.Faults(), nil
 	})
 	h("/_local/", func(w http.ResponseWriter, r *http.Request) (any, error) {
-		return nil, &controlError{http.StatusNotFound, "not_found", "unknown control endpoint; see docs/local-alipay.md (未知的控制接口)"}
+		return nil, &controlError{http.StatusNotFound, "not_found", "未知的控制接口, 见 docs/local-alipay.md (unknown control endpoint; see docs/local-alipay.md)"}
 	})
 }
 
@@ -107,24 +119,15 @@ type controlError struct {
 
 func (e *controlError) Error() string { return e.Message }
 
-func decodeJSON(r *http.Request, v any) error {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-	if err != nil {
-		return &controlError{http.StatusBadRequest, "bad_body", "cannot read the body"}
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return &controlError{http.StatusBadRequest, "bad_json", "body is not the expected JSON (JSON 格式错误): " + err.Error()}
-	}
-	return nil
-}
-
 // guard serves a control endpoint: loopback peers only, a loopback Host
 // (against DNS rebinding) and no cross-site browser requests.
-func (s *Server) guard(fn func(w http.ResponseWriter, r *http.Request) (any, error)) http.Handler {
+func (s *Server) guard(fn func(w http.ResponseWriter, r *http.Request) (any, error), query []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ce := checkLocal(r); ce != nil {
+			writeJSON(w, ce.Status, map[string]any{"error": map[string]string{"code": ce.Code, "message": ce.Message}})
+			return
+		}
+		if ce := checkQuery(r, query); ce != nil {
 			writeJSON(w, ce.Status, map[string]any{"error": map[string]string{"code": ce.Code, "message": ce.Message}})
 			return
 		}
@@ -141,7 +144,7 @@ func (s *Server) guard(fn func(w http.ResponseWriter, r *http.Request) (any, err
 					ce = &controlError{http.StatusConflict, be.Sub, be.Msg}
 				} else {
 					s.log.Error("local alipay: control", "path", r.URL.Path, "err", err)
-					ce = &controlError{http.StatusInternalServerError, "internal", "internal error of the LOCAL Alipay; see its log"}
+					ce = &controlError{http.StatusInternalServerError, "internal", "本地模拟支付宝内部错误, 详见其日志 (internal error of the LOCAL Alipay; see its log)"}
 				}
 			}
 			writeJSON(w, ce.Status, map[string]any{"error": map[string]string{"code": ce.Code, "message": ce.Message}})
@@ -154,19 +157,19 @@ func (s *Server) guard(fn func(w http.ResponseWriter, r *http.Request) (any, err
 func checkLocal(r *http.Request) *controlError {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-		return &controlError{http.StatusForbidden, "forbidden", "the control API answers loopback clients only (控制接口只接受本机访问)"}
+		return &controlError{http.StatusForbidden, "forbidden", "控制接口只接受本机访问 (the control API answers loopback clients only)"}
 	}
 	if !isLoopbackHost(r.Host) {
-		return &controlError{http.StatusForbidden, "forbidden", "the control API needs a loopback Host header (127.0.0.1, localhost or [::1])"}
+		return &controlError{http.StatusForbidden, "forbidden", "控制接口要求 Host 请求头是本机地址: 127.0.0.1、localhost 或 [::1] (the control API needs a loopback Host header: 127.0.0.1, localhost or [::1])"}
 	}
 	if o := r.Header.Get("Origin"); o != "" {
 		u, err := url.Parse(o)
 		if err != nil || !isLoopbackHost(u.Host) {
-			return &controlError{http.StatusForbidden, "forbidden", "cross-site requests to the control API are refused"}
+			return &controlError{http.StatusForbidden, "forbidden", "控制接口拒绝跨站请求 (cross-site requests to the control API are refused)"}
 		}
 	}
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		return &controlError{http.StatusForbidden, "forbidden", "cross-site requests to the control API are refused"}
+		return &controlError{http.StatusForbidden, "forbidden", "控制接口拒绝跨站请求 (cross-site requests to the control API are refused)"}
 	}
 	return nil
 }

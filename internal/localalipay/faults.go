@@ -15,6 +15,10 @@ type Faults struct {
 	LatencyMS       int     `json:"latency_ms,omitempty"`        // added before answering
 	HTTP502Rate     float64 `json:"http_502_rate,omitempty"`     // HTTP 502 with an HTML body
 	SystemErrorRate float64 `json:"system_error_rate,omitempty"` // 20000 isp.unknow-error, or 40004 ACQ.SYSTEM_ERROR
+	// SystemErrorNext gives the system error to the next N gateway requests
+	// of the filtered methods, whatever SystemErrorRate says (0 to 1000).
+	// Each such request uses one up; Faults() shows how many remain.
+	SystemErrorNext int `json:"system_error_next,omitempty"`
 	// SystemErrorKind picks the system error: "isp" (default: 20000
 	// isp.unknow-error) or "acq" (40004 ACQ.SYSTEM_ERROR).
 	SystemErrorKind string `json:"system_error_kind,omitempty"`
@@ -41,6 +45,9 @@ func (f Faults) Validate() error {
 	if f.LatencyMS < 0 || f.LatencyMS > 120_000 {
 		return fmt.Errorf("latency_ms = %d: must be between 0 and 120000 (取值范围 0 到 120000)", f.LatencyMS)
 	}
+	if f.SystemErrorNext < 0 || f.SystemErrorNext > maxSystemErrorNext {
+		return fmt.Errorf("system_error_next = %d: must be between 0 and %d (取值范围 0 到 %d)", f.SystemErrorNext, maxSystemErrorNext, maxSystemErrorNext)
+	}
 	switch f.SystemErrorKind {
 	case "", "isp", "acq":
 	default:
@@ -53,6 +60,9 @@ func (f Faults) Validate() error {
 	}
 	return nil
 }
+
+// maxSystemErrorNext bounds Faults.SystemErrorNext.
+const maxSystemErrorNext = 1000
 
 // faultSet is the Server's current faults.
 type faultSet struct {
@@ -86,13 +96,18 @@ type faultDecision struct {
 	unsigned    bool
 }
 
+// decide draws the faults of one request. A request of a filtered method
+// that is not answered with HTTP 502 uses up one of SystemErrorNext, under
+// the lock, so concurrent requests never share one.
 func (fs *faultSet) decide(method string) faultDecision {
-	f := fs.get()
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	f := &fs.f
 	if len(f.Methods) > 0 && !slices.Contains(f.Methods, method) {
 		return faultDecision{}
 	}
 	hit := func(rate float64) bool { return rate > 0 && (rate >= 1 || rand.Float64() < rate) }
-	return faultDecision{
+	d := faultDecision{
 		latency:     time.Duration(f.LatencyMS) * time.Millisecond,
 		http502:     hit(f.HTTP502Rate),
 		systemError: hit(f.SystemErrorRate),
@@ -101,6 +116,11 @@ func (fs *faultSet) decide(method string) faultDecision {
 		tamper:      hit(f.TamperSignRate),
 		unsigned:    hit(f.UnsignedRate),
 	}
+	if !d.http502 && f.SystemErrorNext > 0 {
+		f.SystemErrorNext--
+		d.systemError = true
+	}
+	return d
 }
 
 func (d faultDecision) systemErrorAnswer() *gwError {

@@ -156,7 +156,7 @@ func readParams(w http.ResponseWriter, r *http.Request) (map[string]string, *gwE
 	q, qerr := url.ParseQuery(r.URL.RawQuery)
 	errs := []*gwError{mergeParams(params, q)}
 	if qerr != nil {
-		errs = append(errs, invalidParam("查询字符串格式错误 (malformed query string: %v)", qerr))
+		errs = append(errs, invalidParam("查询字符串格式错误 (malformed query string: %s)", escapeErrText(qerr)))
 	}
 	if r.Method == http.MethodPost && r.Body != nil {
 		errs = append(errs, readBody(w, r, params))
@@ -199,12 +199,25 @@ func readBody(w http.ResponseWriter, r *http.Request, params map[string]string) 
 			return err
 		}
 		if ferr != nil {
-			return invalidParam("表单格式错误 (malformed form body: %v)", ferr)
+			return invalidParam("表单格式错误 (malformed form body: %s)", escapeErrText(ferr))
 		}
 		return nil
 	default:
 		return invalidParam("不支持的 Content-Type %q, 请使用 application/x-www-form-urlencoded (unsupported Content-Type)", ct)
 	}
+}
+
+// escapeErrText is the text of a url.ParseQuery error without Go's
+// wording around it: the bad escape or the semicolon.
+func escapeErrText(err error) string {
+	var ee url.EscapeError
+	if errors.As(err, &ee) {
+		return fmt.Sprintf("invalid escape %q", string(ee))
+	}
+	if strings.Contains(err.Error(), "semicolon") {
+		return "a ';' separator is not allowed, use '&'"
+	}
+	return "cannot be parsed"
 }
 
 // mergeParams adds src to dst. On a conflict the first value stays and an
@@ -288,9 +301,9 @@ func (s *Server) checkRequest(p map[string]string, now time.Time) (*gatewayReque
 	if !ok || strings.TrimSpace(raw) == "" {
 		return nil, &gwError{Code: codeBusiness, Sub: alipay.SubInvalidParameter, SubMsg: "参数无效: 缺少 biz_content (biz_content is required)"}
 	}
-	biz, err := parseBiz(raw)
-	if err != nil {
-		return nil, invalidParam("biz_content 不是合法的 JSON 对象 (biz_content is not a JSON object: %v)", err)
+	biz, berr := parseBiz(raw)
+	if berr != nil {
+		return nil, berr
 	}
 	req.Biz = biz
 	return req, nil

@@ -126,8 +126,14 @@ func TestGatewayRejectsBadInput(t *testing.T) {
 		{name: "gbk charset", body: form(good(func(p map[string]string) { p["charset"] = "GBK" })), method: q, code: "40002", sub: "isv.invalid-charset", signed: true},
 		{name: "tampered biz_content", body: form(tampered), method: q, code: "40002", sub: "isv.invalid-signature", signed: true,
 			subMsgHas: "网关生成的验签字符串为：app_id=" + c.AppID + "&amp;biz_content={\"out_trade_no\":\"OTHER\"}&amp;charset=utf-8"},
-		{name: "invalid biz_content JSON", body: form(signedParams(t, c, appKey, q, `{"out_trade_no":`, nil)), method: q, code: "40002", sub: "isv.invalid-parameter", signed: true},
-		{name: "biz_content not an object", body: form(signedParams(t, c, appKey, q, `[1,2]`, nil)), method: q, code: "40002", sub: "isv.invalid-parameter", signed: true},
+		{name: "invalid biz_content JSON", body: form(signedParams(t, c, appKey, q, `{"out_trade_no":`, nil)), method: q, code: "40002", sub: "isv.invalid-parameter", signed: true,
+			subMsgHas: "biz_content is not valid JSON"},
+		{name: "biz_content not an object", body: form(signedParams(t, c, appKey, q, `[1,2]`, nil)), method: q, code: "40002", sub: "isv.invalid-parameter", signed: true,
+			subMsgHas: "biz_content must be a JSON object"},
+		{name: "biz_content null", body: form(signedParams(t, c, appKey, q, `null`, nil)), method: q, code: "40002", sub: "isv.invalid-parameter", signed: true,
+			subMsgHas: "biz_content must be a JSON object"},
+		{name: "biz_content with trailing data", body: form(signedParams(t, c, appKey, q, `{"out_trade_no":"A"} x`, nil)), method: q, code: "40002", sub: "isv.invalid-parameter", signed: true,
+			subMsgHas: "biz_content is not valid JSON"},
 		{name: "biz_content without the trade", body: form(signedParams(t, c, appKey, q, `{}`, nil)), method: q, code: "40004", sub: "ACQ.INVALID_PARAMETER", signed: true},
 		{name: "bad refund amount", body: form(signedParams(t, c, appKey, alipay.MethodRefund, `{"out_trade_no":"A","refund_amount":"1.234"}`, nil)), method: alipay.MethodRefund, code: "40004", sub: "ACQ.INVALID_PARAMETER", signed: true},
 		{name: "duplicate parameter", query: "method=" + q, body: form(good(func(p map[string]string) { p["method"] = alipay.MethodClose })), method: q, code: "40002", sub: "isv.invalid-parameter", signed: true},
@@ -155,6 +161,11 @@ func TestGatewayRejectsBadInput(t *testing.T) {
 			}
 			if tc.subMsgHas != "" && !strings.Contains(a.st.SubMsg, tc.subMsgHas) {
 				t.Errorf("sub_msg %q lacks %q", a.st.SubMsg, tc.subMsgHas)
+			}
+			for _, leak := range []string{"Go value", "Go struct", "localalipay.", "json: ", "bizContent"} {
+				if strings.Contains(a.st.SubMsg, leak) {
+					t.Errorf("sub_msg %q leaks Go internals (%q)", a.st.SubMsg, leak)
+				}
 			}
 			if tc.signed != (a.env.Sign != "") {
 				t.Fatalf("signed = %v, want %v: %s", a.env.Sign != "", tc.signed, a.body)

@@ -99,10 +99,10 @@ func readIdentity(path string) (*identity, error) {
 	}
 	var id identity
 	if err := json.Unmarshal(data, &id); err != nil {
-		return nil, fmt.Errorf("%s is damaged (%v); delete the data directory to start afresh (文件已损坏)", path, err)
+		return nil, fmt.Errorf("%s 已损坏, 请删除数据目录后重新开始 (%s is damaged; delete the data directory to start afresh): %w", path, path, err)
 	}
 	if id.AppID == "" || id.SellerID == "" {
-		return nil, fmt.Errorf("%s lacks app_id or seller_id; delete the data directory to start afresh (文件已损坏)", path)
+		return nil, fmt.Errorf("%s 已损坏: 缺少 app_id 或 seller_id, 请删除数据目录后重新开始 (%s lacks app_id or seller_id; delete the data directory to start afresh)", path, path)
 	}
 	if id.appKey, err = alipay.ParsePrivateKey(path+" app_private_key", id.AppPrivateKey); err != nil {
 		return nil, err

@@ -348,7 +348,7 @@ func (s *Server) post(ctx context.Context, c claimed) attemptResult {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, strings.NewReader(c.Body))
 	if err != nil {
-		return attemptResult{Err: "bad notify_url: " + err.Error()}
+		return attemptResult{Err: "notify_url 无效 (bad notify_url): " + err.Error()}
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
 	req.Header.Set("User-Agent", "Mozilla/4.0 (LOCAL Alipay notifier; not the real Alipay)")

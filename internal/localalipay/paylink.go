@@ -11,11 +11,18 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrCashier is wrapped when the cashier shows an error page instead of the
 // pay form; the error text carries the page's error code.
-var ErrCashier = errors.New("the local Alipay cashier refused the link (收银台报错)")
+var ErrCashier = errors.New("收银台报错 (the local Alipay cashier refused the link)")
+
+// ErrForeignLink is wrapped when a link does not point at a local Alipay on
+// this machine: PayLink and OpenLink open only http(s) links whose host is
+// 127.0.0.1 (any loopback address), [::1] or localhost, without a DNS lookup.
+var ErrForeignLink = errors.New("只能打开本机上的本地模拟支付宝的链接, 主机须为 127.0.0.1、[::1] 或 localhost " +
+	"(only links to a LOCAL Alipay on this machine are opened: host 127.0.0.1, [::1] or localhost)")
 
 var (
 	formRE       = regexp.MustCompile(`(?s)<form id="pay-form" method="post" action="([^"]*)"[^>]*>(.*?)</form>`)
@@ -29,9 +36,19 @@ var (
 // PayLink acts as a buyer over plain HTTP: it opens a payment link (the
 // trade becomes WAIT_BUYER_PAY), submits the cashier's pay form and returns
 // where the browser would be sent: return_url with signed parameters, or the
-// local paid page. It does not follow that redirect.
+// local paid page. It does not follow that redirect. Links that do not point
+// at this machine are refused (ErrForeignLink) before anything is fetched.
 func PayLink(ctx context.Context, link string) (string, error) {
-	page, base, err := openLink(ctx, link)
+	u, err := loopbackLink(link)
+	if err != nil {
+		return "", err
+	}
+	return payLink(ctx, u, checkLoopback)
+}
+
+// payLink is PayLink for a checked link; allow checks the pay form's action.
+func payLink(ctx context.Context, link *url.URL, allow func(*url.URL) error) (string, error) {
+	page, err := openLink(ctx, link)
 	if err != nil {
 		return "", err
 	}
@@ -40,11 +57,14 @@ func PayLink(ctx context.Context, link string) (string, error) {
 		if paidHeaderRE.MatchString(page) {
 			return "", fmt.Errorf("%w: ACQ.TRADE_HAS_SUCCESS: 该订单已支付 (already paid)", ErrCashier)
 		}
-		return "", fmt.Errorf("%w: no pay form on the cashier page", ErrCashier)
+		return "", fmt.Errorf("%w: 收银台页面上没有支付表单 (no pay form on the cashier page)", ErrCashier)
 	}
-	action, err := base.Parse(html.UnescapeString(m[1]))
+	action, err := link.Parse(html.UnescapeString(m[1]))
 	if err != nil {
-		return "", fmt.Errorf("pay form action: %w", err)
+		return "", fmt.Errorf("支付表单的地址无效 (bad pay form action): %w", err)
+	}
+	if err := allow(action); err != nil {
+		return "", err
 	}
 	form := url.Values{}
 	for _, h := range hiddenRE.FindAllStringSubmatch(m[2], -1) {
@@ -52,12 +72,12 @@ func PayLink(ctx context.Context, link string) (string, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, action.String(), strings.NewReader(form.Encode()))
 	if err != nil {
-		return "", fmt.Errorf("pay: %w", err)
+		return "", fmt.Errorf("提交支付表单失败 (submitting the pay form failed): %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := buyerClient.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("pay: %w", err)
+		return "", fmt.Errorf("提交支付表单失败 (submitting the pay form failed): %w", err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -65,25 +85,31 @@ func PayLink(ctx context.Context, link string) (string, error) {
 		if err := pageError(string(body)); err != nil {
 			return "", err
 		}
-		return "", fmt.Errorf("pay: the cashier answered HTTP %d instead of a redirect", resp.StatusCode)
+		return "", fmt.Errorf("%w: 收银台返回了 HTTP %d 而不是跳转 (the cashier answered HTTP %d instead of a redirect)",
+			ErrCashier, resp.StatusCode, resp.StatusCode)
 	}
 	loc, err := action.Parse(resp.Header.Get("Location"))
 	if err != nil {
-		return "", fmt.Errorf("pay: bad redirect: %w", err)
+		return "", fmt.Errorf("收银台的跳转地址无效 (bad redirect from the cashier): %w", err)
 	}
 	return loc.String(), nil
 }
 
 // OpenLink opens a payment link like a browser, so that the trade exists
 // (WAIT_BUYER_PAY), and returns its trade_no.
+// Links that do not point at this machine are refused (ErrForeignLink).
 func OpenLink(ctx context.Context, link string) (tradeNo string, err error) {
-	page, _, err := openLink(ctx, link)
+	u, err := loopbackLink(link)
+	if err != nil {
+		return "", err
+	}
+	page, err := openLink(ctx, u)
 	if err != nil {
 		return "", err
 	}
 	m := tradeNoRE.FindStringSubmatch(page)
 	if m == nil {
-		return "", fmt.Errorf("%w: no trade on the cashier page", ErrCashier)
+		return "", fmt.Errorf("%w: 收银台页面上没有交易 (no trade on the cashier page)", ErrCashier)
 	}
 	return html.UnescapeString(m[1]), nil
 }
@@ -93,33 +119,70 @@ var buyerClient = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
-// openLink GETs a link and returns the cashier page, or the error it shows.
-func openLink(ctx context.Context, link string) (string, *url.URL, error) {
-	base, err := url.Parse(link)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
-		return "", nil, fmt.Errorf("payment link %q is not an http(s) URL", shorten(link))
+// loopbackLink parses link and refuses anything but an http(s) URL on a
+// loopback host. The host is judged as written: names other than localhost
+// are never looked up.
+func loopbackLink(link string) (*url.URL, error) {
+	u, err := url.Parse(link)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w; 链接 %q 不是 http(s) 地址 (the link is not an http(s) URL)", ErrForeignLink, shorten(link))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+	if err := checkLoopback(u); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// checkLoopback refuses a URL whose host is not loopback.
+func checkLoopback(u *url.URL) error {
+	if !isLoopbackHost(u.Host) {
+		return fmt.Errorf("%w; 链接的主机是 %q (the link's host is %q)", ErrForeignLink, shorten(u.Host), shorten(u.Host))
+	}
+	return nil
+}
+
+// ownLink is loopbackLink that also wants this server's port: the control
+// API fetches only its own pages.
+func (s *Server) ownLink(link string) (*url.URL, error) {
+	u, err := loopbackLink(link)
 	if err != nil {
-		return "", nil, fmt.Errorf("open link: %w", err)
+		return nil, err
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	if u.Scheme != "http" || port != s.port() {
+		return nil, fmt.Errorf("%w; 链接指向 %s, 不是本服务 %s (the link points at %s, not this LOCAL Alipay at %s)",
+			ErrForeignLink, shorten(u.Scheme+"://"+u.Host), s.url, shorten(u.Scheme+"://"+u.Host), s.url)
+	}
+	return u, nil
+}
+
+// openLink GETs a checked link and returns the cashier page, or the error it
+// shows.
+func openLink(ctx context.Context, link *url.URL) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link.String(), nil)
+	if err != nil {
+		return "", fmt.Errorf("打开支付链接失败 (opening the payment link failed): %w", err)
 	}
 	resp, err := buyerClient.Do(req)
 	if err != nil {
-		return "", nil, fmt.Errorf("open link: %w", err)
+		return "", fmt.Errorf("打开支付链接失败, 本地模拟支付宝是否在运行? (opening the payment link failed; is the LOCAL Alipay running?): %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return "", nil, fmt.Errorf("open link: %w", err)
+		return "", fmt.Errorf("读取收银台页面失败 (reading the cashier page failed): %w", err)
 	}
 	page := string(body)
-	if resp.StatusCode != http.StatusOK {
-		return "", nil, fmt.Errorf("open link: HTTP %d", resp.StatusCode)
-	}
 	if err := pageError(page); err != nil {
-		return "", nil, err
+		return "", err
 	}
-	return page, base, nil
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%w: 打开支付链接返回 HTTP %d (opening the payment link answered HTTP %d)", ErrCashier, resp.StatusCode, resp.StatusCode)
+	}
+	return page, nil
 }
 
 func pageError(page string) error {
@@ -134,9 +197,14 @@ func pageError(page string) error {
 	return fmt.Errorf("%w: %s: %s", ErrCashier, html.UnescapeString(m[1]), msg)
 }
 
+// shorten cuts s to about 80 bytes, on a character boundary, for messages.
 func shorten(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
+	if len(s) <= 80 {
+		return s
 	}
-	return s
+	i := 80
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }

@@ -91,3 +91,61 @@ func TestRefundWithoutRequestNo(t *testing.T) {
 		t.Fatalf("query by trade_no: %v", m)
 	}
 }
+
+// TestRefundAnswerFields: send_back_fee and refund_detail_item_list come
+// only when query_options asks for refund_detail_item_list (notes §5.3,
+// §5.4); a failed refund echoes zero amounts (§4.1).
+func TestRefundAnswerFields(t *testing.T) {
+	srv := startServer(t, localalipay.Options{})
+	payNew(t, srv, "", "RF1", 5000)
+	const detail = `"query_options":["refund_detail_item_list"]`
+	steps := []struct {
+		name, method, biz string
+		want              map[string]string // "" = absent
+		detailAmount      string            // refund_detail_item_list[0].amount; "" = absent
+	}{
+		{"refund without options", alipay.MethodRefund, `{"out_trade_no":"RF1","refund_amount":"10","out_request_no":"A"}`,
+			map[string]string{"code": "10000", "fund_change": "Y", "refund_fee": "10.00", "send_back_fee": ""}, ""},
+		{"refund with options", alipay.MethodRefund, `{"out_trade_no":"RF1","refund_amount":"5","out_request_no":"B",` + detail + `}`,
+			map[string]string{"code": "10000", "fund_change": "Y", "refund_fee": "15.00", "send_back_fee": "5.00"}, "5.00"},
+		{"repeat with options", alipay.MethodRefund, `{"out_trade_no":"RF1","refund_amount":"5","out_request_no":"B",` + detail + `}`,
+			map[string]string{"code": "10000", "fund_change": "N", "refund_fee": "15.00", "send_back_fee": "5.00"}, "5.00"},
+		{"repeat without options", alipay.MethodRefund, `{"out_trade_no":"RF1","refund_amount":"5","out_request_no":"B"}`,
+			map[string]string{"code": "10000", "fund_change": "N", "send_back_fee": ""}, ""},
+		{"failed refund echoes zeros", alipay.MethodRefund, `{"out_trade_no":"RF1","refund_amount":"9999","out_request_no":"C"}`,
+			map[string]string{"code": "40004", "sub_code": "ACQ.REASON_TRADE_REFUND_FEE_ERR", "out_trade_no": "RF1", "refund_fee": "0.00", "send_back_fee": "0.00"}, ""},
+		{"bad query_options", alipay.MethodRefund, `{"out_trade_no":"RF1","refund_amount":"1","out_request_no":"D","query_options":"x"}`,
+			map[string]string{"code": "40004", "sub_code": "ACQ.INVALID_PARAMETER"}, ""},
+		{"refund query without options", alipay.MethodRefundQuery, `{"out_trade_no":"RF1","out_request_no":"B"}`,
+			map[string]string{"code": "10000", "refund_status": "REFUND_SUCCESS", "refund_amount": "5.00", "send_back_fee": ""}, ""},
+		{"refund query with options", alipay.MethodRefundQuery, `{"out_trade_no":"RF1","out_request_no":"B",` + detail + `}`,
+			map[string]string{"code": "10000", "refund_amount": "5.00", "send_back_fee": "5.00"}, "5.00"},
+		{"refund query of no refund", alipay.MethodRefundQuery, `{"out_trade_no":"RF1","out_request_no":"NONE",` + detail + `}`,
+			map[string]string{"code": "10000", "refund_status": "", "send_back_fee": ""}, ""},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			m := call(t, srv, st.method, st.biz)
+			for k, v := range st.want {
+				got, present := m[k].(string)
+				if v == "" && present || got != v {
+					t.Fatalf("%s = %q (present %v), want %q (answer %v)", k, got, present, v, m)
+				}
+			}
+			items, present := m["refund_detail_item_list"].([]any)
+			if st.detailAmount == "" {
+				if present || m["refund_detail_item_list"] != nil {
+					t.Fatalf("refund_detail_item_list not asked for: %v", m)
+				}
+				return
+			}
+			if len(items) != 1 {
+				t.Fatalf("refund_detail_item_list: %v", m)
+			}
+			item, _ := items[0].(map[string]any)
+			if item["amount"] != st.detailAmount || item["fund_channel"] != "ALIPAYACCOUNT" {
+				t.Fatalf("refund_detail_item_list item: %v", item)
+			}
+		})
+	}
+}

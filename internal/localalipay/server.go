@@ -196,6 +196,14 @@ func (s *Server) Credentials() Credentials {
 	}
 }
 
+// port is the TCP port this server listens on.
+func (s *Server) port() string {
+	if ta, ok := s.ln.Addr().(*net.TCPAddr); ok {
+		return strconv.Itoa(ta.Port)
+	}
+	return ""
+}
+
 // URL is the base URL, "http://127.0.0.1:<port>".
 func (s *Server) URL() string { return s.url }
 
