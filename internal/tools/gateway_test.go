@@ -94,8 +94,16 @@ func (g *gateway) methods() []string {
 	return append([]string(nil), g.calls...)
 }
 
-// newDeps starts a gateway and returns Deps whose client talks to it.
+// newDeps starts a gateway and returns Deps whose client talks to it and
+// makes one attempt per call.
 func newDeps(t *testing.T, reply func(method string, biz map[string]any) answer) (Deps, *gateway) {
+	t.Helper()
+	return newDepsAttempts(t, 1, reply)
+}
+
+// newDepsAttempts is newDeps with a client that retries unknown outcomes
+// up to attempts times, as the server's client does.
+func newDepsAttempts(t *testing.T, attempts int, reply func(method string, biz map[string]any) answer) (Deps, *gateway) {
 	t.Helper()
 	app, ali := testKeys(t)
 	g := &gateway{t: t, reply: reply}
@@ -106,7 +114,7 @@ func newDeps(t *testing.T, reply func(method string, biz map[string]any) answer)
 		PrivateKey:      app,
 		AlipayPublicKey: &ali.PublicKey,
 		GatewayURL:      srv.URL + "/gateway.do",
-		MaxAttempts:     1,
+		MaxAttempts:     attempts,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -10,11 +10,11 @@ import (
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 )
 
-// Values of refundResult. The output schema allows 64 characters.
-const (
-	RefundResultSuccess  = "退款成功 / refund succeeded"
-	RefundResultNoChange = "本次无资金变动 / no money moved in this call"
-)
+// RefundResultSuccess is refundResult when the refund under the call's
+// outRequestNo is done: money moved in this call, or Alipay's refund query
+// confirmed it moved once before (see confirmRefund). The output schema
+// allows 64 characters.
+const RefundResultSuccess = "退款成功 / refund succeeded"
 
 // RefundPayment is refund-alipay-payment (alipay.trade.refund).
 func RefundPayment(d Deps) ServerTool {
@@ -85,8 +85,11 @@ func refundHandler(d Deps) Handler {
 			base.Status, base.Code = "tool_error", "INCOMPLETE_RESPONSE"
 			return incomplete("alipay.trade.refund", "trade_no is missing; the refund's outcome is unknown — check it with query-alipay-refund"), base
 		}
+		if rr.FundChange != "Y" {
+			return confirmRefund(ctx, d, r, rr, base)
+		}
 		base.Status = "ok"
-		return success(refundOut{TradeNo: rr.TradeNo, RefundResult: refundResult(rr)}, refundText(d, r, rr)), base
+		return success(refundOut{TradeNo: rr.TradeNo, RefundResult: RefundResultSuccess}, refundText(d, r, rr)), base
 	}
 }
 
@@ -119,35 +122,28 @@ func precheck(ctx context.Context, d Deps, r alipay.RefundRequest) (*mcp.CallToo
 	return nil, ""
 }
 
-// refundResult reads fund_change honestly: only Y means money moved now.
-func refundResult(rr *alipay.RefundResult) string {
-	if rr.FundChange == "Y" {
-		return RefundResultSuccess
-	}
-	return RefundResultNoChange
-}
-
+// refundText describes a refund whose answer said fund_change=Y.
 func refundText(d Deps, r alipay.RefundRequest, rr *alipay.RefundResult) string {
 	var b strings.Builder
-	if rr.FundChange == "Y" {
-		fmt.Fprintf(&b, "退款成功 / Refund succeeded: ¥%s 已退回买家 / returned to the buyer.\n", r.RefundAmount)
-	} else {
-		b.WriteString("本次调用没有资金变动 / No money moved in this call.\n" +
-			"通常说明这个 outRequestNo 已经退过款 (重复请求不会重复退款); 请用 query-alipay-refund 确认退款状态。" +
-			"Usually this outRequestNo was already refunded (a repeated request never refunds twice); confirm the refund's status with query-alipay-refund.\n")
-	}
-	fmt.Fprintf(&b, "- 商户订单号 / outTradeNo: %s\n", r.OutTradeNo)
-	fmt.Fprintf(&b, "- 退款请求号 / outRequestNo: %s\n", r.OutRequestNo)
-	fmt.Fprintf(&b, "- 支付宝交易号 / tradeNo: %s\n", rr.TradeNo)
-	fmt.Fprintf(&b, "- 本次请求金额 / requested: ¥%s\n", r.RefundAmount)
-	if fee, err := alipay.ParseAmount(rr.RefundFee); err == nil {
-		fmt.Fprintf(&b, "- 这笔订单累计已退 / refunded on this order so far: ¥%s\n", fee)
+	fmt.Fprintf(&b, "退款成功 / Refund succeeded: ¥%s 已退回买家 / returned to the buyer.\n", r.RefundAmount)
+	refundFields(&b, d, r, rr.TradeNo, rr.RefundFee)
+	return b.String()
+}
+
+// refundFields writes the ids, the amount and the advice shared by every
+// successful refund text.
+func refundFields(b *strings.Builder, d Deps, r alipay.RefundRequest, tradeNo, refundFee string) {
+	fmt.Fprintf(b, "- 商户订单号 / outTradeNo: %s\n", r.OutTradeNo)
+	fmt.Fprintf(b, "- 退款请求号 / outRequestNo: %s\n", r.OutRequestNo)
+	fmt.Fprintf(b, "- 支付宝交易号 / tradeNo: %s\n", tradeNo)
+	fmt.Fprintf(b, "- 退款金额 / refund amount: ¥%s\n", r.RefundAmount)
+	if fee, err := alipay.ParseAmount(refundFee); err == nil {
+		fmt.Fprintf(b, "- 这笔订单累计已退 / refunded on this order so far: ¥%s\n", fee)
 	}
 	b.WriteString("下一笔退款请使用新的 outRequestNo; 重试这一笔时用同一个。Use a new outRequestNo for the next refund; reuse this one only to retry this refund.")
 	if d.Local {
 		b.WriteString("\n\n(本地支付宝, 不涉及真实资金 / local Alipay: no real money moves.)")
 	}
-	return b.String()
 }
 
 // QueryRefund is query-alipay-refund (alipay.trade.fastpay.refund.query).

@@ -3,6 +3,8 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -278,4 +280,53 @@ func waitForStatus(t *testing.T, cs *mcp.ClientSession, updated <-chan string, n
 	}
 	t.Fatalf("%s never showed %s", no, want)
 	return tradeStatus{}
+}
+
+// The order status resource is a payment query: it, and watching, come only
+// with query-alipay-payment among the selected tools.
+func TestTradeResourceFollowsQueryPay(t *testing.T) {
+	d, _ := localDeps(t)
+	tests := []struct {
+		name     string
+		tools    []string
+		resource bool
+	}{
+		{"all tools", nil, true},
+		{"queryPay alone", []string{NameQueryPay}, true},
+		{"links and queryPay", []string{NameMobilePay, NameQueryPay}, true},
+		{"links and refunds without queryPay", []string{NameMobilePay, NameRefundPay, NameRefundQuery}, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dw := withWatcher(t, d)
+			cs := connect(t, Options{Deps: dw, Tools: tt.tools})
+			init := cs.InitializeResult()
+			if got := init.Capabilities.Resources != nil; got != tt.resource {
+				t.Errorf("resources capability %+v, want present=%t", init.Capabilities.Resources, tt.resource)
+			}
+			if got := strings.Contains(init.Instructions, "alipay://trade/"); got != tt.resource {
+				t.Errorf("instructions mention the resource: %t, want %t", got, tt.resource)
+			}
+			lt, err := cs.ListResourceTemplates(context.Background(), nil)
+			if got := err == nil && len(lt.ResourceTemplates) == 1; got != tt.resource {
+				t.Errorf("resource templates listed: %t (err %v), want %t", got, err, tt.resource)
+			}
+			_, err = cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: TradeURI("SEL-0")})
+			if got := err == nil; got != tt.resource {
+				t.Errorf("read succeeded: %t (err %v), want %t", got, err, tt.resource)
+			}
+			if tt.tools != nil && !slices.Contains(tt.tools, NameMobilePay) {
+				return
+			}
+			no := fmt.Sprintf("SEL-%d", i+1)
+			res := call(t, cs, NameMobilePay, `{"outTradeNo":"`+no+`","totalAmount":1,"orderTitle":"t"}`)
+			wantOK(t, res)
+			if got := dw.Watcher.Watching(no); got != tt.resource {
+				t.Errorf("link started a watch: %t, want %t", got, tt.resource)
+			}
+			if got := strings.Contains(text(res), "alipay://trade/"+no); got != tt.resource {
+				t.Errorf("link text offers the resource: %t, want %t:\n%s", got, tt.resource, text(res))
+			}
+		})
+	}
 }

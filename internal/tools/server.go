@@ -41,6 +41,12 @@ type Options struct {
 // NewServer builds the MCP server with the selected tools, registered with
 // the low-level AddTool so the SDK never re-validates amounts with floats,
 // and, given a client, the order status resource (resources.go).
+//
+// The resource reads are payment queries, so it is registered only when
+// query-alipay-payment is selected: an operator who left queryPay out of
+// AP_SELECT_TOOLS did not want the agent querying payments. Watching (and
+// subscriptions, and the link texts offering them) follows the resource:
+// without it o.Deps.Watcher is ignored.
 func NewServer(o Options) (*mcp.Server, error) {
 	so := &mcp.ServerOptions{
 		Instructions: Instructions,
@@ -48,7 +54,11 @@ func NewServer(o Options) (*mcp.Server, error) {
 		// capability, no list changes.
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
 	}
-	if o.Deps.Client != nil {
+	resource := o.Deps.Client != nil && ResourceSelected(o.Tools)
+	if !resource {
+		o.Deps.Watcher = nil
+	}
+	if resource {
 		resourceOptions(o.Deps, so)
 	}
 	s := mcp.NewServer(&mcp.Implementation{
@@ -72,8 +82,15 @@ func NewServer(o Options) (*mcp.Server, error) {
 		}
 		s.AddTool(t.Tool, t.MCPHandler(o.Logger))
 	}
-	if o.Deps.Client != nil {
+	if resource {
 		addTradeResource(s, o.Deps)
 	}
 	return s, nil
+}
+
+// ResourceSelected reports whether a tool selection (full names; nil = all)
+// gets the order status resource and payment watching: only with
+// query-alipay-payment.
+func ResourceSelected(selected []string) bool {
+	return selected == nil || slices.Contains(selected, NameQueryPay)
 }
