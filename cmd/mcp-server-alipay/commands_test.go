@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"io"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -18,10 +19,17 @@ import (
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
 )
 
-// runBinary runs the binary to completion with stdin closed.
+// runBinary runs the binary to completion with stdin on /dev/null.
 func runBinary(t *testing.T, e *env, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runBinaryInput(t, e, nil, args...)
+}
+
+// runBinaryInput runs the binary to completion reading stdin (nil: /dev/null).
+func runBinaryInput(t *testing.T, e *env, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	cmd := e.command(args...)
+	cmd.Stdin = stdin
 	var o, er bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &er
 	done := make(chan error, 1)
@@ -125,13 +133,56 @@ func TestRefundUnknownOutcome(t *testing.T) {
 	setFaults(t, gw, "")
 	res = s.call(t, tools.NameRefundPay, refund)
 	mustOK(t, res)
-	if structuredField(res, "refundResult") != tools.RefundResultNoChange {
-		t.Errorf("retry after a committed refund: %v", res.StructuredContent)
+	if structuredField(res, "refundResult") != tools.RefundResultSuccess || !strings.Contains(resText(res), "never twice") {
+		t.Errorf("retry after a committed refund: %v\n%s", res.StructuredContent, resText(res))
 	}
+	wantRefunds(t, gw, no, "30.00", 1)
 	res = s.call(t, tools.NameRefundQuery, `{"outTradeNo":"`+no+`","outRequestNo":"`+no+`-R1"}`)
 	mustOK(t, res)
 	if structuredField(res, "refundAmount") != "30.00" {
 		t.Errorf("refund query: %v", res.StructuredContent)
+	}
+}
+
+// The first refund attempt takes effect but its answer is lost (a system
+// error after the commit); the client's automatic retry with the same
+// outRequestNo gets fund_change=N. The tool confirms with the refund query
+// and reports the refund as done, once; a repeated call refunds nothing
+// more and also reports it done.
+func TestRefundLostAnswerConfirmed(t *testing.T) {
+	gw := startLocal(t)
+	s := newEnv(t, gatewayEnv(gw)).connect(t)
+	no := orderNo("LOST")
+	res := s.call(t, tools.NameWebPagePay, `{"outTradeNo":"`+no+`","totalAmount":100,"orderTitle":"t"}`)
+	mustOK(t, res)
+	if _, err := localalipay.PayLink(context.Background(), structuredField(res, "url")); err != nil {
+		t.Fatal(err)
+	}
+	setFaults(t, gw, `{"system_error_next":1,"system_error_after_commit":true,"methods":["alipay.trade.refund"]}`)
+	refund := `{"outTradeNo":"` + no + `","refundAmount":30,"outRequestNo":"` + no + `-R1"}`
+	for i := 1; i <= 2; i++ {
+		res = s.call(t, tools.NameRefundPay, refund)
+		mustOK(t, res)
+		if structuredField(res, "refundResult") != tools.RefundResultSuccess || !strings.Contains(resText(res), "never twice") ||
+			!strings.Contains(resText(res), "refunded on this order so far: ¥30.00") {
+			t.Errorf("call %d: %v\n%s", i, res.StructuredContent, resText(res))
+		}
+		if n := gw.Faults().SystemErrorNext; n != 0 {
+			t.Fatalf("the injected system error was not used (system_error_next=%d)", n)
+		}
+		wantRefunds(t, gw, no, "30.00", 1)
+	}
+}
+
+// wantRefunds checks what the local Alipay holds for an order.
+func wantRefunds(t *testing.T, gw *localalipay.Server, no, refunded string, n int) {
+	t.Helper()
+	d, err := gw.Trade(context.Background(), no)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Refunds) != n || d.RefundedAmount != refunded {
+		t.Errorf("local Alipay: %d refunds, %s refunded; want %d, %s: %+v", len(d.Refunds), d.RefundedAmount, n, refunded, d.Refunds)
 	}
 }
 

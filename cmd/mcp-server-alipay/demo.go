@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
 )
@@ -25,11 +25,10 @@ import (
 // Alipay: this same binary runs as a stdio MCP server subprocess in local
 // mode, and a real MCP client session drives it step by step.
 func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", "", "local Alipay data directory (default: AP_LOCAL_DATA_DIR, or the local Alipay's default)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs := newFlagSet("demo", demoUsage, stderr)
+	dataDir := fs.String("data-dir", "", "local Alipay data directory")
+	if code, done := parseArgs(fs, args, stderr); done {
+		return code
 	}
 	dir, err := demoDataDir(*dataDir, getenv)
 	if err != nil {
@@ -107,14 +106,29 @@ func resultText(res *mcp.CallToolResult) string {
 	return b.String()
 }
 
-// structuredField reads one field of a result's structured content.
+// structuredField reads one field of a result's structured content; an
+// amount is given as yuan with two decimals ("199.00").
+//
+// The SDK client has already decoded the numbers into float64. Go writes a
+// float64 back as the shortest decimal that reads as the same float, which
+// for an amount (at most 11 significant digits) is the decimal the server
+// sent, so the amount is re-read from that text as alipay.Amount (integer
+// fen), never by rounding a float.
 func structuredField(res *mcp.CallToolResult, key string) string {
 	m, _ := res.StructuredContent.(map[string]any)
 	switch v := m[key].(type) {
 	case string:
 		return v
 	case float64:
-		return fmt.Sprintf("%.2f", v)
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return ""
+		}
+		a, err := alipay.AmountFromJSON(raw)
+		if err != nil {
+			return ""
+		}
+		return a.String()
 	}
 	return ""
 }

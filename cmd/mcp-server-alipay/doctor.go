@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,10 +17,8 @@ import (
 // runDoctor checks a configuration step by step and says how to fix what
 // is wrong. It reads the same AP_* variables as the server.
 func runDoctor(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseArgs(newFlagSet("doctor", doctorUsage, stderr), args, stderr); done {
+		return code
 	}
 	d := &doctor{out: stdout}
 	d.printf("mcp-server-alipay %s doctor: 检查配置 / checking the configuration\n\n", versionString())

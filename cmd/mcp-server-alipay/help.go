@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 )
@@ -41,3 +43,52 @@ const usageText = `mcp-server-alipay %s — 支付宝 MCP Server / Alipay MCP se
 `
 
 func usage(w io.Writer) { fmt.Fprintf(w, usageText, versionString()) }
+
+const serveUsage = `用法 / Usage: mcp-server-alipay [serve | stdio]
+  通过 stdin/stdout 提供 MCP 服务, 由 MCP 客户端 (Cursor、Cline、Claude Desktop 等) 启动; 配置来自 AP_* 环境变量。
+  Serves MCP over stdin/stdout, started by an MCP client (Cursor, Cline, Claude Desktop…); configured by the AP_* variables.
+  所有变量 / Every variable:  mcp-server-alipay help
+`
+
+const demoUsage = `用法 / Usage: mcp-server-alipay demo [--data-dir DIR]
+  用本地支付宝完整演示一单生意: 报价、支付链接、付款、查询、部分退款、查询退款; 不涉及真实资金。
+  Plays a whole order against the local Alipay: quote, link, pay, query, partial refund, refund query; no real money.
+
+  --data-dir DIR   本地支付宝数据目录 / the local Alipay's data directory
+                   (默认 default: AP_LOCAL_DATA_DIR, 否则 otherwise $XDG_DATA_HOME/mcp-server-alipay/local
+                   或 or ~/.local/share/mcp-server-alipay/local)
+`
+
+const doctorUsage = `用法 / Usage: mcp-server-alipay doctor
+  读取与服务相同的 AP_* 环境变量并逐项检查: 配置、密钥、网关能否访问、一次签名调用; 每个失败项都说明怎么修。
+  Reads the same AP_* variables as the server and checks the configuration, the keys, that the gateway answers, and
+  one signed call; every failure says how to fix it.
+  退出码 / Exit code: 0 全部通过 / all passed; 1 有检查失败 / a check failed; 2 用法错误 / usage error.
+  所有变量 / Every variable:  mcp-server-alipay help
+`
+
+// newFlagSet is a subcommand's flag set whose -h/--help prints usage.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	return fs
+}
+
+// parseArgs parses a subcommand's flags and refuses positional arguments.
+// When done, the command exits with code at once: 0 after --help, 2 after a
+// usage error (already explained on stderr).
+func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, done bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, true
+		}
+		return 2, true
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "mcp-server-alipay %s: 不接受参数 %q / unexpected argument %q\n\n", fs.Name(), fs.Arg(0), fs.Arg(0))
+		fs.Usage()
+		return 2, true
+	}
+	return 0, false
+}

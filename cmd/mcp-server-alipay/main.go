@@ -32,6 +32,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch args[0] {
 	case "serve", "stdio":
+		if code, done := parseArgs(newFlagSet(args[0], serveUsage, stderr), args[1:], stderr); done {
+			return code
+		}
 		return serve(ctx, getenv, stderr)
 	case "sandbox":
 		return runSandbox(ctx, args[1:], stdout, stderr)

@@ -102,6 +102,7 @@ type session struct {
 	*mcp.ClientSession
 	wire   *lockedBuf
 	stderr *lockedBuf
+	cmd    *exec.Cmd // the server process
 }
 
 // connect starts the binary in e and opens a client session to it.
@@ -119,7 +120,7 @@ func (e *env) connect(t testing.TB) *session {
 		t.Fatalf("connect: %v\nstderr:\n%s", err, stderr.String())
 	}
 	t.Cleanup(func() { cs.Close() })
-	return &session{ClientSession: cs, wire: w, stderr: stderr}
+	return &session{ClientSession: cs, wire: w, stderr: stderr, cmd: cmd}
 }
 
 // call invokes a tool with arguments given as JSON text.

@@ -18,53 +18,79 @@ import (
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
 )
 
-const sandboxUsage = `用法 / usage:
-  mcp-server-alipay sandbox [--listen ADDR] [--data DIR]
-        运行本地模拟支付宝直到 Ctrl+C, 并打印客户端需要的 AP_* 设置
-        run the LOCAL Alipay until interrupted and print the AP_* settings a client needs
-  mcp-server-alipay sandbox env                  [--url URL]   AP_* settings of a running sandbox
-  mcp-server-alipay sandbox trades               [--url URL]   list trades
-  mcp-server-alipay sandbox trade  OUT_TRADE_NO  [--url URL]   one trade, its refunds and notifications
-  mcp-server-alipay sandbox pay    OUT_TRADE_NO  [--url URL]   pay an opened trade without a browser
-  mcp-server-alipay sandbox close  OUT_TRADE_NO  [--url URL]   close an unpaid trade
-  mcp-server-alipay sandbox expire OUT_TRADE_NO  [--url URL]   let an unpaid trade time out now
-  mcp-server-alipay sandbox resend NOTIFY_ID     [--url URL]   send a notification again
-  mcp-server-alipay sandbox pay-link LINK        [--url URL]   open a payment link and pay it
+// sandboxCommands are the control subcommands: argument, then what they do
+// in Chinese and English.
+var sandboxCommands = []struct{ name, arg, zh, en string }{
+	{"env", "", "正在运行的本地支付宝的 AP_* 设置", "AP_* settings of a running sandbox"},
+	{"trades", "", "列出交易 (最新的在前)", "list trades, newest first"},
+	{"trade", "OUT_TRADE_NO", "一笔交易及其退款和通知", "one trade, its refunds and notifications"},
+	{"pay", "OUT_TRADE_NO", "不用浏览器支付一笔已打开的交易", "pay an opened trade without a browser"},
+	{"close", "OUT_TRADE_NO", "关闭一笔未支付的交易", "close an unpaid trade"},
+	{"expire", "OUT_TRADE_NO", "让一笔未支付的交易立即超时", "let an unpaid trade time out now"},
+	{"resend", "NOTIFY_ID", "重新发送一条通知", "send a notification again"},
+	{"pay-link", "LINK", "打开支付链接并支付", "open a payment link and pay it"},
+}
 
-  --listen  address to listen on (default ` + localalipay.DefaultAddr + `; a random port if that is taken)
-  --data    data directory for keys and the database (default $XDG_DATA_HOME/mcp-server-alipay/local
-            or ~/.local/share/mcp-server-alipay/local)
-  --url     base URL of a running sandbox (default http://` + localalipay.DefaultAddr + `)
-
-This is NOT the real Alipay: no money moves (这不是真实的支付宝, 不会产生真实扣款).
-See docs/local-alipay.md.
+const sandboxURLFlag = `  --url     运行中的本地支付宝的地址 (默认 http://` + localalipay.DefaultAddr + `)
+            base URL of a running sandbox (default http://` + localalipay.DefaultAddr + `)
 `
+
+const sandboxFooter = `
+这不是真实的支付宝, 不会产生真实扣款 (This is NOT the real Alipay: no money moves).
+详见 / see docs/local-alipay.md
+`
+
+// sandboxUsage is the help of `sandbox`, in Chinese and English.
+func sandboxUsage() string {
+	var b strings.Builder
+	b.WriteString(`用法 / usage:
+  mcp-server-alipay sandbox [--listen ADDR] [--data DIR]
+        运行本地模拟支付宝 (LOCAL Alipay) 直到 Ctrl+C, 并打印客户端需要的 AP_* 设置
+        run the LOCAL Alipay until interrupted and print the AP_* settings a client needs
+`)
+	for _, c := range sandboxCommands {
+		fmt.Fprintf(&b, "  mcp-server-alipay sandbox %-22s [--url URL]\n        %s / %s\n", c.name+" "+c.arg, c.zh, c.en)
+	}
+	b.WriteString(`
+  --listen  监听地址 (默认 ` + localalipay.DefaultAddr + `; 被占用时用随机端口)
+            address to listen on (default ` + localalipay.DefaultAddr + `; a random port if that is taken)
+  --data    密钥和数据库所在目录 (默认 $XDG_DATA_HOME/mcp-server-alipay/local 或 ~/.local/share/mcp-server-alipay/local)
+            data directory for keys and the database (default as above)
+` + sandboxURLFlag + sandboxFooter)
+	return b.String()
+}
+
+// sandboxCommandUsage is the help of one control subcommand.
+func sandboxCommandUsage(name string) string {
+	for _, c := range sandboxCommands {
+		if c.name == name {
+			return fmt.Sprintf("用法 / usage:\n  mcp-server-alipay sandbox %s [--url URL]\n        %s / %s\n\n%s%s",
+				strings.TrimSpace(c.name+" "+c.arg), c.zh, c.en, sandboxURLFlag, sandboxFooter)
+		}
+	}
+	return sandboxUsage()
+}
 
 // runSandbox implements `mcp-server-alipay sandbox …`.
 func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		return runSandboxControl(ctx, args[0], args[1:], stdout, stderr)
 	}
-	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, sandboxUsage) }
-	listen := fs.String("listen", "", "address to listen on")
-	data := fs.String("data", "", "data directory")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	fs := newSandboxFlags("sandbox")
+	listen := fs.String("listen", "", "监听地址 (address to listen on)")
+	data := fs.String("data", "", "数据目录 (data directory)")
+	if code, ok := parseSandboxFlags(fs, "sandbox", args, stderr, sandboxUsage()); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "sandbox: unexpected argument %q\n\n%s", fs.Arg(0), sandboxUsage)
+		fmt.Fprintf(stderr, "sandbox: 多余的参数 %q (unexpected argument %q)\n\n%s", fs.Arg(0), fs.Arg(0), sandboxUsage())
 		return 2
 	}
 	dir := *data
 	if dir == "" {
 		d, err := localalipay.DefaultDataDir()
 		if err != nil {
-			fmt.Fprintf(stderr, "sandbox: %v; give --data DIR\n", err)
+			fmt.Fprintf(stderr, "sandbox: 找不到数据目录, 请用 --data DIR 指定 (no data directory; give --data DIR): %v\n", err)
 			return 1
 		}
 		dir = d
@@ -82,7 +108,8 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	opts := localalipay.Options{DataDir: dir, Addr: addr}
 	srv, err := localalipay.Start(ctx, opts)
 	if err != nil && !explicit && errors.Is(err, syscall.EADDRINUSE) {
-		fmt.Fprintf(stderr, "sandbox: %s is in use (maybe another sandbox or an MCP server in local mode); using a random port\n", addr)
+		fmt.Fprintf(stderr, "sandbox: %s 已被占用 (也许是另一个 sandbox 或本地模式的 MCP 服务器), 改用随机端口 "+
+			"(%s is in use, maybe by another sandbox or an MCP server in local mode; using a random port)\n", addr, addr)
 		opts.Addr = "127.0.0.1:0"
 		srv, err = localalipay.Start(ctx, opts)
 	}
@@ -95,7 +122,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "sandbox: stopping; undelivered notifications stay queued for the next start (未送达的通知会在下次启动时继续发送)")
 	if err := srv.Close(); err != nil {
-		fmt.Fprintf(stderr, "sandbox: close: %v\n", err)
+		fmt.Fprintf(stderr, "sandbox: 关闭失败 (close failed): %v\n", err)
 		return 1
 	}
 	return 0
@@ -143,18 +170,24 @@ func isLoopback(host string) bool {
 
 // runSandboxControl talks to a running sandbox's /_local/ API.
 func runSandboxControl(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sandbox "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, sandboxUsage) }
-	base := fs.String("url", "http://"+localalipay.DefaultAddr, "base URL of a running sandbox")
+	n := -1
+	for _, c := range sandboxCommands {
+		if c.name == cmd {
+			n = min(len(c.arg), 1)
+		}
+	}
+	if n < 0 {
+		fmt.Fprintf(stderr, "sandbox: 未知的子命令 %q (unknown subcommand %q)\n\n%s", cmd, cmd, sandboxUsage())
+		return 2
+	}
+	usage := sandboxCommandUsage(cmd)
+	fs := newSandboxFlags("sandbox " + cmd)
+	base := fs.String("url", "http://"+localalipay.DefaultAddr, "运行中的本地支付宝的地址 (base URL of a running sandbox)")
 	// Accept the flag before or after the argument.
 	var pos []string
 	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
+		if code, ok := parseSandboxFlags(fs, "sandbox "+cmd, args, stderr, usage); !ok {
+			return code
 		}
 		if fs.NArg() == 0 {
 			break
@@ -162,14 +195,16 @@ func runSandboxControl(ctx context.Context, cmd string, args []string, stdout, s
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	need := map[string]int{"env": 0, "trades": 0, "trade": 1, "pay": 1, "close": 1, "expire": 1, "resend": 1, "pay-link": 1}
-	n, ok := need[cmd]
-	if !ok {
-		fmt.Fprintf(stderr, "sandbox: unknown subcommand %q (未知的子命令)\n\n%s", cmd, sandboxUsage)
+	if len(pos) != n {
+		plural := "s"
+		if n == 1 {
+			plural = ""
+		}
+		fmt.Fprintf(stderr, "sandbox %s: 需要 %d 个参数, 实际 %d 个 (wants %d argument%s, got %d)\n\n%s", cmd, n, len(pos), n, plural, len(pos), usage)
 		return 2
 	}
-	if len(pos) != n {
-		fmt.Fprintf(stderr, "sandbox %s: want %d argument(s), got %d\n\n%s", cmd, n, len(pos), sandboxUsage)
+	if u, err := url.Parse(*base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		fmt.Fprintf(stderr, "sandbox %s: --url %q 无效, 应如 http://%s (--url must be a base URL like http://%s)\n", cmd, *base, localalipay.DefaultAddr, localalipay.DefaultAddr)
 		return 2
 	}
 	u := strings.TrimRight(*base, "/") + "/_local"
@@ -191,7 +226,8 @@ func runSandboxControl(ctx context.Context, cmd string, args []string, stdout, s
 	}
 	out, status, err := controlCall(ctx, method, u+path, body)
 	if err != nil {
-		fmt.Fprintf(stderr, "sandbox %s: %v\n(is a sandbox running at %s? start one with: mcp-server-alipay sandbox)\n", cmd, err, *base)
+		fmt.Fprintf(stderr, "sandbox %s: 连接失败, %s 上的本地模拟支付宝是否在运行? 启动: mcp-server-alipay sandbox "+
+			"(request failed; is a sandbox running at %s? start one with: mcp-server-alipay sandbox)\n%v\n", cmd, *base, *base, err)
 		return 1
 	}
 	if status != http.StatusOK {
@@ -201,10 +237,10 @@ func runSandboxControl(ctx context.Context, cmd string, args []string, stdout, s
 	if cmd == "env" {
 		var m map[string]string
 		if err := json.Unmarshal(out, &m); err != nil {
-			fmt.Fprintf(stderr, "sandbox env: %v\n", err)
+			fmt.Fprintf(stderr, "sandbox env: 回答不是预期的 JSON (the answer is not the expected JSON): %v\n", err)
 			return 1
 		}
-		fmt.Fprintln(stdout, "# AP_APP_KEY is the private key of a LOCAL test app (本地测试应用私钥), printed on purpose")
+		fmt.Fprintln(stdout, "# AP_APP_KEY 是本地测试应用的私钥, 有意打印出来 (AP_APP_KEY is the private key of a LOCAL test app, printed on purpose)")
 		for _, k := range []string{"AP_APP_ID", "AP_APP_KEY", "AP_PUB_KEY", "AP_GATEWAY_URL"} {
 			fmt.Fprintf(stdout, "%s=%s\n", k, m[k])
 		}
@@ -212,6 +248,30 @@ func runSandboxControl(ctx context.Context, cmd string, args []string, stdout, s
 	}
 	stdout.Write(out)
 	return 0
+}
+
+// newSandboxFlags is a flag set that prints nothing itself: its help
+// (usage, Chinese and English) and errors are printed by parseSandboxFlags.
+func newSandboxFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseSandboxFlags parses args; when it fails it has printed the help or
+// the error and ok is false, with the exit code.
+func parseSandboxFlags(fs *flag.FlagSet, name string, args []string, stderr io.Writer, usage string) (code int, ok bool) {
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stderr, usage)
+		return 0, false
+	}
+	fmt.Fprintf(stderr, "%s: 无效的参数 (invalid flag): %v\n\n%s", name, err, usage)
+	return 2, false
 }
 
 func controlCall(ctx context.Context, method, u, body string) ([]byte, int, error) {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 )
@@ -132,24 +133,56 @@ func TestSandboxBadUsage(t *testing.T) {
 		name string
 		args []string
 		code int
-		err  string
+		has  []string
 	}{
-		{"bad listen", []string{"--listen", "nope"}, 2, "HOST:PORT"},
-		{"unknown flag", []string{"--nope"}, 2, "flag provided but not defined"},
-		{"unknown subcommand", []string{"frobnicate"}, 2, "unknown subcommand"},
-		{"missing argument", []string{"pay"}, 2, "want 1 argument"},
-		{"nothing running", []string{"trades", "--url", "http://127.0.0.1:1"}, 1, "is a sandbox running"},
-		{"help", []string{"--help"}, 0, "LOCAL Alipay"},
+		{"bad listen", []string{"--listen", "nope"}, 2, []string{"HOST:PORT", "主机:端口"}},
+		{"unknown flag", []string{"--nope"}, 2, []string{"-nope", "无效的参数", "invalid flag"}},
+		{"unexpected argument", []string{"--listen", "127.0.0.1:0", "--data", t.TempDir(), "x"}, 2, []string{"多余的参数", "unexpected argument"}},
+		{"unknown subcommand", []string{"frobnicate"}, 2, []string{"unknown subcommand", "未知的子命令"}},
+		{"missing argument", []string{"pay"}, 2, []string{"需要 1 个参数", "wants 1 argument", "OUT_TRADE_NO"}},
+		{"extra argument", []string{"trades", "x"}, 2, []string{"需要 0 个参数", "wants 0 arguments"}},
+		{"unknown flag of a subcommand", []string{"trades", "--nope"}, 2, []string{"-nope", "无效的参数", "invalid flag"}},
+		{"nothing running", []string{"trades", "--url", "http://127.0.0.1:1"}, 1, []string{"is a sandbox running", "本地模拟支付宝是否在运行"}},
+		{"bad url", []string{"trades", "--url", "ftp://x"}, 2, []string{"--url", "http://127.0.0.1:8849"}},
+		{"help", []string{"--help"}, 0, []string{"LOCAL Alipay", "本地模拟支付宝", "--listen", "监听地址"}},
+		{"subcommand help", []string{"pay", "--help"}, 0, []string{"sandbox pay OUT_TRADE_NO", "不用浏览器", "without a browser", "--url"}},
+		{"pay-link help", []string{"pay-link", "-h"}, 0, []string{"sandbox pay-link LINK", "打开支付链接", "open a payment link"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var o, e bytes.Buffer
 			code := runSandbox(context.Background(), tc.args, &o, &e)
-			if code != tc.code || !strings.Contains(e.String(), tc.err) {
-				t.Fatalf("code %d, stderr %q; want %d and %q", code, e.String(), tc.code, tc.err)
+			if code != tc.code {
+				t.Fatalf("code %d, want %d; stderr %q", code, tc.code, e.String())
+			}
+			for _, want := range tc.has {
+				if !strings.Contains(e.String(), want) {
+					t.Errorf("stderr %q lacks %q", e.String(), want)
+				}
+			}
+			if first, _, _ := strings.Cut(e.String(), "\n"); !hasHanAndLatin(first) {
+				t.Errorf("first line %q is not Chinese + English", first)
 			}
 		})
 	}
+}
+
+// hasHanAndLatin reports whether s has Chinese and an English word.
+func hasHanAndLatin(s string) bool {
+	han, latin, run := false, false, 0
+	for _, r := range s {
+		switch {
+		case unicode.Is(unicode.Han, r):
+			han, run = true, 0
+		case r >= 'a' && r <= 'z':
+			if run++; run >= 3 {
+				latin = true
+			}
+		default:
+			run = 0
+		}
+	}
+	return han && latin
 }
 
 func TestListenWarning(t *testing.T) {

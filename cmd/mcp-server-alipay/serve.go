@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,7 +36,9 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) in
 	defer b.Close()
 
 	deps := tools.Deps{Client: b.client, Local: b.local != nil, RefundMax: cfg.RefundMax}
-	if cfg.WatchPayments {
+	// Watching follows the order status resource, which needs queryPay.
+	watch := cfg.WatchPayments && tools.ResourceSelected(cfg.Tools)
+	if watch {
 		deps.Watcher = paywatch.New(ctx, b.client, watchOptions(b.local != nil, logger))
 		defer deps.Watcher.Close() // before b.Close: the watches query it
 	}
@@ -58,12 +61,52 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) in
 			"想先看看效果? 运行 / To see it work, run:  mcp-server-alipay demo\n"+
 			"按 Ctrl+C 退出 / Press Ctrl+C to quit.\n", versionString())
 	}
-	logger.Info("server start", "version", versionString(), "env", string(cfg.Env), "gateway", b.client.GatewayURL(), "tools", cfg.Tools, "watch_payments", cfg.WatchPayments)
+	logger.Info("server start", "version", versionString(), "env", string(cfg.Env), "gateway", b.client.GatewayURL(), "tools", cfg.Tools, "watch_payments", watch)
 	if err := srv.Run(ctx, &mcp.StdioTransport{}); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
-		fmt.Fprintf(stderr, "mcp-server-alipay: %v\n", err)
+		explainRunError(stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// explainRunError says on stderr, in both languages, why serving stopped.
+//
+// Input that is not a JSON-RPC message (not JSON, not version 2.0, junk
+// after a message, an unterminated value) ends the session: that is the Go
+// MCP SDK's behaviour, and we keep it. The SDK reads stdin as one JSON
+// stream, which cannot be re-framed reliably after a bad value, and the MCP
+// stdio transport requires every line to be one JSON-RPC message, so a
+// client that breaks this is broken; answering -32700 and reading on would
+// mean writing to stdout around the SDK. stdout stays JSON-RPC only.
+func explainRunError(stderr io.Writer, err error) {
+	fmt.Fprintf(stderr, "mcp-server-alipay: MCP 连接中断, 服务已退出 / the MCP connection ended and the server stopped: %v\n", err)
+	if !badInput(err) {
+		return
+	}
+	fmt.Fprint(stderr, "  原因 / Why: stdin 上收到的不是有效的 JSON-RPC 消息。stdio 传输要求每行恰好一条 JSON-RPC 2.0 消息 (UTF-8 JSON, 行内不含换行); "+
+		"出现无法解析的输入时会话结束, 因为之后的数据已无法可靠地分帧。\n"+
+		"  stdin carried something that is not a valid JSON-RPC message. The stdio transport needs exactly one JSON-RPC 2.0 message "+
+		"per line (UTF-8 JSON, no embedded newlines); unparseable input ends the session, because the rest of the stream can no longer be framed reliably.\n"+
+		"  怎么办 / What to do: 本程序应由 MCP 客户端 (Cursor、Cline、Claude Desktop 等) 启动, 请检查客户端配置; 手动试用请运行 `mcp-server-alipay demo`。\n"+
+		"  This program is meant to be started by an MCP client (Cursor, Cline, Claude Desktop…): check the client's configuration; "+
+		"to try it by hand, run `mcp-server-alipay demo`.\n")
+}
+
+// badInput reports whether a Run error came from unreadable input. The SDK
+// does not export these errors, so its messages are matched too.
+func badInput(err error) bool {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"invalid character", "trailing data", "version tag", "batch", "JSON-RPC", "maximum line length", "invalid ID"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // watchOptions: the local Alipay answers at once and nobody pays for its
@@ -106,15 +149,15 @@ func openLog(cfg *config.Config, stderr io.Writer) (*slog.Logger, func()) {
 		var f *os.File
 		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err == nil {
+			// OpenFile's mode applies only to a new file: a log left by an
+			// older version or another tool keeps its mode (often 0644).
+			if cerr := f.Chmod(0o600); cerr != nil {
+				fmt.Fprintf(stderr, "mcp-server-alipay: 警告 / warning: 无法把日志文件设为仅本人可读写 (0600), 其他用户可能读到订单号 / "+
+					"cannot make the log file private (0600); other users may be able to read order numbers: %v\n", cerr)
+			}
 			return slog.New(slog.NewJSONHandler(f, nil)), func() { f.Close() }
 		}
 	}
 	fmt.Fprintf(stderr, "mcp-server-alipay: 警告 / warning: 无法打开日志文件, 继续运行但不记录日志 / cannot open the log file, continuing without it: %v\n", err)
 	return discard, func() {}
-}
-
-// stdinIsTerminal reports whether a person started the server by hand.
-func stdinIsTerminal() bool {
-	fi, err := os.Stdin.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -161,3 +161,21 @@ func TestWatchDisabled(t *testing.T) {
 		t.Error("subscribe succeeded with AP_WATCH_PAYMENTS=false")
 	}
 }
+
+// Without queryPay among AP_SELECT_TOOLS there is no order resource and no
+// watching: reading an order is a payment query.
+func TestWatchNeedsQueryPay(t *testing.T) {
+	s := newEnv(t, map[string]string{"AP_SELECT_TOOLS": "webPagePay,refundPay"}).connect(t)
+	if r := s.InitializeResult().Capabilities.Resources; r != nil {
+		t.Errorf("resources capability %+v without queryPay", r)
+	}
+	no := orderNo("NOQUERY")
+	res := s.call(t, tools.NameWebPagePay, `{"outTradeNo":"`+no+`","totalAmount":1,"orderTitle":"t"}`)
+	mustOK(t, res)
+	if strings.Contains(resText(res), "alipay://trade/") {
+		t.Errorf("link text offers the resource:\n%s", resText(res))
+	}
+	if _, err := s.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: "alipay://trade/" + no}); err == nil {
+		t.Error("the order resource was readable without queryPay")
+	}
+}

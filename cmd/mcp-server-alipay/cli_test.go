@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Every subcommand explains itself on --help in both languages and refuses
+// arguments it does not take.
+func TestSubcommandUsage(t *testing.T) {
+	e := newEnv(t, nil)
+	tests := []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{[]string{"demo", "--help"}, 0, []string{"用法 / Usage: mcp-server-alipay demo", "--data-dir", "no real money"}},
+		{[]string{"doctor", "-h"}, 0, []string{"用法 / Usage: mcp-server-alipay doctor", "Exit code", "退出码"}},
+		{[]string{"serve", "--help"}, 0, []string{"用法 / Usage: mcp-server-alipay [serve | stdio]", "MCP client"}},
+		{[]string{"demo", "extra"}, 2, []string{`unexpected argument "extra"`, "不接受参数", "用法 / Usage: mcp-server-alipay demo"}},
+		{[]string{"doctor", "extra"}, 2, []string{`unexpected argument "extra"`, "用法 / Usage: mcp-server-alipay doctor"}},
+		{[]string{"stdio", "extra"}, 2, []string{`unexpected argument "extra"`, "用法 / Usage: mcp-server-alipay [serve | stdio]"}},
+		{[]string{"doctor", "--nope"}, 2, []string{"-nope", "用法 / Usage: mcp-server-alipay doctor"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			stdout, stderr, code := runBinary(t, e, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\nstderr:\n%s", code, tt.code, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout: %q", stdout)
+			}
+			if strings.Contains(stderr, "Usage of ") {
+				t.Errorf("bare flag usage:\n%s", stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+}
+
+// Started with stdin on /dev/null (a character device, not a terminal),
+// the server prints no hint for a person and exits when stdin ends.
+func TestNoTerminalHintOnDevNull(t *testing.T) {
+	stdout, stderr, code := runBinary(t, newEnv(t, nil))
+	if code != 0 || stdout != "" {
+		t.Errorf("exit %d, stdout %q\nstderr:\n%s", code, stdout, stderr)
+	}
+	if strings.Contains(stderr, "Waiting for an MCP client") {
+		t.Errorf("/dev/null taken for a terminal:\n%s", stderr)
+	}
+}
+
+// A log file left with a wider mode is made private (0600) and appended to.
+func TestLogFileMadePrivate(t *testing.T) {
+	e := newEnv(t, map[string]string{"AP_LOG_ENABLED": "true"})
+	path := filepath.Join(e.home, "mcp-server-alipay.log")
+	if err := os.WriteFile(path, []byte("{\"old\":true}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	if _, stderr, code := runBinary(t, e); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("log mode %v, want 0600", fi.Mode().Perm())
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(b), "{\"old\":true}\n") || !strings.Contains(string(b), "server start") {
+		t.Errorf("log not appended to:\n%s", b)
+	}
+}
+
+// A line that is not JSON-RPC ends the session, as in the MCP SDK; stdout
+// stays empty (JSON-RPC only) and stderr explains it in both languages.
+func TestGarbageInputExplained(t *testing.T) {
+	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}`
+	tests := []struct {
+		name, input string
+	}{
+		{"not JSON", "hello server\n"},
+		{"not JSON-RPC", `{"foo":1}` + "\n"},
+		{"junk after a message", init + " junk\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runBinaryInput(t, newEnv(t, nil), strings.NewReader(tt.input))
+			if code != 1 {
+				t.Errorf("exit %d, want 1", code)
+			}
+			if stdout != "" {
+				t.Errorf("stdout carries non-JSON-RPC text: %q", stdout)
+			}
+			for _, w := range []string{"不是有效的 JSON-RPC 消息", "not a valid JSON-RPC message", "one JSON-RPC 2.0 message per line", "mcp-server-alipay demo"} {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+}
+
+// Amounts in structured content are read back as exact fen: never rounded
+// through a float format, so a value that is not an amount is not one.
+func TestStructuredFieldAmounts(t *testing.T) {
+	tests := []struct {
+		v    any
+		want string
+	}{
+		{19.99, "19.99"}, {0.07, "0.07"}, {0.29, "0.29"}, {199.0, "199.00"}, {100000000.0, "100000000.00"},
+		{1.005, ""}, {0.001, ""}, {"TRADE_SUCCESS", "TRADE_SUCCESS"}, {nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.v), func(t *testing.T) {
+			res := &mcp.CallToolResult{StructuredContent: map[string]any{"k": tt.v}}
+			if got := structuredField(res, "k"); got != tt.want {
+				t.Errorf("structuredField(%v) = %q, want %q", tt.v, got, tt.want)
+			}
+		})
+	}
+}
