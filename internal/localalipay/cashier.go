@@ -69,21 +69,16 @@ func (s *Server) renderCashier(w http.ResponseWriter, r *http.Request, t *trade,
 
 // renderBizError shows an error page as Alipay's cashier does (HTTP 200).
 func (s *Server) renderBizError(w http.ResponseWriter, err error) {
-	var be *bizError
-	var ge *gwError
-	switch {
-	case errors.As(err, &be):
-		s.renderError(w, codeBusiness, be.Sub, be.Msg)
-	case errors.As(err, &ge):
-		s.renderError(w, ge.Code, ge.Sub, ge.SubMsg)
-	default:
+	ge := asGwError(err)
+	if ge == nil {
 		s.log.Error("local alipay: cashier failed", "err", err)
-		s.renderError(w, codeUnavailable, "isp.unknow-error", "系统繁忙 (internal error of the LOCAL Alipay; see its log)")
+		ge = errSystemBusy
 	}
+	s.renderError(w, ge)
 }
 
-func (s *Server) renderError(w http.ResponseWriter, code, sub, msg string) {
-	s.renderPage(w, "error", &cashierView{ErrorCode: code, ErrorSub: sub, ErrorMsg: msg})
+func (s *Server) renderError(w http.ResponseWriter, e *gwError) {
+	s.renderPage(w, "error", &cashierView{ErrorCode: e.Code, ErrorSub: e.Sub, ErrorMsg: e.SubMsg})
 }
 
 func (s *Server) renderPaid(w http.ResponseWriter, t *trade, already bool) {

@@ -1,6 +1,7 @@
 package localalipay_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -113,6 +114,27 @@ func TestCashierPages(t *testing.T) {
 		}
 		if q, _ := cl.Query(ctx, "CP5"); q == nil || q.TradeStatus != "WAIT_BUYER_PAY" {
 			t.Fatalf("a forged form paid the trade: %+v", q)
+		}
+	})
+
+	t.Run("quit_url is limited to 400 characters, not bytes", func(t *testing.T) {
+		appKey, _ := alipay.ParsePrivateKey("app", srv.Credentials().AppPrivateKey)
+		open := func(no, quitURL string) error {
+			t.Helper()
+			biz, _ := json.Marshal(map[string]string{"out_trade_no": no, "total_amount": "1.00", "subject": "s",
+				"product_code": alipay.ProductWapPay, "quit_url": quitURL})
+			p := signedParams(t, srv.Credentials(), appKey, alipay.MethodWapPay, string(biz), nil)
+			_, err := localalipay.OpenLink(ctx, srv.Credentials().GatewayURL+"?"+form(p))
+			return err
+		}
+		base := "http://127.0.0.1:9/"
+		// 219 characters, 619 bytes: within the limit.
+		if err := open("CP7", base+strings.Repeat("退", 200)); err != nil {
+			t.Fatalf("a 219-character quit_url was refused: %v", err)
+		}
+		err := open("CP8", base+strings.Repeat("x", 401-len(base)))
+		if err == nil || !strings.Contains(err.Error(), "quit_url") || !strings.Contains(err.Error(), "400") {
+			t.Fatalf("a 401-character quit_url: want an error naming quit_url and 400, got %v", err)
 		}
 	})
 

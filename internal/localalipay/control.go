@@ -96,11 +96,13 @@ func (t *trade) info() TradeInfo {
 	}
 }
 
-// Trades lists trades, newest first (at most limit; 0 = 100).
+// Trades lists trades, newest first: at most limit, which is capped at
+// 1000; 0 = 100.
 func (s *Server) Trades(ctx context.Context, limit int) ([]TradeInfo, error) {
-	if limit <= 0 || limit > 1000 {
+	if limit <= 0 {
 		limit = 100
 	}
+	limit = min(limit, maxTradesLimit)
 	s.sweepExpired(ctx)
 	rows, err := s.st.db.QueryContext(ctx, "SELECT "+tradeCols+" FROM trades ORDER BY id DESC LIMIT ?", limit)
 	if err != nil {
@@ -127,50 +129,69 @@ func controlErr(err error) error {
 	return err
 }
 
-// Trade returns one trade with its refunds and notifications.
+// Trade returns one trade with its refunds and notifications, read in one
+// transaction so that they agree with each other.
 func (s *Server) Trade(ctx context.Context, outTradeNo string) (*TradeDetail, error) {
-	t, err := s.queryTrade(ctx, tradeRef{OutTradeNo: outTradeNo}, s.now())
+	var d *TradeDetail
+	err := s.st.tx(ctx, func(tx *sql.Tx) error {
+		t, err := s.loadTrade(ctx, tx, tradeRef{OutTradeNo: outTradeNo}, s.now())
+		if err != nil {
+			return err
+		}
+		d = &TradeDetail{TradeInfo: t.info()}
+		if d.Refunds, err = listRefunds(ctx, tx, t.ID); err != nil {
+			return err
+		}
+		d.Notifications, err = listNotifications(ctx, tx, t.ID)
+		return err
+	})
 	if err != nil {
 		return nil, controlErr(err)
-	}
-	d := &TradeDetail{TradeInfo: t.info(), Refunds: []RefundInfo{}, Notifications: []NotificationInfo{}}
-	rows, err := s.st.db.QueryContext(ctx, `SELECT out_request_no, amount_fen, reason, created_ms FROM refunds
-		WHERE trade_id = ? ORDER BY id`, t.ID)
-	if err != nil {
-		return nil, fmt.Errorf("list refunds: %w", err)
-	}
-	for rows.Next() {
-		var r RefundInfo
-		var amount, created int64
-		if err := rows.Scan(&r.OutRequestNo, &amount, &r.RefundReason, &created); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("list refunds: %w", err)
-		}
-		r.RefundAmount, r.CreatedAt = alipay.Amount(amount).String(), formatTime(fromMS(created))
-		d.Refunds = append(d.Refunds, r)
-	}
-	rows.Close()
-	if d.Notifications, err = s.notifications(ctx, t.ID); err != nil {
-		return nil, err
 	}
 	return d, nil
 }
 
-func (s *Server) notifications(ctx context.Context, tradeID int64) ([]NotificationInfo, error) {
-	rows, err := s.st.db.QueryContext(ctx, `SELECT id, notify_id, kind, trade_status, url, body, state, attempts,
+// listRefunds returns the refunds of a trade, oldest first.
+func listRefunds(ctx context.Context, tx *sql.Tx, tradeID int64) ([]RefundInfo, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT out_request_no, amount_fen, reason, created_ms FROM refunds
+		WHERE trade_id = ? ORDER BY id`, tradeID)
+	if err != nil {
+		return nil, fmt.Errorf("list refunds: %w", err)
+	}
+	defer rows.Close()
+	out := []RefundInfo{}
+	for rows.Next() {
+		var r RefundInfo
+		var amount, created int64
+		if err := rows.Scan(&r.OutRequestNo, &amount, &r.RefundReason, &created); err != nil {
+			return nil, fmt.Errorf("list refunds: %w", err)
+		}
+		r.RefundAmount, r.CreatedAt = alipay.Amount(amount).String(), formatTime(fromMS(created))
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list refunds: %w", err)
+	}
+	return out, nil
+}
+
+// listNotifications returns the notifications of a trade, oldest first,
+// each with its attempt log.
+func listNotifications(ctx context.Context, tx *sql.Tx, tradeID int64) ([]NotificationInfo, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, notify_id, kind, trade_status, url, body, state, attempts,
 		next_ms, delivered_ms FROM notifications WHERE trade_id = ? ORDER BY id`, tradeID)
 	if err != nil {
 		return nil, fmt.Errorf("list notifications: %w", err)
 	}
-	var out []NotificationInfo
-	var ids []int64
+	defer rows.Close()
+	out := []NotificationInfo{}
+	byID := map[int64]int{} // notification id → index in out
 	for rows.Next() {
 		var n NotificationInfo
 		var id, next, delivered int64
 		var body string
 		if err := rows.Scan(&id, &n.NotifyID, &n.Kind, &n.TradeStatus, &n.URL, &body, &n.State, &n.Attempts,
 			&next, &delivered); err != nil {
-			rows.Close()
 			return nil, fmt.Errorf("list notifications: %w", err)
 		}
 		if n.State == notifyPending {
@@ -184,30 +205,37 @@ func (s *Server) notifications(ctx context.Context, tradeID int64) ([]Notificati
 			}
 		}
 		n.Log = []AttemptInfo{}
+		byID[id] = len(out)
 		out = append(out, n)
-		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list notifications: %w", err)
 	}
 	rows.Close()
-	for i, id := range ids {
-		arows, err := s.st.db.QueryContext(ctx, `SELECT n, at_ms, http_status, response, error, ok
-			FROM notification_attempts WHERE notification_id = ? ORDER BY id`, id)
-		if err != nil {
+	if len(out) == 0 {
+		return out, nil
+	}
+	// All attempts of the trade in one query, not one per notification.
+	arows, err := tx.QueryContext(ctx, `SELECT a.notification_id, a.n, a.at_ms, a.http_status, a.response, a.error, a.ok
+		FROM notification_attempts a JOIN notifications n ON n.id = a.notification_id
+		WHERE n.trade_id = ? ORDER BY a.id`, tradeID)
+	if err != nil {
+		return nil, fmt.Errorf("list attempts: %w", err)
+	}
+	defer arows.Close()
+	for arows.Next() {
+		var a AttemptInfo
+		var id, at int64
+		if err := arows.Scan(&id, &a.N, &at, &a.HTTPStatus, &a.Response, &a.Error, &a.OK); err != nil {
 			return nil, fmt.Errorf("list attempts: %w", err)
 		}
-		for arows.Next() {
-			var a AttemptInfo
-			var at int64
-			if err := arows.Scan(&a.N, &at, &a.HTTPStatus, &a.Response, &a.Error, &a.OK); err != nil {
-				arows.Close()
-				return nil, fmt.Errorf("list attempts: %w", err)
-			}
-			a.At = formatTime(fromMS(at))
+		a.At = formatTime(fromMS(at))
+		if i, ok := byID[id]; ok {
 			out[i].Log = append(out[i].Log, a)
 		}
-		arows.Close()
 	}
-	if out == nil {
-		out = []NotificationInfo{}
+	if err := arows.Err(); err != nil {
+		return nil, fmt.Errorf("list attempts: %w", err)
 	}
 	return out, nil
 }

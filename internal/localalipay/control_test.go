@@ -3,6 +3,7 @@ package localalipay_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -269,4 +270,36 @@ func hasLatinWord(s string) bool {
 		}
 	}
 	return false
+}
+
+// Trades returns as many trades as asked for, up to 1000: asking for more
+// than 1000 never gives fewer than asking for 1000 would.
+func TestTradesLimit(t *testing.T) {
+	srv := startServer(t, localalipay.Options{})
+	cl := newClient(t, srv.Credentials(), nil)
+	ctx := ctxT(t)
+	const n = 101
+	for i := range n {
+		link, _ := cl.PagePayURL(alipay.PayRequest{OutTradeNo: fmt.Sprintf("TL%d", i), TotalAmount: 1, Subject: "limit"})
+		if _, err := localalipay.OpenLink(ctx, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		limit, want int
+	}{{0, 100}, {1, 1}, {1000, n}, {1001, n}, {1 << 30, n}}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.limit), func(t *testing.T) {
+			trades, err := srv.Trades(ctx, tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(trades) != tt.want {
+				t.Fatalf("Trades(%d) gave %d trades, want %d", tt.limit, len(trades), tt.want)
+			}
+			if trades[0].OutTradeNo != fmt.Sprintf("TL%d", n-1) {
+				t.Errorf("first trade %s, want the newest", trades[0].OutTradeNo)
+			}
+		})
+	}
 }

@@ -119,16 +119,21 @@ type controlError struct {
 
 func (e *controlError) Error() string { return e.Message }
 
+// write answers e as {"error": {"code": …, "message": …}}.
+func (e *controlError) write(w http.ResponseWriter) {
+	writeJSON(w, e.Status, map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message}})
+}
+
 // guard serves a control endpoint: loopback peers only, a loopback Host
 // (against DNS rebinding) and no cross-site browser requests.
 func (s *Server) guard(fn func(w http.ResponseWriter, r *http.Request) (any, error), query []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ce := checkLocal(r); ce != nil {
-			writeJSON(w, ce.Status, map[string]any{"error": map[string]string{"code": ce.Code, "message": ce.Message}})
+			ce.write(w)
 			return
 		}
 		if ce := checkQuery(r, query); ce != nil {
-			writeJSON(w, ce.Status, map[string]any{"error": map[string]string{"code": ce.Code, "message": ce.Message}})
+			ce.write(w)
 			return
 		}
 		v, err := fn(w, r)
@@ -147,7 +152,7 @@ func (s *Server) guard(fn func(w http.ResponseWriter, r *http.Request) (any, err
 					ce = &controlError{http.StatusInternalServerError, "internal", "本地模拟支付宝内部错误, 详见其日志 (internal error of the LOCAL Alipay; see its log)"}
 				}
 			}
-			writeJSON(w, ce.Status, map[string]any{"error": map[string]string{"code": ce.Code, "message": ce.Message}})
+			ce.write(w)
 			return
 		}
 		writeJSON(w, http.StatusOK, v)

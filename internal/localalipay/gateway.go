@@ -114,7 +114,7 @@ func (s *Server) handleGateway(w http.ResponseWriter, r *http.Request) {
 	}
 	fail := func(e *gwError) {
 		if kind == kindPage {
-			s.renderError(w, e.Code, e.Sub, e.SubMsg)
+			s.renderError(w, e)
 			return
 		}
 		s.writeEnvelope(w, key, errorObj(e, nil), signed, st, fd)
@@ -361,19 +361,33 @@ func (s *Server) dispatch(ctx context.Context, req *gatewayRequest) obj {
 	default:
 		err = &gwError{Code: codeInvalid, Sub: "isv.invalid-method", SubMsg: "不存在的方法名"}
 	}
+	if err == nil {
+		return append(obj{{"code", codeSuccess}, {"msg", codeMsg[codeSuccess]}}, fields...)
+	}
+	ge := asGwError(err)
+	if ge == nil {
+		s.log.Error("local alipay: API call failed", "method", req.Method, "err", err)
+		return errorObj(errSystemBusy, nil)
+	}
+	return errorObj(ge, fields)
+}
+
+// errSystemBusy answers a failure of this Alipay itself; the details go to
+// its log.
+var errSystemBusy = &gwError{Code: codeUnavailable, Sub: "isp.unknow-error", SubMsg: "系统繁忙 (internal error of the LOCAL Alipay; see its log)"}
+
+// asGwError is err as the gateway answers it: a business failure is 40004,
+// a gateway error is itself, anything else is nil (an internal failure).
+func asGwError(err error) *gwError {
 	var be *bizError
 	var ge *gwError
 	switch {
-	case err == nil:
-		return append(obj{{"code", codeSuccess}, {"msg", codeMsg[codeSuccess]}}, fields...)
 	case errors.As(err, &be):
-		return errorObj(&gwError{Code: codeBusiness, Sub: be.Sub, SubMsg: be.Msg}, fields)
+		return &gwError{Code: codeBusiness, Sub: be.Sub, SubMsg: be.Msg}
 	case errors.As(err, &ge):
-		return errorObj(ge, fields)
-	default:
-		s.log.Error("local alipay: API call failed", "method", req.Method, "err", err)
-		return errorObj(&gwError{Code: codeUnavailable, Sub: "isp.unknow-error", SubMsg: "系统繁忙 (internal error of the LOCAL Alipay; see its log)"}, nil)
+		return ge
 	}
+	return nil
 }
 
 // writeEnvelope writes {"<key>":<inner>,"sign":"…"} signed over the exact

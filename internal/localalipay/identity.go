@@ -30,6 +30,7 @@ type identity struct {
 	CreatedAt         string          `json:"created_at"`         // RFC 3339
 	Note              string          `json:"note"`               // says what this is
 	appKey, alipayKey *rsa.PrivateKey // parsed
+	alipayPublicKey   string          // one-line base64 SPKI of alipayKey, for Credentials
 }
 
 // loadOrCreateIdentity reads dir/identity.json, or creates it with fresh
@@ -109,6 +110,9 @@ func readIdentity(path string) (*identity, error) {
 	}
 	if id.alipayKey, err = alipay.ParsePrivateKey(path+" alipay_private_key", id.AlipayPrivateKey); err != nil {
 		return nil, err
+	}
+	if id.alipayPublicKey, err = alipay.EncodePublicKey(&id.alipayKey.PublicKey); err != nil {
+		return nil, fmt.Errorf("%s: encode the Alipay public key: %w", path, err)
 	}
 	return &id, nil
 }

@@ -315,8 +315,7 @@ func (s *Server) deliver(ctx context.Context, c claimed) {
 	defer cancel()
 	n := 0
 	err := s.st.tx(rctx, func(tx *sql.Tx) error {
-		ctx := rctx
-		if err := tx.QueryRowContext(ctx, `UPDATE notifications SET attempts = attempts + 1 WHERE id = ?
+		if err := tx.QueryRowContext(rctx, `UPDATE notifications SET attempts = attempts + 1 WHERE id = ?
 			RETURNING attempts`, c.ID).Scan(&n); err != nil {
 			return err
 		}
@@ -324,13 +323,13 @@ func (s *Server) deliver(ctx context.Context, c claimed) {
 		if res.OK {
 			ok = 1
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO notification_attempts (notification_id, n, at_ms, http_status, response, error, ok)
+		if _, err := tx.ExecContext(rctx, `INSERT INTO notification_attempts (notification_id, n, at_ms, http_status, response, error, ok)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, c.ID, n, ms(now), res.Status, res.Response, res.Err, ok); err != nil {
 			return err
 		}
 		// The state moves on only if the lease is still ours: a resend
 		// during this attempt released it and set its own schedule.
-		_, err := tx.ExecContext(ctx, `UPDATE notifications SET state = ?, retry_index = retry_index + 1,
+		_, err := tx.ExecContext(rctx, `UPDATE notifications SET state = ?, retry_index = retry_index + 1,
 			next_ms = CASE WHEN ? > 0 THEN ? ELSE next_ms END, delivered_ms = ?, lease_owner = '', lease_until_ms = 0
 			WHERE id = ? AND lease_owner = ?`, state, next, next, delivered, c.ID, s.instance)
 		return err

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 )
@@ -163,10 +164,14 @@ func (p *payOrder) fingerprint() string {
 }
 
 // checkCallbackURL checks notify_url / return_url / quit_url: absolute
-// http(s), at most 256 characters.
+// http(s), at most 256 characters (quit_url 400).
 func checkCallbackURL(name, v string) error {
-	if len(v) > 400 || name != "quit_url" && len(v) > 256 {
-		return errInvalidParam("%s 超过 256 个字符 (%s is too long)", name, name)
+	limit := 256
+	if name == "quit_url" {
+		limit = 400
+	}
+	if utf8.RuneCountInString(v) > limit {
+		return errInvalidParam("%s 超过 %d 个字符 (%s is longer than %d characters)", name, limit, name, limit)
 	}
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -6,15 +6,12 @@ import (
 	"unicode/utf8"
 )
 
-// field is one member of a response object, in order. Value is a string or
-// a rawJSON.
+// field is one member of a response object, in order. Value is a string, an
+// obj or a []obj.
 type field struct {
 	Key   string
 	Value any
 }
-
-// rawJSON is emitted as it is (already encoded by writeJSON).
-type rawJSON string
 
 // obj is an ordered JSON object encoded like Alipay's gateway encodes its
 // answers: compact, "/" escaped as "\/", non-ASCII as raw UTF-8, no HTML
@@ -48,8 +45,6 @@ func (o obj) write(b *strings.Builder) {
 		switch v := f.Value.(type) {
 		case string:
 			writeJSONString(b, v)
-		case rawJSON:
-			b.WriteString(string(v))
 		case obj:
 			v.write(b)
 		case []obj:

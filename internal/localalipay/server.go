@@ -14,8 +14,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 )
 
 // DefaultAddr is the well-known local address of the sandbox command.
@@ -184,14 +182,10 @@ func displayAddr(a net.Addr) string {
 // Credentials returns the settings a client needs (AP_APP_ID, AP_APP_KEY,
 // AP_PUB_KEY, AP_GATEWAY_URL). The private key is that of a LOCAL test app.
 func (s *Server) Credentials() Credentials {
-	pub, err := alipay.EncodePublicKey(&s.id.alipayKey.PublicKey)
-	if err != nil {
-		s.log.Error("local alipay: encode public key", "err", err)
-	}
 	return Credentials{
 		AppID:           s.id.AppID,
 		AppPrivateKey:   s.id.AppPrivateKey,
-		AlipayPublicKey: pub,
+		AlipayPublicKey: s.id.alipayPublicKey,
 		GatewayURL:      s.url + "/gateway.do",
 	}
 }

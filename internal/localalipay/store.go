@@ -17,7 +17,7 @@ import (
 const dbFile = "local-alipay.db"
 
 // schemaVersion is PRAGMA user_version after migrate.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // migrations[i] moves the schema from version i to i+1.
 var migrations = []string{
@@ -86,6 +86,9 @@ var migrations = []string{
 		error           TEXT    NOT NULL DEFAULT '',
 		ok              INTEGER NOT NULL DEFAULT 0
 	);`,
+	// The control API lists a trade's notifications and their attempts.
+	`CREATE INDEX notifications_trade ON notifications (trade_id);
+	CREATE INDEX notification_attempts_notification ON notification_attempts (notification_id);`,
 }
 
 // store is the SQLite state shared by every Server on the same data

@@ -173,19 +173,12 @@ func (s *Server) loadTrade(ctx context.Context, tx *sql.Tx, ref tradeRef, now ti
 func (s *Server) openTrade(ctx context.Context, p *payOrder, now time.Time) (*trade, error) {
 	var out *trade
 	err := s.st.tx(ctx, func(tx *sql.Tx) error {
-		t, err := getTrade(ctx, tx, tradeRef{OutTradeNo: p.OutTradeNo})
-		switch {
-		case errors.Is(err, errNotFound):
-			t, err = s.insertTrade(ctx, tx, p, now)
-			if err != nil {
-				return err
-			}
-			out = t
-			return nil
-		case err != nil:
+		t, err := s.loadTrade(ctx, tx, tradeRef{OutTradeNo: p.OutTradeNo}, now)
+		if errors.Is(err, errTradeNotExist) {
+			out, err = s.insertTrade(ctx, tx, p, now)
 			return err
 		}
-		if err := s.expireIfDue(ctx, tx, t, now); err != nil {
+		if err != nil {
 			return err
 		}
 		out = t
@@ -261,36 +254,36 @@ func (s *Server) payTrade(ctx context.Context, ref tradeRef, token string, check
 
 // closeTrade is alipay.trade.close: only WAIT_BUYER_PAY trades close.
 func (s *Server) closeTrade(ctx context.Context, ref tradeRef, notifyURL string, now time.Time) (*trade, error) {
-	var t *trade
-	err := s.st.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if t, err = s.loadTrade(ctx, tx, ref, now); err != nil {
-			return err
-		}
-		if t.Status != StatusWaitBuyerPay {
-			return errTradeStatus
-		}
+	return s.changeUnpaid(ctx, ref, now, func(tx *sql.Tx, t *trade) error {
 		return s.closeInTx(ctx, tx, t, closedByAPI, now, notifyURL)
 	})
-	return t, err
 }
 
 // expireTrade makes an unpaid trade's time run out now (control API).
 func (s *Server) expireTrade(ctx context.Context, ref tradeRef, now time.Time) (*trade, error) {
-	var t *trade
-	err := s.st.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if t, err = s.loadTrade(ctx, tx, ref, now); err != nil {
-			return err
-		}
-		if t.Status != StatusWaitBuyerPay {
-			return errTradeStatus
-		}
+	return s.changeUnpaid(ctx, ref, now, func(tx *sql.Tx, t *trade) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE trades SET expires_ms = ? WHERE id = ?`, ms(now), t.ID); err != nil {
 			return fmt.Errorf("expire trade: %w", err)
 		}
 		t.Expires = now
 		return s.expireIfDue(ctx, tx, t, now)
+	})
+}
+
+// changeUnpaid loads a trade in a write transaction and, if it is still
+// WAIT_BUYER_PAY (after a due expiry), applies change to it in that
+// transaction; any other status is ACQ.TRADE_STATUS_ERROR.
+func (s *Server) changeUnpaid(ctx context.Context, ref tradeRef, now time.Time, change func(*sql.Tx, *trade) error) (*trade, error) {
+	var t *trade
+	err := s.st.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if t, err = s.loadTrade(ctx, tx, ref, now); err != nil {
+			return err
+		}
+		if t.Status != StatusWaitBuyerPay {
+			return errTradeStatus
+		}
+		return change(tx, t)
 	})
 	return t, err
 }

@@ -12,11 +12,16 @@ import (
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 )
 
-// Defaults of Options.
+// DefaultIntervals are the waits before each query of one order when
+// Options.Intervals is empty; the last one repeats.
 var DefaultIntervals = []time.Duration{2 * time.Second, 3 * time.Second, 5 * time.Second, 10 * time.Second, 20 * time.Second, 30 * time.Second}
 
 const (
-	DefaultDeadline  = 30 * time.Minute
+	// DefaultDeadline is how long an order is watched when Options.Deadline
+	// is 0.
+	DefaultDeadline = 30 * time.Minute
+	// DefaultMaxOrders bounds the orders watched at once when
+	// Options.MaxOrders is 0.
 	DefaultMaxOrders = 100
 )
 
@@ -67,6 +72,9 @@ func New(ctx context.Context, q Querier, o Options) *Watcher {
 	if len(o.Intervals) == 0 {
 		o.Intervals = DefaultIntervals
 	}
+	// The watch goroutines read it: a caller changing its slice later must
+	// not change (or race with) them.
+	o.Intervals = slices.Clone(o.Intervals)
 	if o.Deadline <= 0 {
 		o.Deadline = DefaultDeadline
 	}

@@ -300,3 +300,26 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// The Watcher keeps its own copy of Options.Intervals: the caller changing
+// its slice afterwards changes no wait.
+func TestWatchOwnsIntervals(t *testing.T) {
+	l := startLocal(t)
+	intervals := []time.Duration{1 * s, 4 * s}
+	w, clk, rec := newWatcher(t, l.client, paywatch.Options{Intervals: intervals})
+	intervals[0], intervals[1] = time.Hour, time.Hour
+	no, _ := l.link(t, 100)
+	w.Watch(no)
+	clk.waitSleepers(t, 1)
+	if got, want := clk.sleeps(), []time.Duration{1 * s}; !slices.Equal(got, want) {
+		t.Fatalf("first wait %v, want %v", got, want)
+	}
+	clk.next(t)
+	if c := rec.next(t); c.Status != paywatch.NotOpened {
+		t.Fatalf("first change %+v", c)
+	}
+	clk.waitSleepers(t, 1)
+	if got, want := clk.sleeps(), []time.Duration{1 * s, 4 * s}; !slices.Equal(got, want) {
+		t.Errorf("waits %v, want %v", got, want)
+	}
+}
