@@ -185,7 +185,7 @@ func (d *demo) run(ctx context.Context, self, dir string, getenv func(string) st
 		return err
 	}
 	if !res.IsError || !strings.Contains(resultText(res), "ACQ.TRADE_NOT_EXIST") {
-		return errors.New("expected ACQ.TRADE_NOT_EXIST before the buyer opens the link")
+		return errors.New("expected ACQ.TRADE_NOT_EXIST before the buyer opens the link (买家打开链接之前的查询应返回 ACQ.TRADE_NOT_EXIST)")
 	}
 	d.printf("   (正常: 买家打开链接后支付宝才创建交易 / expected: Alipay creates the trade when the buyer opens the link)\n")
 

@@ -44,7 +44,7 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 		d.pass("AP_ENCRYPTION_ALGO", string(cfg.SignType))
 	}
 
-	b, err := newBackend(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b, err := newBackend(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		d.fail("支付宝客户端 / Alipay client", err.Error(), "检查上面提到的设置。Check the setting named above.")
 		return d.finish()

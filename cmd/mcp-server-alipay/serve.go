@@ -140,7 +140,7 @@ func loadConfig(getenv func(string) string, stderr io.Writer) (*config.Config, b
 // openLog opens $HOME/mcp-server-alipay.log (0600, append) when
 // AP_LOG_ENABLED; a log that cannot be opened is a warning, not a failure.
 func openLog(cfg *config.Config, stderr io.Writer) (*slog.Logger, func()) {
-	discard := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	discard := slog.New(slog.DiscardHandler) // disabled: no record is even built
 	if !cfg.LogEnabled {
 		return discard, func() {}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -126,13 +127,10 @@ func (c *Client) commonParams(method string) map[string]string {
 	return p
 }
 
-// signParams adds biz_content and sign to p.
-func (c *Client) signParams(p map[string]string, biz any) error {
-	bc, err := marshalBiz(biz)
-	if err != nil {
-		return err
-	}
-	p["biz_content"] = bc
+// sign adds biz_content (already serialised by marshalBiz) and the
+// signature over every parameter to p.
+func (c *Client) sign(p map[string]string, bizJSON string) error {
+	p["biz_content"] = bizJSON
 	sign, err := Sign(c.cfg.PrivateKey, c.cfg.SignType, []byte(SignContent(p)))
 	if err != nil {
 		return err
@@ -219,12 +217,9 @@ func (c *Client) call(ctx context.Context, method string, biz any, retry bool, o
 // requestParams returns the signed parameters of one server call.
 func (c *Client) requestParams(method, bizJSON string) (map[string]string, error) {
 	p := c.commonParams(method)
-	p["biz_content"] = bizJSON
-	sign, err := Sign(c.cfg.PrivateKey, c.cfg.SignType, []byte(SignContent(p)))
-	if err != nil {
+	if err := c.sign(p, bizJSON); err != nil {
 		return nil, err
 	}
-	p["sign"] = sign
 	return p, nil
 }
 
@@ -245,6 +240,13 @@ func (c *Client) once(ctx context.Context, method, bizJSON string, out any) *Err
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
+		// The request URL carries the signed parameters, app_auth_token
+		// among them, and this error reaches tool results: name the
+		// gateway without them.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = withoutQuery(target)
+		}
 		if ctx.Err() != nil {
 			return &Error{Method: method, Err: fmt.Errorf("%w (请求已取消或超时)", ctx.Err())}
 		}
@@ -267,6 +269,12 @@ func (c *Client) once(ctx context.Context, method, bizJSON string, out any) *Err
 		return &Error{Method: method, TraceID: trace, Err: fmt.Errorf("%w: body larger than %d bytes", ErrMalformedResponse, maxResponse)}
 	}
 	return c.decode(method, respBody, trace, out)
+}
+
+// withoutQuery is u cut before its query string.
+func withoutQuery(u string) string {
+	base, _, _ := strings.Cut(u, "?")
+	return base
 }
 
 // maxResponse bounds a gateway body; real ones are a few kilobytes.

@@ -568,3 +568,29 @@ func TestErrorText(t *testing.T) {
 		t.Error("IsSubCode through wrapping")
 	}
 }
+
+// A failed request's error names the gateway but never carries the query
+// string the request was sent with: it holds app_auth_token, which the
+// configuration keeps secret, and the error reaches tool results.
+func TestClientNetworkErrorHidesQuery(t *testing.T) {
+	const token = "202401BBsecretToken"
+	g := newFakeGateway(t, func(int, gwRequest) gwReply { return gwReply{Drop: true} })
+	c := newTestClient(t, g, func(cfg *Config) { cfg.AppAuthToken = token; cfg.MaxAttempts = 1 })
+	_, err := c.Query(context.Background(), "T1")
+	var e *Error
+	if !errors.As(err, &e) || !e.Retryable || e.Code != "" {
+		t.Fatalf("want a retryable network error, got %#v", err)
+	}
+	if len(g.requests()) != 1 {
+		t.Fatalf("%d requests, want 1", len(g.requests()))
+	}
+	msg := err.Error()
+	for _, secret := range []string{token, "app_auth_token", "sign="} {
+		if strings.Contains(msg, secret) {
+			t.Errorf("error carries %q: %s", secret, msg)
+		}
+	}
+	if !strings.Contains(msg, g.url()) {
+		t.Errorf("error does not name the gateway %s: %s", g.url(), msg)
+	}
+}

@@ -28,6 +28,8 @@ type Error struct {
 	Err        error  // transport or verification cause, if any
 }
 
+// Error describes the failure in one line, in English and Chinese: the
+// method, then Alipay's codes, the HTTP status or the cause.
 func (e *Error) Error() string {
 	var s string
 	switch {
@@ -56,6 +58,7 @@ func (e *Error) Error() string {
 	return s
 }
 
+// Unwrap returns the transport or verification cause, if any.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Is lets errors.Is(err, ErrBadSignature) and friends see through.

@@ -22,6 +22,7 @@ type KeyError struct {
 	Err     error
 }
 
+// Error names the setting, the likely cause and the encodings tried.
 func (e *KeyError) Error() string {
 	msg := fmt.Sprintf("%s: %s", e.Setting, e.Cause)
 	if len(e.Tried) > 0 {
@@ -30,6 +31,7 @@ func (e *KeyError) Error() string {
 	return msg
 }
 
+// Unwrap returns the underlying parse error, if any.
 func (e *KeyError) Unwrap() error { return e.Err }
 
 // keyEscapes undoes what env files and JSON do to line breaks: literal "\n"

@@ -18,6 +18,7 @@ import (
 // SignType is the signature algorithm: RSA2 (SHA256withRSA) or RSA (SHA1withRSA).
 type SignType string
 
+// The sign types Alipay accepts.
 const (
 	RSA2 SignType = "RSA2"
 	RSA  SignType = "RSA"

@@ -34,8 +34,8 @@ type PayRequest struct {
 	TimeoutExpress string // optional, relative: "30m", "2h", "1d" (1m–15d) or "1c"
 	TimeExpire     string // optional, absolute Beijing time "yyyy-MM-dd HH:mm:ss", in the future
 	QuitURL        string // wap only: where the buyer lands on abandon (optional)
-	ReturnURL      string // overrides Config.ReturnURL; absolute http(s), ≤256
-	NotifyURL      string // overrides Config.NotifyURL; absolute http(s), ≤256
+	ReturnURL      string // overrides Config.ReturnURL; absolute http(s), ≤256 bytes
+	NotifyURL      string // overrides Config.NotifyURL; absolute http(s), ≤256 bytes
 }
 
 type payBiz struct {
@@ -102,7 +102,11 @@ func (c *Client) payURL(method, product string, r PayRequest) (string, error) {
 		TimeExpire:     r.TimeExpire,
 		QuitURL:        r.QuitURL,
 	}
-	if err := c.signParams(p, biz); err != nil {
+	bizJSON, err := marshalBiz(biz)
+	if err != nil {
+		return "", err
+	}
+	if err := c.sign(p, bizJSON); err != nil {
 		return "", err
 	}
 	link, _, err := c.splitParams(p, func(string) bool { return true })
@@ -173,14 +177,14 @@ func (c *Client) checkTimeExpire(s string) error {
 }
 
 // CheckURL checks a return_url, notify_url or quit_url: an absolute http(s)
-// URL of at most 256 characters.
+// URL of at most 256 bytes.
 func CheckURL(field, s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("%s %q: must be an absolute http(s) URL (%s 必须是 http(s) 绝对地址)", field, clip(s), field)
 	}
 	if len(s) > 256 {
-		return fmt.Errorf("%s: %d characters, at most 256 allowed (%s 最长 256 个字符)", field, len(s), field)
+		return fmt.Errorf("%s: %d bytes, at most 256 allowed (%s 最长 256 字节)", field, len(s), field)
 	}
 	return nil
 }

@@ -244,10 +244,11 @@ func ParseSelectTools(v string) ([]string, error) {
 }
 
 // checkURL returns "" when s is an absolute http(s) URL Alipay accepts, or a
-// bilingual explanation. Notify URLs may not carry a query string.
+// bilingual explanation. Notify URLs may not carry a query string. Length
+// is counted in bytes, as alipay.CheckURL counts it when a link is signed.
 func checkURL(s string, noQuery bool) string {
-	if utf8.RuneCountInString(s) > 256 {
-		return fmt.Sprintf("%d characters, at most 256 allowed (最长 256 个字符)", utf8.RuneCountInString(s))
+	if len(s) > 256 {
+		return fmt.Sprintf("%d bytes, at most 256 allowed; a non-ASCII character takes 2-4 bytes (最长 256 字节, 中文字符每个占 3 字节)", len(s))
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

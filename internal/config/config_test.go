@@ -183,6 +183,10 @@ func TestLoadErrors(t *testing.T) {
 		{"notify with query", map[string]string{"AP_NOTIFY_URL": "https://a.example/n?x=1"}, []string{"AP_NOTIFY_URL:", "query string"}},
 		{"relative return", map[string]string{"AP_RETURN_URL": "/ok"}, []string{"AP_RETURN_URL:", "absolute http(s)"}},
 		{"long return", map[string]string{"AP_RETURN_URL": "https://a.example/" + strings.Repeat("x", 250)}, []string{"AP_RETURN_URL:", "at most 256"}},
+		// 118 characters but 318 bytes: the client counts bytes and would
+		// refuse every payment link, so start-up must refuse it.
+		{"long return in bytes", map[string]string{"AP_RETURN_URL": "https://a.example/" + strings.Repeat("页", 100)}, []string{"AP_RETURN_URL:", "at most 256"}},
+		{"long notify in bytes", map[string]string{"AP_NOTIFY_URL": "https://a.example/" + strings.Repeat("页", 100)}, []string{"AP_NOTIFY_URL:", "at most 256"}},
 		{"bad gateway", map[string]string{"AP_GATEWAY_URL": "openapi.alipay.com"}, []string{"AP_GATEWAY_URL:"}},
 		{"bad cap", map[string]string{"AP_REFUND_MAX_AMOUNT": "0.001"}, []string{"AP_REFUND_MAX_AMOUNT:"}},
 		{"token with space", map[string]string{"AP_INVOKE_AUTH_TOKEN": "a b"}, []string{"AP_INVOKE_AUTH_TOKEN:"}},

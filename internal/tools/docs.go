@@ -1,9 +1,7 @@
 package tools
 
 import (
-	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -41,17 +39,6 @@ func Markdown(list []ServerTool) string {
 	return b.String()
 }
 
-type prop struct {
-	name        string
-	required    bool
-	Type        string   `json:"type"`
-	Description string   `json:"description"`
-	MaxLength   int      `json:"maxLength"`
-	Minimum     *float64 `json:"minimum"`
-	Maximum     *float64 `json:"maximum"`
-	Format      string   `json:"format"`
-}
-
 func (p prop) kind() string {
 	switch {
 	case p.Type == "number" && p.Minimum != nil && p.Maximum != nil:
@@ -64,40 +51,6 @@ func (p prop) kind() string {
 		return p.Type + ", " + p.Format
 	}
 	return p.Type
-}
-
-// schemaProps lists a schema's properties, required ones first in their
-// declared order, then the optional ones by name.
-func schemaProps(schema any) []prop {
-	raw, _ := schema.(json.RawMessage)
-	var s struct {
-		Properties map[string]prop `json:"properties"`
-		Required   []string        `json:"required"`
-	}
-	if err := json.Unmarshal(raw, &s); err != nil {
-		panic(fmt.Sprintf("tools: schema for docs: %v", err))
-	}
-	var out []prop
-	seen := map[string]bool{}
-	for _, r := range s.Required {
-		p := s.Properties[r]
-		p.name, p.required = r, true
-		out = append(out, p)
-		seen[r] = true
-	}
-	var rest []string
-	for k := range s.Properties {
-		if !seen[k] {
-			rest = append(rest, k)
-		}
-	}
-	slices.Sort(rest)
-	for _, k := range rest {
-		p := s.Properties[k]
-		p.name = k
-		out = append(out, p)
-	}
-	return out
 }
 
 func yesNo(v bool) string {

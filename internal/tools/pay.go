@@ -21,9 +21,8 @@ const (
 
 // linkAnnotations: creating a link adds an order, changes nothing existing,
 // and a second call makes a new signed link, so it is not idempotent.
-func linkAnnotations(title string) *mcp.ToolAnnotations {
-	return &mcp.ToolAnnotations{
-		Title:           title,
+func linkAnnotations() mcp.ToolAnnotations {
+	return mcp.ToolAnnotations{
 		ReadOnlyHint:    false,
 		DestructiveHint: boolPtr(false),
 		IdempotentHint:  false,
@@ -31,55 +30,28 @@ func linkAnnotations(title string) *mcp.ToolAnnotations {
 	}
 }
 
-// CreateMobilePayment is create-mobile-alipay-payment: a link for a phone
+// createMobilePayment is create-mobile-alipay-payment: a link for a phone
 // browser (alipay.trade.wap.pay).
-func CreateMobilePayment(d Deps) ServerTool {
-	const title = "创建手机支付链接 / Create mobile payment link"
-	return ServerTool{
-		Short: "mobilePay",
-		Tool: &mcp.Tool{
-			Name:  NameMobilePay,
-			Title: title,
-			Description: seed[NameMobilePay].Description + " " +
-				"Creates an Alipay order and returns a payment link for a phone browser, which opens the Alipay app or pays in the browser. Use it for mobile websites and apps.",
-			InputSchema:  inputSchema(NameMobilePay),
-			OutputSchema: outputSchema(NameMobilePay),
-			Annotations:  linkAnnotations(title),
-		},
-		Handler: linkHandler(d, NameMobilePay, true),
-	}
+func createMobilePayment(d Deps) ServerTool {
+	return define("mobilePay", NameMobilePay, "创建手机支付链接 / Create mobile payment link",
+		"Creates an Alipay order and returns a payment link for a phone browser, which opens the Alipay app or pays in the browser. Use it for mobile websites and apps.",
+		linkAnnotations(), createLink(d, true))
 }
 
-// CreateWebPagePayment is create-web-page-alipay-payment: a link for a
+// createWebPagePayment is create-web-page-alipay-payment: a link for a
 // desktop browser that shows a QR code (alipay.trade.page.pay).
-func CreateWebPagePayment(d Deps) ServerTool {
-	const title = "创建电脑网站支付链接 / Create desktop payment link"
-	return ServerTool{
-		Short: "webPagePay",
-		Tool: &mcp.Tool{
-			Name:  NameWebPagePay,
-			Title: title,
-			Description: seed[NameWebPagePay].Description + " " +
-				"Creates an Alipay order and returns a payment link for a desktop browser, which shows a QR code the buyer scans with Alipay. Use it for desktop websites and PC apps.",
-			InputSchema:  inputSchema(NameWebPagePay),
-			OutputSchema: outputSchema(NameWebPagePay),
-			Annotations:  linkAnnotations(title),
-		},
-		Handler: linkHandler(d, NameWebPagePay, false),
-	}
+func createWebPagePayment(d Deps) ServerTool {
+	return define("webPagePay", NameWebPagePay, "创建电脑网站支付链接 / Create desktop payment link",
+		"Creates an Alipay order and returns a payment link for a desktop browser, which shows a QR code the buyer scans with Alipay. Use it for desktop websites and PC apps.",
+		linkAnnotations(), createLink(d, false))
 }
 
 type linkOut struct {
 	URL string `json:"url"`
 }
 
-func linkHandler(d Deps, name string, mobile bool) Handler {
-	fields := fieldsOf(name)
-	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, Outcome) {
-		a, bad := parse(name, fields, req)
-		if bad != nil {
-			return bad, Outcome{Status: "invalid_input"}
-		}
+func createLink(d Deps, mobile bool) run {
+	return func(ctx context.Context, a *args) (*mcp.CallToolResult, Outcome) {
 		pr := alipay.PayRequest{
 			OutTradeNo:  a.text("outTradeNo"),
 			TotalAmount: a.amount("totalAmount"),
@@ -93,9 +65,7 @@ func linkHandler(d Deps, name string, mobile bool) Handler {
 			link, err = d.Client.PagePayURL(pr)
 		}
 		if err != nil {
-			res, out := alipayError(opLink, err)
-			out.OutTradeNo = pr.OutTradeNo
-			return res, out
+			return alipayError(opLink, err, Outcome{OutTradeNo: pr.OutTradeNo})
 		}
 		if d.Watcher != nil {
 			d.Watcher.Watch(pr.OutTradeNo)
@@ -128,7 +98,7 @@ func linkText(d Deps, mobile bool, pr alipay.PayRequest, link string) string {
 		fmt.Fprintf(&b, "This server is watching this order: subscribe to %s to be told when the buyer has paid, or call query-alipay-payment.", uri)
 	}
 	if d.Local {
-		b.WriteString("\n\n(本地支付宝, 不涉及真实资金 / local Alipay: no real money moves.)")
+		b.WriteString(localNote)
 	}
 	return b.String()
 }

@@ -12,9 +12,8 @@ import (
 )
 
 // readOnlyAnnotations: queries change nothing and may be repeated freely.
-func readOnlyAnnotations(title string) *mcp.ToolAnnotations {
-	return &mcp.ToolAnnotations{
-		Title:           title,
+func readOnlyAnnotations() mcp.ToolAnnotations {
+	return mcp.ToolAnnotations{
 		ReadOnlyHint:    true,
 		DestructiveHint: boolPtr(false),
 		IdempotentHint:  true,
@@ -22,22 +21,11 @@ func readOnlyAnnotations(title string) *mcp.ToolAnnotations {
 	}
 }
 
-// QueryPayment is query-alipay-payment (alipay.trade.query).
-func QueryPayment(d Deps) ServerTool {
-	const title = "查询支付 / Query payment"
-	return ServerTool{
-		Short: "queryPay",
-		Tool: &mcp.Tool{
-			Name:  NameQueryPay,
-			Title: title,
-			Description: seed[NameQueryPay].Description + " " +
-				"Looks up an Alipay order by outTradeNo and returns its status, amount and Alipay trade number.",
-			InputSchema:  inputSchema(NameQueryPay),
-			OutputSchema: outputSchema(NameQueryPay),
-			Annotations:  readOnlyAnnotations(title),
-		},
-		Handler: queryHandler(d),
-	}
+// queryPayment is query-alipay-payment (alipay.trade.query).
+func queryPayment(d Deps) ServerTool {
+	return define("queryPay", NameQueryPay, "查询支付 / Query payment",
+		"Looks up an Alipay order by outTradeNo and returns its status, amount and Alipay trade number.",
+		readOnlyAnnotations(), runQuery(d))
 }
 
 type queryOut struct {
@@ -46,23 +34,16 @@ type queryOut struct {
 	TradeNo     string        `json:"tradeNo"`
 }
 
-func queryHandler(d Deps) Handler {
-	fields := fieldsOf(NameQueryPay)
-	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, Outcome) {
-		a, bad := parse(NameQueryPay, fields, req)
-		if bad != nil {
-			return bad, Outcome{Status: "invalid_input"}
-		}
+func runQuery(d Deps) run {
+	return func(ctx context.Context, a *args) (*mcp.CallToolResult, Outcome) {
 		no := a.text("outTradeNo")
 		q, err := d.Client.Query(ctx, no)
 		if err != nil {
-			res, out := alipayError(opQuery, err)
-			out.OutTradeNo = no
-			return res, out
+			return alipayError(opQuery, err, Outcome{OutTradeNo: no})
 		}
 		total, problem := checkAnswer(q.TradeNo, q.TradeStatus, q.TotalAmount, "total_amount")
 		if problem != "" {
-			return incomplete("alipay.trade.query", problem), Outcome{Status: "tool_error", OutTradeNo: no, Code: "INCOMPLETE_RESPONSE"}
+			return incomplete(alipay.MethodQuery, problem), Outcome{Status: "tool_error", OutTradeNo: no, Code: "INCOMPLETE_RESPONSE"}
 		}
 		var b strings.Builder
 		b.WriteString("支付宝交易查询结果 / Alipay trade:\n")
@@ -74,7 +55,7 @@ func queryHandler(d Deps) Handler {
 		}
 		fmt.Fprintf(&b, "- 状态 / status: %s — %s", q.TradeStatus, tradeStatusMeaning(q.TradeStatus))
 		if d.Local {
-			b.WriteString("\n\n(本地支付宝, 不涉及真实资金 / local Alipay: no real money moves.)")
+			b.WriteString(localNote)
 		}
 		out := queryOut{TradeStatus: q.TradeStatus, TotalAmount: total, TradeNo: q.TradeNo}
 		return success(out, b.String()), Outcome{Status: "ok", OutTradeNo: no}
@@ -112,6 +93,11 @@ func checkAnswer(tradeNo, status, amount, amountField string) (alipay.Amount, st
 	return a, ""
 }
 
+// localNote ends every result text in local mode.
+const localNote = "\n\n(本地支付宝, 不涉及真实资金 / local Alipay: no real money moves.)"
+
+// incomplete is the error for a successful answer that lacks what the
+// output schema requires.
 func incomplete(method, problem string) *mcp.CallToolResult {
 	return toolError(fmt.Sprintf("支付宝的答复不完整, 未采用 / Alipay's answer to %s was incomplete and was not used: %s.\n"+
 		"怎么办 / What to do: 稍后重试查询; 若持续出现, 在支付宝商家平台核实。Query again later; if it persists, check in the Alipay merchant portal.", method, problem))

@@ -16,30 +16,19 @@ import (
 // allows 64 characters.
 const RefundResultSuccess = "退款成功 / refund succeeded"
 
-// RefundPayment is refund-alipay-payment (alipay.trade.refund).
-func RefundPayment(d Deps) ServerTool {
-	const title = "退款 / Refund payment"
-	return ServerTool{
-		Short: "refundPay",
-		Tool: &mcp.Tool{
-			Name:  NameRefundPay,
-			Title: title,
-			Description: seed[NameRefundPay].Description + " " +
-				"Refunds part or all of a paid Alipay order and returns the result. Each refund needs its own outRequestNo; retrying with the same outRequestNo never refunds twice.",
-			InputSchema:  inputSchema(NameRefundPay),
-			OutputSchema: outputSchema(NameRefundPay),
-			// Money leaves the merchant: destructive. Keyed by outRequestNo,
-			// Alipay makes a repeat a no-op: idempotent.
-			Annotations: &mcp.ToolAnnotations{
-				Title:           title,
-				ReadOnlyHint:    false,
-				DestructiveHint: boolPtr(true),
-				IdempotentHint:  true,
-				OpenWorldHint:   boolPtr(true),
-			},
+// refundPayment is refund-alipay-payment (alipay.trade.refund).
+func refundPayment(d Deps) ServerTool {
+	return define("refundPay", NameRefundPay, "退款 / Refund payment",
+		"Refunds part or all of a paid Alipay order and returns the result. Each refund needs its own outRequestNo; retrying with the same outRequestNo never refunds twice.",
+		// Money leaves the merchant: destructive. Keyed by outRequestNo,
+		// Alipay makes a repeat a no-op: idempotent.
+		mcp.ToolAnnotations{
+			ReadOnlyHint:    false,
+			DestructiveHint: boolPtr(true),
+			IdempotentHint:  true,
+			OpenWorldHint:   boolPtr(true),
 		},
-		Handler: refundHandler(d),
-	}
+		runRefund(d))
 }
 
 type refundOut struct {
@@ -47,13 +36,8 @@ type refundOut struct {
 	RefundResult string `json:"refundResult"`
 }
 
-func refundHandler(d Deps) Handler {
-	fields := fieldsOf(NameRefundPay)
-	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, Outcome) {
-		a, bad := parse(NameRefundPay, fields, req)
-		if bad != nil {
-			return bad, Outcome{Status: "invalid_input"}
-		}
+func runRefund(d Deps) run {
+	return func(ctx context.Context, a *args) (*mcp.CallToolResult, Outcome) {
 		r := alipay.RefundRequest{
 			OutTradeNo:   a.text("outTradeNo"),
 			RefundAmount: a.amount("refundAmount"),
@@ -77,13 +61,11 @@ func refundHandler(d Deps) Handler {
 		}
 		rr, err := d.Client.Refund(ctx, r)
 		if err != nil {
-			res, out := alipayError(opRefund, err)
-			out.OutTradeNo, out.OutRequestNo = r.OutTradeNo, r.OutRequestNo
-			return res, out
+			return alipayError(opRefund, err, base)
 		}
 		if rr.TradeNo == "" {
 			base.Status, base.Code = "tool_error", "INCOMPLETE_RESPONSE"
-			return incomplete("alipay.trade.refund", "trade_no is missing; the refund's outcome is unknown — check it with query-alipay-refund"), base
+			return incomplete(alipay.MethodRefund, "trade_no is missing; the refund's outcome is unknown — check it with query-alipay-refund"), base
 		}
 		if rr.FundChange != "Y" {
 			return confirmRefund(ctx, d, r, rr, base)
@@ -102,7 +84,7 @@ func precheck(ctx context.Context, d Deps, r alipay.RefundRequest) (*mcp.CallToo
 	q, err := d.Client.Query(ctx, r.OutTradeNo)
 	if err != nil {
 		if alipay.IsSubCode(err, alipay.SubTradeNotExist) {
-			res, _ := alipayError(opRefund, err)
+			res, _ := alipayError(opRefund, err, Outcome{})
 			return res, alipay.SubTradeNotExist
 		}
 		return nil, ""
@@ -142,26 +124,15 @@ func refundFields(b *strings.Builder, d Deps, r alipay.RefundRequest, tradeNo, r
 	}
 	b.WriteString("下一笔退款请使用新的 outRequestNo; 重试这一笔时用同一个。Use a new outRequestNo for the next refund; reuse this one only to retry this refund.")
 	if d.Local {
-		b.WriteString("\n\n(本地支付宝, 不涉及真实资金 / local Alipay: no real money moves.)")
+		b.WriteString(localNote)
 	}
 }
 
-// QueryRefund is query-alipay-refund (alipay.trade.fastpay.refund.query).
-func QueryRefund(d Deps) ServerTool {
-	const title = "查询退款 / Query refund"
-	return ServerTool{
-		Short: "refundQuery",
-		Tool: &mcp.Tool{
-			Name:  NameRefundQuery,
-			Title: title,
-			Description: seed[NameRefundQuery].Description + " " +
-				"Looks up one refund of an Alipay order by outTradeNo and outRequestNo and returns its status and amount.",
-			InputSchema:  inputSchema(NameRefundQuery),
-			OutputSchema: outputSchema(NameRefundQuery),
-			Annotations:  readOnlyAnnotations(title),
-		},
-		Handler: refundQueryHandler(d),
-	}
+// queryRefund is query-alipay-refund (alipay.trade.fastpay.refund.query).
+func queryRefund(d Deps) ServerTool {
+	return define("refundQuery", NameRefundQuery, "查询退款 / Query refund",
+		"Looks up one refund of an Alipay order by outTradeNo and outRequestNo and returns its status and amount.",
+		readOnlyAnnotations(), runRefundQuery(d))
 }
 
 type refundQueryOut struct {
@@ -170,20 +141,13 @@ type refundQueryOut struct {
 	RefundStatus string        `json:"refundStatus"`
 }
 
-func refundQueryHandler(d Deps) Handler {
-	fields := fieldsOf(NameRefundQuery)
-	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, Outcome) {
-		a, bad := parse(NameRefundQuery, fields, req)
-		if bad != nil {
-			return bad, Outcome{Status: "invalid_input"}
-		}
+func runRefundQuery(d Deps) run {
+	return func(ctx context.Context, a *args) (*mcp.CallToolResult, Outcome) {
 		no, reqNo := a.text("outTradeNo"), a.text("outRequestNo")
 		base := Outcome{OutTradeNo: no, OutRequestNo: reqNo}
 		q, err := d.Client.QueryRefund(ctx, no, reqNo)
 		if err != nil {
-			res, out := alipayError(opRefundQuery, err)
-			out.OutTradeNo, out.OutRequestNo = no, reqNo
-			return res, out
+			return alipayError(opRefundQuery, err, base)
 		}
 		if q.RefundStatus == "" {
 			base.Status, base.Code = "tool_error", "REFUND_NOT_FOUND"
@@ -196,7 +160,7 @@ func refundQueryHandler(d Deps) Handler {
 		amt, problem := checkAnswer(q.TradeNo, q.RefundStatus, q.RefundAmount, "refund_amount")
 		if problem != "" {
 			base.Status, base.Code = "tool_error", "INCOMPLETE_RESPONSE"
-			return incomplete("alipay.trade.fastpay.refund.query", problem), base
+			return incomplete(alipay.MethodRefundQuery, problem), base
 		}
 		var b strings.Builder
 		b.WriteString("支付宝退款查询结果 / Alipay refund:\n")
@@ -209,7 +173,7 @@ func refundQueryHandler(d Deps) Handler {
 		}
 		fmt.Fprintf(&b, "- 状态 / status: %s — %s", q.RefundStatus, refundStatusMeaning(q.RefundStatus))
 		if d.Local {
-			b.WriteString("\n\n(本地支付宝, 不涉及真实资金 / local Alipay: no real money moves.)")
+			b.WriteString(localNote)
 		}
 		base.Status = "ok"
 		return success(refundQueryOut{TradeNo: q.TradeNo, RefundAmount: amt, RefundStatus: q.RefundStatus}, b.String()), base

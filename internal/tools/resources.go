@@ -100,7 +100,7 @@ func readTrade(d Deps) mcp.ResourceHandler {
 		switch {
 		case alipay.IsSubCode(err, alipay.SubTradeNotExist):
 		case err != nil:
-			res, _ := alipayError(opQuery, err)
+			res, _ := alipayError(opQuery, err, Outcome{})
 			return nil, readError(res)
 		default:
 			total, problem := checkAnswer(q.TradeNo, q.TradeStatus, q.TotalAmount, "total_amount")

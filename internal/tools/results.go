@@ -69,9 +69,10 @@ const (
 )
 
 // alipayError turns a failed call into a tool error with Alipay's code,
-// sub_code and sub_msg and one line on what to do.
-func alipayError(o op, err error) (*mcp.CallToolResult, Outcome) {
-	out := Outcome{Status: "tool_error"}
+// sub_code and sub_msg and one line on what to do. ids carries the call's
+// order numbers into the outcome.
+func alipayError(o op, err error, ids Outcome) (*mcp.CallToolResult, Outcome) {
+	out := Outcome{Status: "tool_error", OutTradeNo: ids.OutTradeNo, OutRequestNo: ids.OutRequestNo}
 	var b strings.Builder
 	var ae *alipay.Error
 	switch {

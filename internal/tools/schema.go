@@ -81,43 +81,71 @@ type field struct {
 	Required  bool
 }
 
-// fieldsOf reads the properties of a tool's input schema, in schema order
-// of "required" first, then the rest alphabetically.
+// fieldsOf reads the properties of a tool's input schema, in the order
+// schemaProps gives them, the order the README lists them in.
 func fieldsOf(name string) []field {
 	var s struct {
-		Properties map[string]struct {
-			Type      string `json:"type"`
-			MaxLength int    `json:"maxLength"`
-		} `json:"properties"`
-		Required             []string `json:"required"`
-		AdditionalProperties *bool    `json:"additionalProperties"`
+		AdditionalProperties *bool `json:"additionalProperties"`
 	}
-	if err := json.Unmarshal(inputSchema(name), &s); err != nil {
+	schema := inputSchema(name)
+	if err := json.Unmarshal(schema, &s); err != nil {
 		panic(fmt.Sprintf("tools: input schema of %s: %v", name, err))
 	}
 	if s.AdditionalProperties == nil || *s.AdditionalProperties {
 		panic("tools: input schema of " + name + " must forbid additional properties")
 	}
 	var out []field
+	for _, p := range schemaProps(schema) {
+		if p.Type != "string" && p.Type != "number" {
+			panic(fmt.Sprintf("tools: %s.%s has type %q; the validator knows string and number", name, p.name, p.Type))
+		}
+		out = append(out, field{Name: p.name, Type: p.Type, MaxLength: p.MaxLength, Required: p.required})
+	}
+	return out
+}
+
+// prop is one property of a schema, as validation and the README need it.
+type prop struct {
+	name        string
+	required    bool
+	Type        string   `json:"type"`
+	Description string   `json:"description"`
+	MaxLength   int      `json:"maxLength"`
+	Minimum     *float64 `json:"minimum"`
+	Maximum     *float64 `json:"maximum"`
+	Format      string   `json:"format"`
+}
+
+// schemaProps lists a schema's properties, required ones first in their
+// declared order, then the optional ones by name.
+func schemaProps(schema any) []prop {
+	raw, _ := schema.(json.RawMessage)
+	var s struct {
+		Properties map[string]prop `json:"properties"`
+		Required   []string        `json:"required"`
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		panic(fmt.Sprintf("tools: schema: %v", err))
+	}
+	var out []prop
+	seen := map[string]bool{}
 	for _, r := range s.Required {
 		p := s.Properties[r]
-		out = append(out, field{Name: r, Type: p.Type, MaxLength: p.MaxLength, Required: true})
+		p.name, p.required = r, true
+		out = append(out, p)
+		seen[r] = true
 	}
 	var rest []string
 	for k := range s.Properties {
-		if !slices.Contains(s.Required, k) {
+		if !seen[k] {
 			rest = append(rest, k)
 		}
 	}
 	slices.Sort(rest)
 	for _, k := range rest {
 		p := s.Properties[k]
-		out = append(out, field{Name: k, Type: p.Type, MaxLength: p.MaxLength})
-	}
-	for _, f := range out {
-		if f.Type != "string" && f.Type != "number" {
-			panic(fmt.Sprintf("tools: %s.%s has type %q; the validator knows string and number", name, f.Name, f.Type))
-		}
+		p.name = k
+		out = append(out, p)
 	}
 	return out
 }

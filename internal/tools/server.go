@@ -55,11 +55,10 @@ func NewServer(o Options) (*mcp.Server, error) {
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
 	}
 	resource := o.Deps.Client != nil && ResourceSelected(o.Tools)
-	if !resource {
-		o.Deps.Watcher = nil
-	}
 	if resource {
 		resourceOptions(o.Deps, so)
+	} else {
+		o.Deps.Watcher = nil
 	}
 	s := mcp.NewServer(&mcp.Implementation{
 		Name:    "mcp-server-alipay",
@@ -73,7 +72,7 @@ func NewServer(o Options) (*mcp.Server, error) {
 	}
 	for _, name := range o.Tools {
 		if !slices.Contains(known, name) {
-			return nil, fmt.Errorf("unknown tool %q; known tools: %v", name, known)
+			return nil, fmt.Errorf("未知的工具 / unknown tool %q; known tools: %v", name, known)
 		}
 	}
 	for _, t := range all {

@@ -35,11 +35,11 @@ type ServerTool struct {
 // All returns the five tools in the reference's order.
 func All(d Deps) []ServerTool {
 	return []ServerTool{
-		CreateMobilePayment(d),
-		CreateWebPagePayment(d),
-		QueryPayment(d),
-		RefundPayment(d),
-		QueryRefund(d),
+		createMobilePayment(d),
+		createWebPagePayment(d),
+		queryPayment(d),
+		refundPayment(d),
+		queryRefund(d),
 	}
 }
 
@@ -81,16 +81,37 @@ func (t ServerTool) MCPHandler(logger *slog.Logger) mcp.ToolHandler {
 // boolPtr returns a pointer for the *bool annotation hints.
 func boolPtr(b bool) *bool { return &b }
 
-// parse validates the call's arguments against the tool's input schema.
-// On failure it returns the error result to send back.
-func parse(tool string, fields []field, req *mcp.CallToolRequest) (*args, *mcp.CallToolResult) {
-	var raw []byte
-	if req != nil && req.Params != nil {
-		raw = req.Params.Arguments
+// run handles a call whose arguments have been validated.
+type run func(ctx context.Context, a *args) (*mcp.CallToolResult, Outcome)
+
+// define builds a tool from the reference definition of name: the
+// reference's Chinese description followed by english, its input schema
+// byte for byte, our output schema (see outputSchema), the annotations
+// under title, and a handler that validates the arguments against the input
+// schema before r sees them.
+func define(short, name, title, english string, ann mcp.ToolAnnotations, r run) ServerTool {
+	ann.Title = title
+	fields := fieldsOf(name)
+	return ServerTool{
+		Short: short,
+		Tool: &mcp.Tool{
+			Name:         name,
+			Title:        title,
+			Description:  seed[name].Description + " " + english,
+			InputSchema:  inputSchema(name),
+			OutputSchema: outputSchema(name),
+			Annotations:  &ann,
+		},
+		Handler: func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, Outcome) {
+			var raw []byte
+			if req != nil && req.Params != nil {
+				raw = req.Params.Arguments
+			}
+			a, problems := validate(fields, raw)
+			if len(problems) > 0 {
+				return invalidInput(name, problems), Outcome{Status: "invalid_input"}
+			}
+			return r(ctx, a)
+		},
 	}
-	a, problems := validate(fields, raw)
-	if len(problems) > 0 {
-		return nil, invalidInput(tool, problems)
-	}
-	return a, nil
 }
