@@ -202,7 +202,7 @@ func (d *demo) run(ctx context.Context, self, dir string, getenv func(string) st
 	if err != nil {
 		return err
 	}
-	if res.IsError || structuredField(res, "tradeStatus") != "TRADE_SUCCESS" {
+	if res.IsError || structuredField(res, "tradeStatus") != alipay.TradeSuccess {
 		return errors.New("the payment is not TRADE_SUCCESS (支付状态不是 TRADE_SUCCESS)")
 	}
 	d.printf("   ✓ 已付款, 插画师开始创作 / paid: the illustrator starts drawing\n")
@@ -223,7 +223,7 @@ func (d *demo) run(ctx context.Context, self, dir string, getenv func(string) st
 	if err != nil {
 		return err
 	}
-	if res.IsError || structuredField(res, "refundStatus") != "REFUND_SUCCESS" || structuredField(res, "refundAmount") != "50.00" {
+	if res.IsError || structuredField(res, "refundStatus") != alipay.RefundSuccess || structuredField(res, "refundAmount") != "50.00" {
 		return errors.New("the refund query does not show REFUND_SUCCESS of ¥50.00 (退款查询结果不符)")
 	}
 

@@ -19,6 +19,20 @@ const (
 	MethodClose       = "alipay.trade.close"
 )
 
+// Trade statuses of alipay.trade.query and notifications (notes §5.1), and
+// the refund status of a refund that went through.
+const (
+	TradeWaitBuyerPay = "WAIT_BUYER_PAY" // opened, not paid
+	TradeSuccess      = "TRADE_SUCCESS"  // paid, refundable
+	TradeFinished     = "TRADE_FINISHED" // paid, no longer refundable
+	TradeClosed       = "TRADE_CLOSED"   // closed unpaid, or fully refunded
+	RefundSuccess     = "REFUND_SUCCESS"
+)
+
+// Paid reports whether a trade status means the buyer has paid: only
+// TRADE_SUCCESS and TRADE_FINISHED do.
+func Paid(status string) bool { return status == TradeSuccess || status == TradeFinished }
+
 // Product codes of the two link kinds.
 const (
 	ProductPagePay = "FAST_INSTANT_TRADE_PAY"

@@ -133,7 +133,7 @@ func (s *Server) apiRefundQuery(ctx context.Context, req *gatewayRequest) (obj, 
 	if detail {
 		o = o.add("refund_detail_item_list", refundDetail(*r))
 	}
-	o = o.addIf("refund_reason", r.Reason).add("refund_status", "REFUND_SUCCESS")
+	o = o.addIf("refund_reason", r.Reason).add("refund_status", alipay.RefundSuccess)
 	if detail {
 		o = o.add("send_back_fee", r.Amount.String())
 	}

@@ -15,10 +15,10 @@ import (
 
 // Trade statuses, as Alipay names them.
 const (
-	StatusWaitBuyerPay = "WAIT_BUYER_PAY"
-	StatusSuccess      = "TRADE_SUCCESS"
-	StatusClosed       = "TRADE_CLOSED"
-	StatusFinished     = "TRADE_FINISHED"
+	StatusWaitBuyerPay = alipay.TradeWaitBuyerPay
+	StatusSuccess      = alipay.TradeSuccess
+	StatusClosed       = alipay.TradeClosed
+	StatusFinished     = alipay.TradeFinished
 )
 
 // Reasons a trade was closed.

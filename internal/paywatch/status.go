@@ -11,12 +11,12 @@ import (
 // ACQ.TRADE_NOT_EXIST), or the order number is wrong.
 const NotOpened = "NOT_OPENED"
 
-// Trade statuses of alipay.trade.query.
+// Trade statuses of alipay.trade.query, as named in package alipay.
 const (
-	WaitBuyerPay  = "WAIT_BUYER_PAY"
-	TradeSuccess  = "TRADE_SUCCESS"
-	TradeFinished = "TRADE_FINISHED"
-	TradeClosed   = "TRADE_CLOSED"
+	WaitBuyerPay  = alipay.TradeWaitBuyerPay
+	TradeSuccess  = alipay.TradeSuccess
+	TradeFinished = alipay.TradeFinished
+	TradeClosed   = alipay.TradeClosed
 )
 
 // Terminal reports whether a watch stops at status: the order is paid
@@ -26,7 +26,7 @@ func Terminal(status string) bool {
 }
 
 // Paid reports whether status means the buyer has paid.
-func Paid(status string) bool { return status == TradeSuccess || status == TradeFinished }
+func Paid(status string) bool { return alipay.Paid(status) }
 
 // Querier looks up an order; *alipay.Client satisfies it.
 type Querier interface {

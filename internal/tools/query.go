@@ -65,13 +65,13 @@ func runQuery(d Deps) run {
 // tradeStatusMeaning explains a trade_status to the buyer's merchant.
 func tradeStatusMeaning(s string) string {
 	switch s {
-	case "WAIT_BUYER_PAY":
+	case alipay.TradeWaitBuyerPay:
 		return "交易已创建, 等待买家付款; 还没有付款, 不要发货。Created, waiting for the buyer to pay: not paid yet, do not deliver."
-	case "TRADE_SUCCESS":
+	case alipay.TradeSuccess:
 		return "买家已付款成功, 可以退款 (部分退款后仍是此状态)。Paid; refunds are possible (partial refunds keep this status)."
-	case "TRADE_CLOSED":
+	case alipay.TradeClosed:
 		return "交易已关闭: 未付款超时或被关闭, 或已全额退款。Closed: unpaid and timed out or closed, or fully refunded."
-	case "TRADE_FINISHED":
+	case alipay.TradeFinished:
 		return "交易已完结: 已付款, 但不能再退款。Finished: paid, and no longer refundable."
 	}
 	return "未知状态, 请在支付宝商家平台核实。Unknown status; check it in the Alipay merchant portal."

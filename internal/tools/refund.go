@@ -89,7 +89,7 @@ func precheck(ctx context.Context, d Deps, r alipay.RefundRequest) (*mcp.CallToo
 		}
 		return nil, ""
 	}
-	if q.TradeStatus == "WAIT_BUYER_PAY" {
+	if q.TradeStatus == alipay.TradeWaitBuyerPay {
 		return toolError("退款被拒绝, 未调用退款接口 / Refund refused; the refund API was not called: 买家还没有付款 (WAIT_BUYER_PAY), 没有可退的钱。" +
 			"The buyer has not paid yet (WAIT_BUYER_PAY), so there is nothing to refund.\n" +
 			"怎么办 / What to do: 等买家付款后再退款, 或不再需要时让订单超时关闭。Wait until the buyer pays, or let the unpaid order time out."), "NOT_PAID"
@@ -182,7 +182,7 @@ func runRefundQuery(d Deps) run {
 
 func refundStatusMeaning(s string) string {
 	switch s {
-	case "REFUND_SUCCESS":
+	case alipay.RefundSuccess:
 		return "退款成功, 钱已退回买家。Refunded: the money went back to the buyer."
 	case "REFUND_PROCESSING":
 		return "退款处理中, 稍后再查。Processing; query again later."

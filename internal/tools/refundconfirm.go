@@ -26,7 +26,7 @@ func confirmRefund(ctx context.Context, d Deps, r alipay.RefundRequest, rr *alip
 		base.Code = "REFUND_NOT_CONFIRMED"
 		return toolError(notConfirmed(r, rr.FundChange, fmt.Sprintf("确认用的退款查询失败 / the confirming refund query failed: %v", err))), base
 	}
-	if q.RefundStatus != "REFUND_SUCCESS" {
+	if q.RefundStatus != alipay.RefundSuccess {
 		base.Code = "REFUND_NOT_CONFIRMED"
 		status := q.RefundStatus
 		if status == "" {
