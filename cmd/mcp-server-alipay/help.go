@@ -37,6 +37,9 @@ const usageText = `mcp-server-alipay %s — 支付宝 MCP Server / Alipay MCP se
   AP_REFUND_MAX_AMOUNT   单笔退款上限 (元), 超过则拒绝; 默认不限 / refuse refunds above this many yuan; default no cap
   AP_WATCH_PAYMENTS      true (默认 default) | false; 关注已建链接的订单, 付款时通知订阅者 (alipay://trade/<outTradeNo>)
                          watch orders with links and tell subscribers when they are paid
+  AP_REFUND_CONFIRM      auto (默认 default) | always | never; 退款前请用户确认 / ask the user before a refund:
+                         auto 客户端支持表单 elicitation 时询问 / ask when the client supports form elicitation;
+                         always 无法询问时拒绝退款 / refuse refunds when the client cannot ask; never 不询问 / never ask
 
 先试试 / Try first:  mcp-server-alipay demo
 文档 / Docs:         https://github.com/mcp-server-alipay/mcp-server-alipay

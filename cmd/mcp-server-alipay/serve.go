@@ -35,7 +35,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) in
 	}
 	defer b.Close()
 
-	deps := tools.Deps{Client: b.client, Local: b.local != nil, RefundMax: cfg.RefundMax}
+	deps := tools.Deps{Client: b.client, Local: b.local != nil, RefundMax: cfg.RefundMax, Confirm: confirmMode(cfg.RefundConfirm)}
 	// Watching follows the order status resource, which needs queryPay.
 	watch := cfg.WatchPayments && tools.ResourceSelected(cfg.Tools)
 	if watch {
@@ -61,12 +61,23 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) in
 			"想先看看效果? 运行 / To see it work, run:  mcp-server-alipay demo\n"+
 			"按 Ctrl+C 退出 / Press Ctrl+C to quit.\n", versionString())
 	}
-	logger.Info("server start", "version", versionString(), "env", string(cfg.Env), "gateway", b.client.GatewayURL(), "tools", cfg.Tools, "watch_payments", watch)
+	logger.Info("server start", "version", versionString(), "env", string(cfg.Env), "gateway", b.client.GatewayURL(), "tools", cfg.Tools, "watch_payments", watch, "refund_confirm", string(cfg.RefundConfirm))
 	if err := srv.Run(ctx, &mcp.StdioTransport{}); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 		explainRunError(stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// confirmMode maps AP_REFUND_CONFIRM to the refund tool's mode.
+func confirmMode(c config.RefundConfirm) tools.ConfirmMode {
+	switch c {
+	case config.ConfirmAlways:
+		return tools.ConfirmAlways
+	case config.ConfirmNever:
+		return tools.ConfirmNever
+	}
+	return tools.ConfirmAuto
 }
 
 // explainRunError says on stderr, in both languages, why serving stopped.

@@ -27,8 +27,22 @@ var Variables = []string{
 	"AP_APP_ID", "AP_APP_KEY", "AP_PUB_KEY", "AP_RETURN_URL", "AP_NOTIFY_URL",
 	"AP_ENCRYPTION_ALGO", "AP_CURRENT_ENV", "AP_SELECT_TOOLS", "AP_LOG_ENABLED",
 	"AP_INVOKE_AUTH_TOKEN", "AP_GATEWAY_URL", "AP_LOCAL_DATA_DIR", "AP_REFUND_MAX_AMOUNT",
-	"AP_WATCH_PAYMENTS",
+	"AP_WATCH_PAYMENTS", "AP_REFUND_CONFIRM",
 }
+
+// RefundConfirm says when a refund asks the human first (AP_REFUND_CONFIRM).
+type RefundConfirm string
+
+// The values AP_REFUND_CONFIRM accepts.
+const (
+	// ConfirmAuto asks when the client declares form elicitation and
+	// refunds without asking otherwise. The default.
+	ConfirmAuto RefundConfirm = "auto"
+	// ConfirmAlways asks, and refuses the refund when the client cannot ask.
+	ConfirmAlways RefundConfirm = "always"
+	// ConfirmNever never asks.
+	ConfirmNever RefundConfirm = "never"
+)
 
 // Config is a validated configuration. Its String and LogValue methods never
 // show key material.
@@ -47,6 +61,7 @@ type Config struct {
 	LocalDataDir    string        // AP_LOCAL_DATA_DIR; empty means the local Alipay's default
 	RefundMax       alipay.Amount // AP_REFUND_MAX_AMOUNT; 0 means no cap
 	WatchPayments   bool          // AP_WATCH_PAYMENTS: watch orders with links until paid
+	RefundConfirm   RefundConfirm // AP_REFUND_CONFIRM: when a refund asks the human first
 	// Warnings are harmless oddities worth a line on stderr, such as keys
 	// that local mode ignores.
 	Warnings []string
@@ -145,6 +160,15 @@ func Load(getenv func(string) string) (*Config, error) {
 			bad("AP_REFUND_MAX_AMOUNT", "%q is not an amount in yuan between 0.01 and 100000000 with at most two decimals, e.g. 500 or 99.50 (单笔退款上限必须是 0.01 至 100000000 元的金额)", short(v))
 		}
 		c.RefundMax = a
+	}
+
+	switch v := strings.ToLower(get("AP_REFUND_CONFIRM")); v {
+	case "", string(ConfirmAuto):
+		c.RefundConfirm = ConfirmAuto
+	case string(ConfirmAlways), string(ConfirmNever):
+		c.RefundConfirm = RefundConfirm(v)
+	default:
+		bad("AP_REFUND_CONFIRM", "%q is not allowed; use auto (default), always or never (退款确认只能是 auto、always 或 never)", short(get("AP_REFUND_CONFIRM")))
 	}
 
 	if len(errs) > 0 {
@@ -281,9 +305,9 @@ func quote(s string) string { return fmt.Sprintf("%q", short(s)) }
 
 // String describes the configuration without key material.
 func (c Config) String() string {
-	return fmt.Sprintf("Config{Env:%s AppID:%s AppKey:%s PubKey:%s SignType:%s Gateway:%s ReturnURL:%s NotifyURL:%s AppAuthToken:%s Tools:%v LogEnabled:%t LocalDataDir:%s RefundMax:%s WatchPayments:%t}",
+	return fmt.Sprintf("Config{Env:%s AppID:%s AppKey:%s PubKey:%s SignType:%s Gateway:%s ReturnURL:%s NotifyURL:%s AppAuthToken:%s Tools:%v LogEnabled:%t LocalDataDir:%s RefundMax:%s WatchPayments:%t RefundConfirm:%s}",
 		c.Env, c.AppID, redacted(c.PrivateKey != nil), redacted(c.AlipayPublicKey != nil), c.SignType, c.GatewayURL,
-		c.ReturnURL, c.NotifyURL, redacted(c.AppAuthToken != ""), c.Tools, c.LogEnabled, c.LocalDataDir, c.refundMaxText(), c.WatchPayments)
+		c.ReturnURL, c.NotifyURL, redacted(c.AppAuthToken != ""), c.Tools, c.LogEnabled, c.LocalDataDir, c.refundMaxText(), c.WatchPayments, c.RefundConfirm)
 }
 
 // GoString keeps %#v from printing the keys.
@@ -302,6 +326,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("log_enabled", c.LogEnabled),
 		slog.String("refund_max", c.refundMaxText()),
 		slog.Bool("watch_payments", c.WatchPayments),
+		slog.String("refund_confirm", string(c.RefundConfirm)),
 	)
 }
 

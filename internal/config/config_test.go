@@ -72,6 +72,9 @@ func TestLoadDefaults(t *testing.T) {
 	if !c.WatchPayments {
 		t.Error("WatchPayments is off by default")
 	}
+	if c.RefundConfirm != ConfirmAuto {
+		t.Errorf("RefundConfirm = %q, want auto", c.RefundConfirm)
+	}
 }
 
 func TestLoadVariants(t *testing.T) {
@@ -118,6 +121,21 @@ func TestLoadVariants(t *testing.T) {
 		{"refund cap", map[string]string{"AP_REFUND_MAX_AMOUNT": "99.50"}, func(t *testing.T, c *Config) {
 			if c.RefundMax != 9950 {
 				t.Errorf("cap %d", c.RefundMax)
+			}
+		}},
+		{"confirm always", map[string]string{"AP_REFUND_CONFIRM": " Always "}, func(t *testing.T, c *Config) {
+			if c.RefundConfirm != ConfirmAlways || !strings.Contains(c.String(), "RefundConfirm:always") {
+				t.Errorf("confirm %q, String %s", c.RefundConfirm, c)
+			}
+		}},
+		{"confirm never", map[string]string{"AP_REFUND_CONFIRM": "never"}, func(t *testing.T, c *Config) {
+			if c.RefundConfirm != ConfirmNever {
+				t.Errorf("confirm %q", c.RefundConfirm)
+			}
+		}},
+		{"confirm auto", map[string]string{"AP_REFUND_CONFIRM": "auto"}, func(t *testing.T, c *Config) {
+			if c.RefundConfirm != ConfirmAuto {
+				t.Errorf("confirm %q", c.RefundConfirm)
 			}
 		}},
 		{"token", map[string]string{"AP_INVOKE_AUTH_TOKEN": "202501BBxyz"}, func(t *testing.T, c *Config) {
@@ -189,6 +207,8 @@ func TestLoadErrors(t *testing.T) {
 		{"long notify in bytes", map[string]string{"AP_NOTIFY_URL": "https://a.example/" + strings.Repeat("页", 100)}, []string{"AP_NOTIFY_URL:", "at most 256"}},
 		{"bad gateway", map[string]string{"AP_GATEWAY_URL": "openapi.alipay.com"}, []string{"AP_GATEWAY_URL:"}},
 		{"bad cap", map[string]string{"AP_REFUND_MAX_AMOUNT": "0.001"}, []string{"AP_REFUND_MAX_AMOUNT:"}},
+		{"bad confirm", map[string]string{"AP_REFUND_CONFIRM": "ask"}, []string{"AP_REFUND_CONFIRM:", `"ask"`, "auto", "always", "never"}},
+		{"confirm as a boolean", map[string]string{"AP_REFUND_CONFIRM": "true"}, []string{"AP_REFUND_CONFIRM:", `"true"`, "auto (default), always or never"}},
 		{"token with space", map[string]string{"AP_INVOKE_AUTH_TOKEN": "a b"}, []string{"AP_INVOKE_AUTH_TOKEN:"}},
 		{"several at once", map[string]string{"AP_APP_ID": "", "AP_CURRENT_ENV": "x", "AP_LOG_ENABLED": "x"},
 			[]string{"AP_APP_ID:", "AP_CURRENT_ENV:", "AP_LOG_ENABLED:"}},

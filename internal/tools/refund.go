@@ -18,7 +18,7 @@ const RefundResultSuccess = "退款成功 / refund succeeded"
 
 // refundPayment is refund-alipay-payment (alipay.trade.refund).
 func refundPayment(d Deps) ServerTool {
-	return define("refundPay", NameRefundPay, "退款 / Refund payment",
+	t := define("refundPay", NameRefundPay, "退款 / Refund payment",
 		"Refunds part or all of a paid Alipay order and returns the result. Each refund needs its own outRequestNo; retrying with the same outRequestNo never refunds twice.",
 		// Money leaves the merchant: destructive. Keyed by outRequestNo,
 		// Alipay makes a repeat a no-op: idempotent.
@@ -29,6 +29,13 @@ func refundPayment(d Deps) ServerTool {
 			OpenWorldHint:   boolPtr(true),
 		},
 		runRefund(d))
+	// The confirmation needs the request (client capabilities, input
+	// responses, request state), which define's run does not see.
+	validated := t.Handler
+	t.Handler = func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, Outcome) {
+		return validated(withCallRequest(ctx, req), req)
+	}
+	return t
 }
 
 type refundOut struct {
@@ -52,12 +59,18 @@ func runRefund(d Deps) run {
 				"怎么办 / What to do: 在支付宝商家平台手动退款, 或由管理员调高 AP_REFUND_MAX_AMOUNT。Refund it in the Alipay merchant portal, or have the operator raise AP_REFUND_MAX_AMOUNT.",
 				r.RefundAmount, d.RefundMax)), base
 		}
-		if res, code := precheck(ctx, d, r); res != nil {
+		q, res, code := precheck(ctx, d, r)
+		if res != nil {
 			base.Status, base.Code = "refused", code
 			if code == alipay.SubTradeNotExist {
 				base.Status, base.Code, base.SubCode = "tool_error", "40004", code
 			}
 			return res, base
+		}
+		// The last step before money moves: the human's confirmation, when
+		// the client can ask (or AP_REFUND_CONFIRM=always demands it).
+		if res, out := askRefund(ctx, d, r, q, base); res != nil {
+			return res, out
 		}
 		rr, err := d.Client.Refund(ctx, r)
 		if err != nil {
@@ -79,29 +92,30 @@ func runRefund(d Deps) run {
 // a clear reason. It only refuses on definite answers: no such trade, not
 // paid yet, or more than the order's amount. Anything else (a network
 // hiccup, a closed trade that may be a retry of a full refund) is left to
-// Alipay, which checks again.
-func precheck(ctx context.Context, d Deps, r alipay.RefundRequest) (*mcp.CallToolResult, string) {
+// Alipay, which checks again. The trade is returned when the query
+// answered (the confirmation quotes it), nil otherwise.
+func precheck(ctx context.Context, d Deps, r alipay.RefundRequest) (*alipay.TradeQuery, *mcp.CallToolResult, string) {
 	q, err := d.Client.Query(ctx, r.OutTradeNo)
 	if err != nil {
 		if alipay.IsSubCode(err, alipay.SubTradeNotExist) {
 			res, _ := alipayError(opRefund, err, Outcome{})
-			return res, alipay.SubTradeNotExist
+			return nil, res, alipay.SubTradeNotExist
 		}
-		return nil, ""
+		return nil, nil, ""
 	}
 	if q.TradeStatus == alipay.TradeWaitBuyerPay {
-		return toolError("退款被拒绝, 未调用退款接口 / Refund refused; the refund API was not called: 买家还没有付款 (WAIT_BUYER_PAY), 没有可退的钱。" +
+		return q, toolError("退款被拒绝, 未调用退款接口 / Refund refused; the refund API was not called: 买家还没有付款 (WAIT_BUYER_PAY), 没有可退的钱。" +
 			"The buyer has not paid yet (WAIT_BUYER_PAY), so there is nothing to refund.\n" +
 			"怎么办 / What to do: 等买家付款后再退款, 或不再需要时让订单超时关闭。Wait until the buyer pays, or let the unpaid order time out."), "NOT_PAID"
 	}
 	total, perr := alipay.ParseAmount(q.TotalAmount)
 	if perr == nil && r.RefundAmount > total {
-		return toolError(fmt.Sprintf("退款被拒绝, 未调用退款接口 / Refund refused; the refund API was not called: 退款金额 ¥%s 超过订单金额 ¥%s。"+
+		return q, toolError(fmt.Sprintf("退款被拒绝, 未调用退款接口 / Refund refused; the refund API was not called: 退款金额 ¥%s 超过订单金额 ¥%s。"+
 			"refundAmount ¥%s is more than the order's amount ¥%s.\n"+
 			"怎么办 / What to do: 退款金额不能超过订单金额减去已退款金额。The refund can be at most the order amount minus earlier refunds.",
 			r.RefundAmount, total, r.RefundAmount, total)), "REFUND_EXCEEDS_TOTAL"
 	}
-	return nil, ""
+	return q, nil, ""
 }
 
 // refundText describes a refund whose answer said fund_change=Y.

@@ -15,7 +15,7 @@ import (
 // Outcome summarises a call for the log: never arguments beyond the ids,
 // never URLs, never keys.
 type Outcome struct {
-	Status       string // "ok", "invalid_input", "refused" or "tool_error"
+	Status       string // "ok", "asked" (a question to the user), "invalid_input", "refused" or "tool_error"
 	OutTradeNo   string
 	OutRequestNo string
 	Code         string // Alipay code, or our own reason for refusals

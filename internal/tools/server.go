@@ -27,8 +27,8 @@ Alipay MCP server: create Alipay payment links, query payments, refund, and quer
 - 把结果文本里的 Markdown 支付链接原样展示给买家。Show the Markdown payment link from the result text to the buyer as is.
 - 刚创建链接后, 买家打开链接之前, query-alipay-payment 会返回 ACQ.TRADE_NOT_EXIST, 这是正常的: 请买家打开链接付款后再查询。只有 TRADE_SUCCESS 和 TRADE_FINISHED 表示已付款。
   Right after a link is created, query-alipay-payment answers ACQ.TRADE_NOT_EXIST until the buyer opens the link; that is normal: ask the buyer to open it and pay, then query again. Only TRADE_SUCCESS and TRADE_FINISHED mean paid.
-- 退款会转出真实资金, 先和用户确认。每一笔退款用一个新的 outRequestNo (同一订单内唯一); 结果未知需要重试时, 用同一个 outRequestNo 和同样金额, 支付宝不会重复退款。用 query-alipay-refund 确认。
-  Refunds move real money: confirm with the user first. Every refund needs a fresh outRequestNo (unique within the order); when retrying a refund whose outcome was unknown, reuse the SAME outRequestNo and amount, and Alipay never refunds twice. Confirm with query-alipay-refund.`
+- 退款会转出真实资金, 先和用户确认 (客户端支持时, 服务器会直接请用户确认)。每一笔退款用一个新的 outRequestNo (同一订单内唯一); 结果未知需要重试时, 用同一个 outRequestNo 和同样金额, 支付宝不会重复退款。用 query-alipay-refund 确认。
+  Refunds move real money: confirm with the user first (when the client can ask the user, the server asks them itself). Every refund needs a fresh outRequestNo (unique within the order); when retrying a refund whose outcome was unknown, reuse the SAME outRequestNo and amount, and Alipay never refunds twice. Confirm with query-alipay-refund.`
 
 // Options configure NewServer.
 type Options struct {

@@ -19,6 +19,9 @@ type Deps struct {
 	// Watcher watches every order a link is made for, and orders clients
 	// subscribe to; nil = no watching (AP_WATCH_PAYMENTS=false).
 	Watcher *paywatch.Watcher
+	// Confirm says when a refund asks the human first (AP_REFUND_CONFIRM);
+	// the zero value is ConfirmAuto. See refundask.go.
+	Confirm ConfirmMode
 }
 
 // Handler runs one call and reports its outcome for the log. Tool errors are
@@ -69,7 +72,7 @@ func (t ServerTool) MCPHandler(logger *slog.Logger) mcp.ToolHandler {
 				attrs = append(attrs, slog.String("sub_code", out.SubCode))
 			}
 			level := slog.LevelInfo
-			if out.Status != "ok" {
+			if out.Status != "ok" && out.Status != "asked" {
 				level = slog.LevelWarn
 			}
 			logger.LogAttrs(ctx, level, "tool call", attrs...)
