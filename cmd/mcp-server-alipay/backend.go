@@ -15,9 +15,13 @@ import (
 // backend is the Alipay the tools talk to: a client, plus the in-process
 // local Alipay in local mode.
 type backend struct {
-	client  *alipay.Client
-	local   *localalipay.Server // nil unless AP_CURRENT_ENV=local
-	dataDir string              // local mode only
+	client *alipay.Client
+	// watchClient is the same Alipay with one attempt per call: the
+	// payment watch has its own schedule and breaker, and must not
+	// multiply its queries against a failing gateway.
+	watchClient *alipay.Client
+	local       *localalipay.Server // nil unless AP_CURRENT_ENV=local
+	dataDir     string              // local mode only
 }
 
 func (b *backend) Close() error {
@@ -71,6 +75,11 @@ func newBackend(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 	}
 	c, err := alipay.NewClient(ac)
 	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	ac.MaxAttempts = 1
+	if b.watchClient, err = alipay.NewClient(ac); err != nil {
 		b.Close()
 		return nil, err
 	}

@@ -10,22 +10,34 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// Every subcommand explains itself on --help in both languages and refuses
-// arguments it does not take.
+// Every subcommand explains itself in both languages: asked with --help or
+// -h, on stdout with exit 0; after a usage error, on stderr with exit 2.
 func TestSubcommandUsage(t *testing.T) {
 	e := newEnv(t, nil)
 	tests := []struct {
 		args []string
-		code int
+		code int // 0: help on stdout; 2: usage error on stderr
 		want []string
 	}{
 		{[]string{"demo", "--help"}, 0, []string{"用法 / Usage: mcp-server-alipay demo", "--data-dir", "no real money"}},
+		{[]string{"demo", "-h"}, 0, []string{"用法 / Usage: mcp-server-alipay demo"}},
+		{[]string{"doctor", "--help"}, 0, []string{"用法 / Usage: mcp-server-alipay doctor", "Exit code", "退出码"}},
 		{[]string{"doctor", "-h"}, 0, []string{"用法 / Usage: mcp-server-alipay doctor", "Exit code", "退出码"}},
 		{[]string{"serve", "--help"}, 0, []string{"用法 / Usage: mcp-server-alipay [serve | stdio]", "MCP client"}},
+		{[]string{"stdio", "-h"}, 0, []string{"用法 / Usage: mcp-server-alipay [serve | stdio]"}},
+		{[]string{"sandbox", "--help"}, 0, []string{"mcp-server-alipay sandbox [--listen ADDR] [--data DIR]", "LOCAL Alipay", "监听地址"}},
+		{[]string{"sandbox", "-h"}, 0, []string{"mcp-server-alipay sandbox [--listen ADDR] [--data DIR]"}},
+		{[]string{"sandbox", "pay", "--help"}, 0, []string{"sandbox pay OUT_TRADE_NO", "without a browser", "--url"}},
+		{[]string{"sandbox", "trades", "-h"}, 0, []string{"sandbox trades", "--url"}},
 		{[]string{"demo", "extra"}, 2, []string{`unexpected argument "extra"`, "不接受参数", "用法 / Usage: mcp-server-alipay demo"}},
+		{[]string{"demo", "--nope"}, 2, []string{"-nope", "invalid flag", "无效的参数", "用法 / Usage: mcp-server-alipay demo"}},
 		{[]string{"doctor", "extra"}, 2, []string{`unexpected argument "extra"`, "用法 / Usage: mcp-server-alipay doctor"}},
-		{[]string{"stdio", "extra"}, 2, []string{`unexpected argument "extra"`, "用法 / Usage: mcp-server-alipay [serve | stdio]"}},
 		{[]string{"doctor", "--nope"}, 2, []string{"-nope", "用法 / Usage: mcp-server-alipay doctor"}},
+		{[]string{"stdio", "extra"}, 2, []string{`unexpected argument "extra"`, "用法 / Usage: mcp-server-alipay [serve | stdio]"}},
+		{[]string{"serve", "--nope"}, 2, []string{"-nope", "用法 / Usage: mcp-server-alipay [serve | stdio]"}},
+		{[]string{"sandbox", "--nope"}, 2, []string{"-nope", "invalid flag", "mcp-server-alipay sandbox [--listen ADDR] [--data DIR]"}},
+		{[]string{"sandbox", "pay", "--nope"}, 2, []string{"-nope", "invalid flag", "sandbox pay OUT_TRADE_NO"}},
+		{[]string{"sandbox", "pay"}, 2, []string{"wants 1 argument", "sandbox pay OUT_TRADE_NO"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -33,15 +45,19 @@ func TestSubcommandUsage(t *testing.T) {
 			if code != tt.code {
 				t.Errorf("exit %d, want %d\nstderr:\n%s", code, tt.code, stderr)
 			}
-			if stdout != "" {
-				t.Errorf("stdout: %q", stdout)
+			got, quiet := stderr, stdout
+			if tt.code == 0 {
+				got, quiet = stdout, stderr
 			}
-			if strings.Contains(stderr, "Usage of ") {
-				t.Errorf("bare flag usage:\n%s", stderr)
+			if quiet != "" {
+				t.Errorf("the other stream is not empty: %q", quiet)
+			}
+			if strings.Contains(got, "Usage of ") {
+				t.Errorf("bare flag usage:\n%s", got)
 			}
 			for _, w := range tt.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				if !strings.Contains(got, w) {
+					t.Errorf("output lacks %q:\n%s", w, got)
 				}
 			}
 		})

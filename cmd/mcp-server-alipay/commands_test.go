@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -356,5 +357,35 @@ func TestTerminalHint(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("terminal output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// The payment watch queries through its own client, one attempt per call:
+// its schedule and breaker do the retrying, the tools' client retries.
+func TestWatchClientOneAttempt(t *testing.T) {
+	b, err := newBackend(context.Background(), &config.Config{Env: config.Local, LocalDataDir: t.TempDir()}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.local.SetFaults(localalipay.Faults{HTTP502Rate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		client *alipay.Client
+		want   int
+	}{
+		{"watch", b.watchClient, 1},
+		{"tools", b.client, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.client.Query(context.Background(), "WATCH-502")
+			var ae *alipay.Error
+			if !errors.As(err, &ae) || ae.HTTPStatus != http.StatusBadGateway || ae.Attempts != tt.want {
+				t.Fatalf("error %v (%+v), want HTTP 502 after %d attempts", err, ae, tt.want)
+			}
+		})
 	}
 }

@@ -25,9 +25,9 @@ import (
 // Alipay: this same binary runs as a stdio MCP server subprocess in local
 // mode, and a real MCP client session drives it step by step.
 func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("demo", demoUsage, stderr)
+	fs := newFlagSet("demo")
 	dataDir := fs.String("data-dir", "", "local Alipay data directory")
-	if code, done := parseArgs(fs, args, stderr); done {
+	if code, done := parseArgs(fs, demoUsage, args, stdout, stderr); done {
 		return code
 	}
 	dir, err := demoDataDir(*dataDir, getenv)

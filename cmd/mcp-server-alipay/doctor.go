@@ -17,7 +17,7 @@ import (
 // runDoctor checks a configuration step by step and says how to fix what
 // is wrong. It reads the same AP_* variables as the server.
 func runDoctor(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if code, done := parseArgs(newFlagSet("doctor", doctorUsage, stderr), args, stderr); done {
+	if code, done := parseArgs(newFlagSet("doctor"), doctorUsage, args, stdout, stderr); done {
 		return code
 	}
 	d := &doctor{out: stdout}

@@ -70,27 +70,30 @@ const doctorUsage = `用法 / Usage: mcp-server-alipay doctor
   所有变量 / Every variable:  mcp-server-alipay help
 `
 
-// newFlagSet is a subcommand's flag set whose -h/--help prints usage.
-func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+// newFlagSet is a subcommand's flag set that prints nothing itself:
+// parseArgs prints its help or its errors.
+func newFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	return fs
 }
 
 // parseArgs parses a subcommand's flags and refuses positional arguments.
-// When done, the command exits with code at once: 0 after --help, 2 after a
-// usage error (already explained on stderr).
-func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, done bool) {
+// When done, the command exits with code at once: 0 after --help/-h, whose
+// usage goes to stdout as the user asked for it; 2 after a usage error,
+// explained with the usage on stderr.
+func parseArgs(fs *flag.FlagSet, usage string, args []string, stdout, stderr io.Writer) (code int, done bool) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
 			return 0, true
 		}
+		fmt.Fprintf(stderr, "mcp-server-alipay %s: 无效的参数 / invalid flag: %v\n\n%s", fs.Name(), err, usage)
 		return 2, true
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mcp-server-alipay %s: 不接受参数 %q / unexpected argument %q\n\n", fs.Name(), fs.Arg(0), fs.Arg(0))
-		fs.Usage()
+		fmt.Fprintf(stderr, "mcp-server-alipay %s: 不接受参数 %q / unexpected argument %q\n\n%s", fs.Name(), fs.Arg(0), fs.Arg(0), usage)
 		return 2, true
 	}
 	return 0, false

@@ -32,7 +32,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch args[0] {
 	case "serve", "stdio":
-		if code, done := parseArgs(newFlagSet(args[0], serveUsage, stderr), args[1:], stderr); done {
+		if code, done := parseArgs(newFlagSet(args[0]), serveUsage, args[1:], stdout, stderr); done {
 			return code
 		}
 		return serve(ctx, getenv, stderr)

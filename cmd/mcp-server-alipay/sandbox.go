@@ -76,10 +76,10 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		return runSandboxControl(ctx, args[0], args[1:], stdout, stderr)
 	}
-	fs := newSandboxFlags("sandbox")
+	fs := newFlagSet("sandbox")
 	listen := fs.String("listen", "", "监听地址 (address to listen on)")
 	data := fs.String("data", "", "数据目录 (data directory)")
-	if code, ok := parseSandboxFlags(fs, "sandbox", args, stderr, sandboxUsage()); !ok {
+	if code, ok := parseSandboxFlags(fs, "sandbox", args, stdout, stderr, sandboxUsage()); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
@@ -181,12 +181,12 @@ func runSandboxControl(ctx context.Context, cmd string, args []string, stdout, s
 		return 2
 	}
 	usage := sandboxCommandUsage(cmd)
-	fs := newSandboxFlags("sandbox " + cmd)
+	fs := newFlagSet("sandbox " + cmd)
 	base := fs.String("url", "http://"+localalipay.DefaultAddr, "运行中的本地支付宝的地址 (base URL of a running sandbox)")
 	// Accept the flag before or after the argument.
 	var pos []string
 	for len(args) > 0 {
-		if code, ok := parseSandboxFlags(fs, "sandbox "+cmd, args, stderr, usage); !ok {
+		if code, ok := parseSandboxFlags(fs, "sandbox "+cmd, args, stdout, stderr, usage); !ok {
 			return code
 		}
 		if fs.NArg() == 0 {
@@ -250,24 +250,16 @@ func runSandboxControl(ctx context.Context, cmd string, args []string, stdout, s
 	return 0
 }
 
-// newSandboxFlags is a flag set that prints nothing itself: its help
-// (usage, Chinese and English) and errors are printed by parseSandboxFlags.
-func newSandboxFlags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	return fs
-}
-
-// parseSandboxFlags parses args; when it fails it has printed the help or
-// the error and ok is false, with the exit code.
-func parseSandboxFlags(fs *flag.FlagSet, name string, args []string, stderr io.Writer, usage string) (code int, ok bool) {
+// parseSandboxFlags parses args; when it fails it has printed the help
+// (asked for, so to stdout) or the error (to stderr, with the help) and ok
+// is false, with the exit code.
+func parseSandboxFlags(fs *flag.FlagSet, name string, args []string, stdout, stderr io.Writer, usage string) (code int, ok bool) {
 	err := fs.Parse(args)
 	switch {
 	case err == nil:
 		return 0, true
 	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stdout, usage)
 		return 0, false
 	}
 	fmt.Fprintf(stderr, "%s: 无效的参数 (invalid flag): %v\n\n%s", name, err, usage)

@@ -155,12 +155,20 @@ func TestSandboxBadUsage(t *testing.T) {
 			if code != tc.code {
 				t.Fatalf("code %d, want %d; stderr %q", code, tc.code, e.String())
 			}
+			// Help asked for goes to stdout; everything else to stderr.
+			got, quiet := &e, &o
+			if tc.code == 0 {
+				got, quiet = &o, &e
+			}
+			if quiet.Len() != 0 {
+				t.Errorf("the other stream is not empty: %q", quiet.String())
+			}
 			for _, want := range tc.has {
-				if !strings.Contains(e.String(), want) {
-					t.Errorf("stderr %q lacks %q", e.String(), want)
+				if !strings.Contains(got.String(), want) {
+					t.Errorf("output %q lacks %q", got.String(), want)
 				}
 			}
-			if first, _, _ := strings.Cut(e.String(), "\n"); !hasHanAndLatin(first) {
+			if first, _, _ := strings.Cut(got.String(), "\n"); !hasHanAndLatin(first) {
 				t.Errorf("first line %q is not Chinese + English", first)
 			}
 		})

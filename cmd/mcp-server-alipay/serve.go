@@ -39,7 +39,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) in
 	// Watching follows the order status resource, which needs queryPay.
 	watch := cfg.WatchPayments && tools.ResourceSelected(cfg.Tools)
 	if watch {
-		deps.Watcher = paywatch.New(ctx, b.client, watchOptions(b.local != nil, logger))
+		deps.Watcher = paywatch.New(ctx, b.watchClient, watchOptions(b.local != nil, logger))
 		defer deps.Watcher.Close() // before b.Close: the watches query it
 	}
 	srv, err := tools.NewServer(tools.Options{

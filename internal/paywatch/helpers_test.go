@@ -4,7 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -220,4 +226,75 @@ func waitDone(t *testing.T, done <-chan struct{}) {
 	case <-time.After(bound):
 		t.Fatal("the watch did not end")
 	}
+}
+
+// settle waits until every watch of w is asleep on the clock or has ended:
+// then no query is in flight and the clock may move.
+func (c *fakeClock) settle(t *testing.T, w *paywatch.Watcher) {
+	t.Helper()
+	timeout := time.After(bound)
+	for {
+		// Between the two reads sleepers can only grow and watches only
+		// shrink, so equality means all were asleep when Len was read.
+		c.mu.Lock()
+		asleep, ch := len(c.sleepers), c.changed
+		c.mu.Unlock()
+		if asleep == w.Len() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-time.After(time.Millisecond): // an ending watch does not signal
+		case <-timeout:
+			t.Fatalf("%d watches, %d asleep", w.Len(), asleep)
+		}
+	}
+}
+
+// noJitter is an Options.Rand that puts every wait in the middle of its
+// spread: the exact interval.
+func noJitter() float64 { return 0.5 }
+
+// seededRand is a reproducible Options.Rand, safe for the watch goroutines.
+func seededRand(seed uint64) func() float64 {
+	var mu sync.Mutex
+	r := mrand.New(mrand.NewPCG(seed, seed))
+	return func() float64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return r.Float64()
+	}
+}
+
+// gatewayClient is a client of the local Alipay, one attempt per call,
+// through a proxy that counts the requests reaching the gateway.
+func (l *local) gatewayClient(t *testing.T) (*alipay.Client, *atomic.Int64) {
+	t.Helper()
+	target, err := url.Parse(l.srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int64
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	ps := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/gateway.do" {
+			n.Add(1)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ps.Close)
+	cr := l.srv.Credentials()
+	priv, err := alipay.ParsePrivateKey("local app key", cr.AppPrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := alipay.ParsePublicKey("local Alipay key", cr.AlipayPublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := alipay.NewClient(alipay.Config{AppID: cr.AppID, PrivateKey: priv, AlipayPublicKey: pub, GatewayURL: ps.URL + "/gateway.do", MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, &n
 }

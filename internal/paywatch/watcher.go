@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -13,7 +14,8 @@ import (
 )
 
 // DefaultIntervals are the waits before each query of one order when
-// Options.Intervals is empty; the last one repeats.
+// Options.Intervals is empty; the last one repeats. Each wait is spread by
+// ±Jitter so that orders watched together do not query together.
 var DefaultIntervals = []time.Duration{2 * time.Second, 3 * time.Second, 5 * time.Second, 10 * time.Second, 20 * time.Second, 30 * time.Second}
 
 const (
@@ -23,6 +25,18 @@ const (
 	// DefaultMaxOrders bounds the orders watched at once when
 	// Options.MaxOrders is 0.
 	DefaultMaxOrders = 100
+	// Jitter is the spread of each wait: ±20% of it, at random.
+	Jitter = 0.2
+	// DefaultMaxFailures is Options.MaxFailures when 0.
+	DefaultMaxFailures = 8
+	// DefaultBreakerThreshold is Options.BreakerThreshold when 0.
+	DefaultBreakerThreshold = 5
+	// DefaultBreakerCooldown is Options.BreakerCooldown when 0.
+	DefaultBreakerCooldown = 30 * time.Second
+	// DefaultBreakerMaxCooldown is Options.BreakerMaxCooldown when 0.
+	DefaultBreakerMaxCooldown = 5 * time.Minute
+	// DefaultBreakerGiveUp is Options.BreakerGiveUp when 0.
+	DefaultBreakerGiveUp = 6
 )
 
 // Options configure a Watcher. The zero value uses the defaults.
@@ -37,6 +51,30 @@ type Options struct {
 	MaxOrders int
 	Logger    *slog.Logger // nil = discard; never given keys or URLs
 	Clock     Clock        // nil = the wall clock
+	// Rand returns a number in [0, 1) that places a wait within its
+	// ±Jitter; it is called from several goroutines. nil = math/rand/v2;
+	// tests give a constant (0.5 = no jitter).
+	Rand func() float64
+
+	// A failed query is one Alipay did not answer usefully: a network
+	// error, HTTP 5xx, a system error (20000, ACQ.SYSTEM_ERROR), or an
+	// answer without trade_status. Queries make one attempt each: give
+	// New a client with alipay.Config.MaxAttempts 1, the schedule retries.
+
+	// MaxFailures stops one watch after that many of its own queries fail
+	// in a row; 0 = 8.
+	MaxFailures int
+	// BreakerThreshold: after that many failed queries in a row across all
+	// watches no watch queries for a pause; 0 = 5.
+	BreakerThreshold int
+	// BreakerCooldown is the first pause; each failed probe after a pause
+	// doubles it up to BreakerMaxCooldown. 0 = 30s, 5 minutes.
+	BreakerCooldown    time.Duration
+	BreakerMaxCooldown time.Duration
+	// BreakerGiveUp: after that many failed probes in a row (one query
+	// after each pause) every watch stops; 0 = 6, about 17 minutes of
+	// failure with the default pauses.
+	BreakerGiveUp int
 }
 
 // Watcher watches orders, each in its own goroutine, and calls its
@@ -46,6 +84,7 @@ type Watcher struct {
 	o     Options
 	log   *slog.Logger
 	clock Clock
+	br    *breaker
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -81,7 +120,25 @@ func New(ctx context.Context, q Querier, o Options) *Watcher {
 	if o.MaxOrders <= 0 {
 		o.MaxOrders = DefaultMaxOrders
 	}
-	w := &Watcher{q: q, o: o, log: o.Logger, clock: o.Clock, watches: map[string]*watch{}}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	if o.MaxFailures <= 0 {
+		o.MaxFailures = DefaultMaxFailures
+	}
+	if o.BreakerThreshold <= 0 {
+		o.BreakerThreshold = DefaultBreakerThreshold
+	}
+	if o.BreakerCooldown <= 0 {
+		o.BreakerCooldown = DefaultBreakerCooldown
+	}
+	if o.BreakerMaxCooldown < o.BreakerCooldown {
+		o.BreakerMaxCooldown = max(DefaultBreakerMaxCooldown, o.BreakerCooldown)
+	}
+	if o.BreakerGiveUp <= 0 {
+		o.BreakerGiveUp = DefaultBreakerGiveUp
+	}
+	w := &Watcher{q: q, o: o, log: o.Logger, clock: o.Clock, br: newBreaker(o), watches: map[string]*watch{}}
 	if w.log == nil {
 		w.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -103,8 +160,9 @@ func (w *Watcher) OnChange(f func(context.Context, Change)) {
 
 // Watch starts watching an order, unless it is watched already, and returns
 // a channel closed when that watch ends: at a terminal status, at its
-// deadline, on an error that retrying cannot fix, when dropped for a newer
-// one, or on Close. After Close it returns a closed channel.
+// deadline, on an error that retrying cannot fix, after MaxFailures failed
+// queries in a row, when the breaker gives up on Alipay, when dropped for a
+// newer one, or on Close. After Close it returns a closed channel.
 func (w *Watcher) Watch(outTradeNo string) <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -168,25 +226,44 @@ func (w *Watcher) Close() {
 }
 
 // run queries one order after each wait until a terminal status, its
-// deadline, an error retrying cannot fix, or cancellation. The first query
-// also waits: right after a link is made the buyer cannot have opened it.
+// deadline, an error retrying cannot fix, too many failures, or
+// cancellation. The first query also waits: right after a link is made the
+// buyer cannot have opened it. While the breaker pauses, the watch waits for
+// the pause, then its schedule goes on.
 func (w *Watcher) run(ctx context.Context, e *watch) {
 	defer w.wg.Done()
 	defer w.finish(e)
-	last := ""
-	for i := 0; ; i++ {
+	last, fails, i := "", 0, 0
+	next := w.interval(0)
+	for {
 		now := w.clock.Now()
 		if !now.Before(e.deadline) {
 			w.log.Info("payment watch deadline reached", "outTradeNo", e.no, "status", last)
 			return
 		}
-		d := min(w.o.Intervals[min(i, len(w.o.Intervals)-1)], e.deadline.Sub(now))
-		if w.clock.Sleep(ctx, d) != nil {
+		if w.clock.Sleep(ctx, min(next, e.deadline.Sub(now))) != nil {
 			return
+		}
+		v, pause := w.br.admit(w.clock.Now())
+		if v == hold {
+			next = pause + w.interval(i)
+			continue
 		}
 		status, trade, err := w.poll(ctx, e.no)
 		if ctx.Err() != nil {
+			w.br.abort(v)
 			return
+		}
+		i++
+		next = w.interval(i)
+		paused, gaveUp := w.br.record(v, w.clock.Now(), gatewayFailure(err))
+		switch {
+		case gaveUp:
+			w.giveUp(err)
+			return
+		case paused > 0:
+			w.log.LogAttrs(ctx, slog.LevelWarn, "payment watch: Alipay keeps failing, every watch pauses",
+				append([]slog.Attr{slog.Duration("pause", paused)}, errAttrs(err)...)...)
 		}
 		switch {
 		case err != nil && !retryable(err):
@@ -194,9 +271,18 @@ func (w *Watcher) run(ctx context.Context, e *watch) {
 				append([]slog.Attr{slog.String("outTradeNo", e.no)}, errAttrs(err)...)...)
 			return
 		case err != nil:
+			if fails++; fails >= w.o.MaxFailures {
+				w.log.LogAttrs(ctx, slog.LevelWarn, "payment watch stopped: Alipay failed too many times in a row; query the order instead",
+					append([]slog.Attr{slog.String("outTradeNo", e.no), slog.Int("failures", fails)}, errAttrs(err)...)...)
+				return
+			}
 			w.log.LogAttrs(ctx, slog.LevelDebug, "payment watch: query failed, will retry",
 				append([]slog.Attr{slog.String("outTradeNo", e.no)}, errAttrs(err)...)...)
-		case status != last:
+		default:
+			fails = 0
+			if status == last {
+				continue
+			}
 			last = status
 			c := Change{OutTradeNo: e.no, Status: status, Trade: trade, Final: Terminal(status)}
 			w.log.Info("payment status", "outTradeNo", e.no, "status", status, "final", c.Final)
@@ -206,6 +292,26 @@ func (w *Watcher) run(ctx context.Context, e *watch) {
 			}
 		}
 	}
+}
+
+// interval is the wait before query i, spread by ±Jitter.
+func (w *Watcher) interval(i int) time.Duration {
+	d := w.o.Intervals[min(i, len(w.o.Intervals)-1)]
+	return d + time.Duration(float64(d)*Jitter*(2*w.o.Rand()-1))
+}
+
+// giveUp stops every watch when the breaker gives up on Alipay, in one log
+// line; orders watched later start afresh.
+func (w *Watcher) giveUp(err error) {
+	w.mu.Lock()
+	n := len(w.watches)
+	for no, e := range w.watches {
+		e.cancel()
+		delete(w.watches, no)
+	}
+	w.mu.Unlock()
+	w.log.LogAttrs(w.ctx, slog.LevelWarn, "payment watch: Alipay failed for too long, stopped every watch; query the orders instead",
+		append([]slog.Attr{slog.Int("stopped", n)}, errAttrs(err)...)...)
 }
 
 // finish forgets a watch that has ended, unless a newer watch of the same

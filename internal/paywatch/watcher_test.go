@@ -24,6 +24,9 @@ func newWatcher(t *testing.T, q paywatch.Querier, o paywatch.Options) (*paywatch
 	t.Helper()
 	clk := newFakeClock()
 	o.Clock = clk
+	if o.Rand == nil {
+		o.Rand = noJitter // exact waits; jitter has its own test
+	}
 	w := paywatch.New(context.Background(), q, o)
 	t.Cleanup(w.Close)
 	rec := make(recorder, 16)
