@@ -2,14 +2,8 @@ package tools
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -20,17 +14,30 @@ import (
 // A refund asks the human before money moves, so that a confused or
 // manipulated model cannot refund on its own.
 //
-// The mechanism is the one the go-sdk v1.8.0 supports in both protocol eras
-// with one handler: Multi Round-Trip Requests. The first call returns
-// CallToolResult.InputRequests (one form elicitation) and a sealed
-// RequestState; the answer comes back in a second call carrying
-// Params.InputResponses and the state. A 2026-07-28 client makes that
-// second call itself; for an older client the SDK's server middleware
-// sends elicitation/create and re-invokes the handler with the answer.
-// (ServerSession.Elicit is refused on 2026-07-28 sessions, so it could not
-// serve both.) The second call runs validation, the cap and the trade
-// precheck again before the answer is read, and the state must match its
-// arguments: an answer only ever approves the refund it was asked about.
+// Two mechanisms, one per protocol era:
+//
+//   - 2026-07-28 sessions: Multi Round-Trip Requests. The first call returns
+//     CallToolResult.InputRequests (one form elicitation) and a sealed,
+//     single-use RequestState; the client answers in a second call carrying
+//     Params.InputResponses and the state. (ServerSession.Elicit is refused
+//     on these sessions.) The second call runs validation, the cap and the
+//     trade precheck again before the answer is read, and the state must
+//     match its arguments: an answer only ever approves the refund it was
+//     asked about, and only once (refundstate.go).
+//   - Older sessions: the handler calls ServerSession.Elicit itself, and
+//     judges "can ask" from the capabilities the client declared at
+//     initialize. Returning InputRequests there would hand the question to
+//     the SDK's bridge (serverMultiRoundTripMiddleware), which turns every
+//     failure — a handler error, an answer that does not match the schema
+//     ("true" as a string, a missing field), a _meta capability claim the
+//     session cannot honour — into a JSON-RPC error the model cannot read.
+//     Asking ourselves keeps each of those a bilingual tool error. (A
+//     receiving middleware cannot do better: it would sit outside the
+//     bridge and see only its English error.)
+//
+// Before asking, the refund query is consulted: a retry of a refund that
+// already went through (its answer was lost) is reported as done, without a
+// question whose "no" would come too late.
 
 // ConfirmMode says when refund-alipay-payment asks the human to confirm
 // (AP_REFUND_CONFIRM). The zero value is ConfirmAuto.
@@ -54,6 +61,9 @@ const (
 	confirmField = "confirm"
 	// confirmTTL is how long a question may wait for its answer.
 	confirmTTL = 10 * time.Minute
+	// mrtrVersion is the first protocol version with Multi Round-Trip
+	// Requests; versions are dates, so they compare as strings.
+	mrtrVersion = "2026-07-28"
 )
 
 // callRequestKey carries the call's request to runRefund through define.
@@ -70,7 +80,8 @@ func callRequest(ctx context.Context) *mcp.CallToolRequest {
 
 // askRefund decides whether refund r may go ahead. It returns a nil result
 // when it may; otherwise the result to return: the question for the user,
-// or a tool error (declined, cancelled, a bad answer, or no way to ask under
+// the refund reported as already done, or a tool error (declined,
+// cancelled, a bad or replayed answer, or no way to ask under
 // ConfirmAlways). q is the trade from the precheck, nil if unknown.
 func askRefund(ctx context.Context, d Deps, r alipay.RefundRequest, q *alipay.TradeQuery, base Outcome) (*mcp.CallToolResult, Outcome) {
 	if d.Confirm == ConfirmNever {
@@ -85,9 +96,16 @@ func askRefund(ctx context.Context, d Deps, r alipay.RefundRequest, q *alipay.Tr
 	// never turn a "no" into a refund because it looks like a client that
 	// cannot ask.
 	if p != nil && (p.RequestState != "" || p.InputResponses != nil) {
-		return judgeAnswer(p, r, base)
+		return judgeRetry(ctx, d, p, r, base)
 	}
-	if req != nil && canAskForm(req.ClientCapabilities()) {
+	legacy := req != nil && legacySession(req.Session)
+	if req != nil && canAskForm(askCapabilities(req, legacy)) {
+		if res, out := alreadyRefunded(ctx, d, r, base); res != nil {
+			return res, out
+		}
+		if legacy {
+			return askNow(ctx, d, req.Session, r, q, base)
+		}
 		base.Status, base.Code = "asked", "CONFIRMATION_REQUESTED"
 		return &mcp.CallToolResult{
 			InputRequests: mcp.InputRequestMap{confirmInput: confirmQuestion(d, r, q)},
@@ -105,6 +123,31 @@ func askRefund(ctx context.Context, d Deps, r alipay.RefundRequest, q *alipay.Tr
 	return nil, base
 }
 
+// legacySession reports whether ss speaks a protocol before Multi Round-Trip
+// Requests, the way the SDK decides it (mrtr.go: no initialize means the
+// newest protocol).
+func legacySession(ss *mcp.ServerSession) bool {
+	if ss == nil {
+		return false
+	}
+	ip := ss.InitializeParams()
+	return ip != nil && ip.ProtocolVersion < mrtrVersion
+}
+
+// askCapabilities are the client capabilities that decide whether to ask.
+// On an older session only those declared at initialize count: that is what
+// ServerSession.Elicit checks, whatever a request's _meta claims (which
+// req.ClientCapabilities() would read first).
+func askCapabilities(req *mcp.CallToolRequest, legacy bool) *mcp.ClientCapabilities {
+	if !legacy {
+		return req.ClientCapabilities()
+	}
+	if ip := req.Session.InitializeParams(); ip != nil {
+		return ip.Capabilities
+	}
+	return nil
+}
+
 // canAskForm reports whether the client declared form elicitation. A
 // declaration without modes means form, as the SDK and the spec read it.
 func canAskForm(caps *mcp.ClientCapabilities) bool {
@@ -115,68 +158,95 @@ func canAskForm(caps *mcp.ClientCapabilities) bool {
 	return e.Form != nil || e.URL == nil
 }
 
-// confirmQuestion is the form shown to the user: what is refunded, on which
-// order, why, and one required boolean.
-func confirmQuestion(d Deps, r alipay.RefundRequest, q *alipay.TradeQuery) *mcp.ElicitParams {
-	var b strings.Builder
-	fmt.Fprintf(&b, "确认退款 ¥%s 给订单 %s? / Refund ¥%s on order %s?\n", r.RefundAmount, r.OutTradeNo, r.RefundAmount, r.OutTradeNo)
-	fmt.Fprintf(&b, "- 退款金额 / refund amount: ¥%s\n", r.RefundAmount)
-	fmt.Fprintf(&b, "- 商户订单号 / order number (outTradeNo): %s\n", r.OutTradeNo)
-	if q != nil {
-		if total, err := alipay.ParseAmount(q.TotalAmount); err == nil {
-			fmt.Fprintf(&b, "- 订单金额 / order amount: ¥%s\n", total)
-		}
-		if q.Subject != "" {
-			fmt.Fprintf(&b, "- 商品 / item: %s\n", q.Subject)
-		}
-		if q.TradeStatus != "" {
-			fmt.Fprintf(&b, "- 订单状态 / order status: %s\n", q.TradeStatus)
-		}
+// alreadyRefunded asks Alipay whether r's outRequestNo was refunded by an
+// earlier call (one whose answer was lost). REFUND_SUCCESS of r's amount is
+// reported as done, and another amount as a used number; any other answer,
+// or a failed query, returns nil and the user is asked.
+func alreadyRefunded(ctx context.Context, d Deps, r alipay.RefundRequest, base Outcome) (*mcp.CallToolResult, Outcome) {
+	q, err := d.Client.QueryRefund(ctx, r.OutTradeNo, r.OutRequestNo)
+	if err != nil || q.RefundStatus != alipay.RefundSuccess {
+		return nil, base
 	}
-	reason := r.RefundReason
-	if reason == "" {
-		reason = "(未填写 / none given)"
+	amt, err := alipay.ParseAmount(q.RefundAmount)
+	if err != nil {
+		return nil, base
 	}
-	fmt.Fprintf(&b, "- 退款原因 (由助手填写) / reason (given by the assistant): %s\n", reason)
-	fmt.Fprintf(&b, "- 退款请求号 / outRequestNo: %s\n", r.OutRequestNo)
-	b.WriteString("确认后钱会退回买家, 无法撤销; 不确定时请选否。Once confirmed the money goes back to the buyer and cannot be taken back; if unsure, answer no.")
-	if d.Local {
-		b.WriteString(localNote)
+	if amt != r.RefundAmount {
+		base.Status, base.Code = "tool_error", "OUT_REQUEST_NO_USED"
+		return numberUsed(r, amt), base
 	}
-	return &mcp.ElicitParams{
-		Mode:    "form",
-		Message: b.String(),
-		RequestedSchema: map[string]any{
-			"type": "object",
-			"properties": map[string]any{
-				confirmField: map[string]any{
-					"type":        "boolean",
-					"title":       "确认退款 / Confirm refund",
-					"description": fmt.Sprintf("是: 退款 ¥%s 给订单 %s。否或取消: 不退款。Yes refunds ¥%s on order %s; no or cancel refunds nothing.", r.RefundAmount, r.OutTradeNo, r.RefundAmount, r.OutTradeNo),
-					"default":     false,
-				},
-			},
-			"required": []string{confirmField},
-		},
-	}
+	base.Status, base.Code = "ok", "CONFIRMED_BY_QUERY"
+	return confirmedByQuery(d, r, q, "", "", "这笔退款已由之前用同一个 outRequestNo 的调用完成 (那次的答复可能丢失了); 本次调用没有再退款, 也没有再询问用户。这笔钱只退过一次, 不会重复。"+
+		"The refund was already made by an earlier call with this outRequestNo (its answer may have been lost); this call refunded nothing more and did not ask the user again. The money moved once and never twice."), base
 }
 
-// judgeAnswer checks a retry's state against its arguments, then reads the
-// user's answer. Only accept with confirm=true lets the refund go ahead.
-func judgeAnswer(p *mcp.CallToolParamsRaw, r alipay.RefundRequest, base Outcome) (*mcp.CallToolResult, Outcome) {
+// askNow asks the user on an older session and judges the answer. Any
+// failure to get an answer is a tool error: nothing is refunded.
+func askNow(ctx context.Context, d Deps, ss *mcp.ServerSession, r alipay.RefundRequest, q *alipay.TradeQuery, base Outcome) (*mcp.CallToolResult, Outcome) {
+	answer, err := ss.Elicit(ctx, confirmQuestion(d, r, q))
+	if err != nil {
+		base.Status, base.Code = "refused", "CONFIRMATION_FAILED"
+		return toolError(fmt.Sprintf(notMade+"无法向用户确认这笔退款: 客户端的确认没有给出有效答复。"+
+			"The refund could not be confirmed: the client's confirmation gave no valid answer (%v).\n"+
+			"怎么办 / What to do: 告诉用户确认没有成功; 用户仍要退款时, 用同样的参数重新调用 refund-alipay-payment, 会再次询问用户, 或在支付宝商家平台手动退款。"+
+			"Tell the user the confirmation failed; if they still want the refund, call refund-alipay-payment again with the same arguments (the user will be asked again), or refund in the Alipay merchant portal. "+
+			earlierCall, err)), base
+	}
+	return judgeAnswer(answer, r, base)
+}
+
+// notMade opens every refusal of a confirmation. It claims nothing about
+// earlier calls: one with the same outRequestNo may have refunded.
+const notMade = "退款未执行, 本次调用未调用退款接口 / Refund NOT made; this call did not call the refund API: "
+
+// earlierCall is the caveat every refusal carries.
+const earlierCall = "之前用同一个 outRequestNo 的调用可能已经退款, 用 query-alipay-refund 查询。" +
+	"An earlier call with this outRequestNo may have refunded; check with query-alipay-refund."
+
+// judgeRetry checks a retried call's state against its arguments, spends
+// the state's one answer, then reads the user's answer.
+func judgeRetry(ctx context.Context, d Deps, p *mcp.CallToolParamsRaw, r alipay.RefundRequest, base Outcome) (*mcp.CallToolResult, Outcome) {
 	base.Status = "refused"
-	if err := refundStates.open(p.RequestState, claimsOf(r)); err != nil {
+	claims, err := refundStates.open(p.RequestState, claimsOf(r))
+	if err != nil {
 		base.Code = "CONFIRMATION_INVALID"
-		return toolError(fmt.Sprintf("退款未执行, 没有资金变动 / Refund NOT made; no money moved: %s\n"+
-			"怎么办 / What to do: 重新调用 refund-alipay-payment (不带 requestState), 服务器会重新询问用户。"+
-			"Call refund-alipay-payment again without requestState; the server asks the user again.", stateProblem(err))), base
+		return toolError(fmt.Sprintf(notMade+"%s\n"+askAgain+" "+earlierCall, stateProblem(err))), base
+	}
+	fresh, err := refundAnswers.consume(claims.Nonce, time.Unix(claims.Expires, 0))
+	if err != nil {
+		base.Code = "CONFIRMATION_BUSY"
+		return toolError(notMade + "最近 10 分钟内确认过的退款太多, 暂时无法记录这次答复。Too many refund confirmations were answered in the last 10 minutes to record this one.\n" +
+			"怎么办 / What to do: 几分钟后用同样的参数重新调用 refund-alipay-payment, 会再次询问用户。" +
+			"Call refund-alipay-payment again with the same arguments in a few minutes; the user will be asked again. " + earlierCall), base
+	}
+	if !fresh {
+		// A replay, or a concurrent retry of the same answer. If the
+		// refund went through, say so; otherwise refuse, without a question.
+		if res, out := alreadyRefunded(ctx, d, r, base); res != nil {
+			return res, out
+		}
+		base.Code = "CONFIRMATION_USED"
+		return toolError(notMade + "这次确认已经答复过, 每次确认只能使用一次。This confirmation was already answered; each one is good for one answer.\n" +
+			askAgain + " " + earlierCall), base
 	}
 	answer, _ := p.InputResponses[confirmInput].(*mcp.ElicitResult)
 	if answer == nil {
 		base.Code = "CONFIRMATION_MISSING"
-		return toolError("退款未执行, 没有资金变动 / Refund NOT made; no money moved: 没有收到用户对这笔退款的答复。No answer from the user to the refund confirmation arrived.\n" +
-			"怎么办 / What to do: 重新调用 refund-alipay-payment, 服务器会重新询问用户。Call refund-alipay-payment again; the server asks the user again."), base
+		return toolError(notMade + "没有收到用户对这笔退款的答复。No answer from the user to the refund confirmation arrived.\n" +
+			askAgain + " " + earlierCall), base
 	}
+	return judgeAnswer(answer, r, base)
+}
+
+// askAgain is the advice after a state that cannot be used: the model never
+// sees request states, so it is told to repeat its call.
+const askAgain = "怎么办 / What to do: 用同样的参数重新调用 refund-alipay-payment, 会再次询问用户。" +
+	"Call refund-alipay-payment again with the same arguments; the user will be asked again."
+
+// judgeAnswer reads the user's answer. Only accept with confirm=true lets
+// the refund go ahead.
+func judgeAnswer(answer *mcp.ElicitResult, r alipay.RefundRequest, base Outcome) (*mcp.CallToolResult, Outcome) {
+	base.Status = "refused"
 	yes, _ := answer.Content[confirmField].(bool)
 	if answer.Action == "accept" && yes {
 		return nil, base
@@ -193,9 +263,9 @@ func judgeAnswer(p *mcp.CallToolParamsRaw, r alipay.RefundRequest, base Outcome)
 		base.Code = "USER_DECLINED"
 		why = "用户拒绝了这笔退款。The user declined this refund."
 	}
-	return toolError(fmt.Sprintf("退款未执行, 没有资金变动 / Refund NOT made; no money moved: %s (¥%s, 订单 / order %s, outRequestNo %s)\n"+
+	return toolError(fmt.Sprintf(notMade+"%s (¥%s, 订单 / order %s, outRequestNo %s)\n"+
 		"怎么办 / What to do: 不要重试; 先问用户是否还要退款以及原因, 只有用户明确要求时才再调用。"+
-		"Do not retry on your own: ask the user whether they still want this refund and why, and call again only if they say so.",
+		"Do not retry on your own: ask the user whether they still want this refund and why, and call again only if they say so. "+earlierCall,
 		why, r.RefundAmount, r.OutTradeNo, r.OutRequestNo)), base
 }
 
@@ -208,93 +278,4 @@ func stateProblem(err error) string {
 		return "参数与用户确认的不一致 (订单号、退款请求号、金额或原因变了)。The arguments differ from what the user was asked to confirm (order, outRequestNo, amount or reason changed)."
 	}
 	return "确认状态无效: 不是本服务进程签发的, 或已被改动 (服务重启后旧的确认也会失效)。The confirmation state is invalid: not issued by this server process, or altered (a restart also invalidates earlier ones)."
-}
-
-// confirmClaims is what a request state binds: the refund the user is asked
-// about, and when the question expires.
-type confirmClaims struct {
-	OutTradeNo   string `json:"o"`
-	OutRequestNo string `json:"r"`
-	Fen          int64  `json:"a"`
-	Reason       string `json:"why,omitempty"`
-	Expires      int64  `json:"exp,omitempty"` // Unix seconds; set by seal
-}
-
-func claimsOf(r alipay.RefundRequest) confirmClaims {
-	return confirmClaims{OutTradeNo: r.OutTradeNo, OutRequestNo: r.OutRequestNo, Fen: int64(r.RefundAmount), Reason: r.RefundReason}
-}
-
-var (
-	errStateInvalid  = errors.New("request state invalid")
-	errStateExpired  = errors.New("request state expired")
-	errStateMismatch = errors.New("request state does not match the arguments")
-)
-
-// stateSealer signs request states with HMAC-SHA256 under a key that lives
-// only in this process. The state travels through the client, so it is
-// signed (the spec's "encrypt, sign and verify"); it holds nothing secret,
-// only the refund's own arguments, so it is not encrypted.
-type stateSealer struct {
-	key []byte
-	now func() time.Time
-}
-
-// refundStates is the process's sealer; its key is random per process.
-var refundStates = newStateSealer()
-
-func newStateSealer() *stateSealer {
-	key := make([]byte, 32)
-	rand.Read(key) // never fails (crypto/rand, Go ≥ 1.24)
-	return &stateSealer{key: key, now: time.Now}
-}
-
-const stateVersion = "v1"
-
-// seal returns "v1.<payload>.<mac>", both base64url, with c expiring
-// confirmTTL from now.
-func (s *stateSealer) seal(c confirmClaims) string {
-	c.Expires = s.now().Add(confirmTTL).Unix()
-	payload, err := json.Marshal(c)
-	if err != nil {
-		// Strings and integers always marshal.
-		panic(fmt.Sprintf("tools: marshal request state: %v", err))
-	}
-	p := base64.RawURLEncoding.EncodeToString(payload)
-	return stateVersion + "." + p + "." + base64.RawURLEncoding.EncodeToString(s.mac(p))
-}
-
-// open verifies state and that it binds want (Expires ignored).
-func (s *stateSealer) open(state string, want confirmClaims) error {
-	v, rest, ok := strings.Cut(state, ".")
-	p, m, ok2 := strings.Cut(rest, ".")
-	if !ok || !ok2 || v != stateVersion {
-		return errStateInvalid
-	}
-	mac, err := base64.RawURLEncoding.DecodeString(m)
-	if err != nil || !hmac.Equal(mac, s.mac(p)) {
-		return errStateInvalid
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(p)
-	if err != nil {
-		return errStateInvalid
-	}
-	var got confirmClaims
-	if err := json.Unmarshal(payload, &got); err != nil {
-		return errStateInvalid
-	}
-	if !s.now().Before(time.Unix(got.Expires, 0)) {
-		return errStateExpired
-	}
-	got.Expires, want.Expires = 0, 0
-	if got != want {
-		return errStateMismatch
-	}
-	return nil
-}
-
-func (s *stateSealer) mac(payload string) []byte {
-	h := hmac.New(sha256.New, s.key)
-	h.Write([]byte("mcp-server-alipay refund confirmation " + stateVersion + "\x00"))
-	h.Write([]byte(payload))
-	return h.Sum(nil)
 }

@@ -21,6 +21,11 @@ const (
 	moved    = `"trade_no":"2026112522001400000000000009","fund_change":"Y","refund_fee":"50.00"`
 	queried  = "alipay.trade.query"
 	refunded = "alipay.trade.query,alipay.trade.refund"
+	// looked is the refund query made before asking: a refund already done
+	// under the outRequestNo is reported, not asked about.
+	looked = "alipay.trade.fastpay.refund.query"
+	// notCalled opens every refusal of a confirmation.
+	notCalled = "this call did not call the refund API"
 )
 
 // asker is a client-side user: it records every question and answers each
@@ -84,9 +89,9 @@ func TestRefundAsksTheUser(t *testing.T) {
 		want      []string // in the result text
 	}{
 		{"accept", &mcp.ElicitResult{Action: "accept", Content: map[string]any{"confirm": true}}, refunded, []string{"Refund succeeded"}},
-		{"accept unticked", &mcp.ElicitResult{Action: "accept", Content: map[string]any{"confirm": false}}, queried, []string{"Refund NOT made", "did not confirm", "Do not retry"}},
-		{"decline", &mcp.ElicitResult{Action: "decline"}, queried, []string{"Refund NOT made", "declined", "Do not retry", "ILL-9-R1"}},
-		{"cancel", &mcp.ElicitResult{Action: "cancel"}, queried, []string{"Refund NOT made", "dismissed", "Do not retry"}},
+		{"accept unticked", &mcp.ElicitResult{Action: "accept", Content: map[string]any{"confirm": false}}, queried, []string{"Refund NOT made", notCalled, "did not confirm", "Do not retry", "query-alipay-refund"}},
+		{"decline", &mcp.ElicitResult{Action: "decline"}, queried, []string{"Refund NOT made", notCalled, "declined", "Do not retry", "ILL-9-R1", "query-alipay-refund"}},
+		{"cancel", &mcp.ElicitResult{Action: "cancel"}, queried, []string{"Refund NOT made", notCalled, "dismissed", "Do not retry", "query-alipay-refund"}},
 	}
 	for _, proto := range []string{legacy, newest} {
 		for _, tt := range answers {
@@ -105,10 +110,15 @@ func TestRefundAsksTheUser(t *testing.T) {
 						t.Errorf("text lacks %q:\n%s", w, text(res))
 					}
 				}
-				// The trade is queried on the asking call and again on
+				// The trade and the refund number are queried on the
+				// asking call; on the newest protocol the trade again on
 				// the answered one; the refund only after a yes.
 				calls := strings.Join(g.methods(), ",")
-				if want := queried + "," + tt.wantCalls; calls != want {
+				want := queried + "," + looked + "," + tt.wantCalls
+				if proto == legacy {
+					want = queried + "," + looked + strings.TrimPrefix(tt.wantCalls, queried)
+				}
+				if calls != want {
 					t.Errorf("gateway calls %q, want %q", calls, want)
 				}
 				qs := u.asked()
@@ -167,7 +177,8 @@ func TestRefundConfirmModes(t *testing.T) {
 		{"auto, legacy client cannot ask", ConfirmAuto, false, legacy, 0, refunded, []string{"Refund succeeded"}},
 		{"always, client cannot ask: refused", ConfirmAlways, false, newest, 0, queried, []string{"refund API was not called", "AP_REFUND_CONFIRM=always", "cannot ask"}},
 		{"always, legacy client cannot ask", ConfirmAlways, false, legacy, 0, queried, []string{"AP_REFUND_CONFIRM=always"}},
-		{"always, client asks", ConfirmAlways, true, newest, 1, queried + "," + refunded, []string{"Refund succeeded"}},
+		{"always, client asks", ConfirmAlways, true, newest, 1, queried + "," + looked + "," + refunded, []string{"Refund succeeded"}},
+		{"always, legacy client asks", ConfirmAlways, true, legacy, 1, queried + "," + looked + ",alipay.trade.refund", []string{"Refund succeeded"}},
 		{"never, client could ask: not asked", ConfirmNever, true, newest, 0, refunded, []string{"Refund succeeded"}},
 		{"never, legacy client could ask", ConfirmNever, true, legacy, 0, refunded, []string{"Refund succeeded"}},
 	}
@@ -308,13 +319,13 @@ func TestRefundConfirmationRounds(t *testing.T) {
 			calls := strings.Join(g.methods(), ",")
 			if tt.want == nil {
 				wantOK(t, res)
-				if calls != queried+","+refunded {
+				if calls != queried+","+looked+","+refunded {
 					t.Errorf("gateway calls %q", calls)
 				}
 				return
 			}
-			wantError(t, res, append([]string{"no money moved"}, tt.want...)...)
-			if strings.Contains(calls, "refund") {
+			wantError(t, res, append([]string{notCalled, "query-alipay-refund"}, tt.want...)...)
+			if strings.Contains(calls, "alipay.trade.refund") {
 				t.Errorf("refunded anyway: gateway calls %q", calls)
 			}
 			if n := len(u.asked()); n != 0 {
@@ -358,7 +369,7 @@ func TestStateSealer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			at := *tt.s
 			at.now = func() time.Time { return now.Add(tt.at) }
-			if err := at.open(tt.state, tt.want); !errors.Is(err, tt.err) {
+			if _, err := at.open(tt.state, tt.want); !errors.Is(err, tt.err) {
 				t.Errorf("open: %v, want %v", err, tt.err)
 			}
 		})

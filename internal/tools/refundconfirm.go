@@ -41,28 +41,41 @@ func confirmRefund(ctx context.Context, d Deps, r alipay.RefundRequest, rr *alip
 	}
 	if amt != r.RefundAmount {
 		base.Code = "OUT_REQUEST_NO_USED"
-		return toolError(fmt.Sprintf("退款未执行 / Refund NOT made: 退款请求号 %s 已用于这笔订单上一笔 ¥%s 的退款, 不是本次请求的 ¥%s。"+
-			"outRequestNo %s was already used on this order for a refund of ¥%s, not the ¥%s requested now; no money moved for this request.\n"+
-			"怎么办 / What to do: 新的退款请用新的 outRequestNo; 之前那笔可用 query-alipay-refund 查看。"+
-			"Use a new outRequestNo for a new refund; check the earlier one with query-alipay-refund.",
-			r.OutRequestNo, amt, r.RefundAmount, r.OutRequestNo, amt, r.RefundAmount)), base
+		return numberUsed(r, amt), base
 	}
-	tradeNo := rr.TradeNo
+	base.Status, base.Code = "ok", "CONFIRMED_BY_QUERY"
+	return confirmedByQuery(d, r, q, rr.TradeNo, rr.RefundFee, "这笔钱只退过一次, 不会重复: 要么在本次调用的第一次尝试中 (其答复丢失后已自动用同一个 outRequestNo 重试), 要么在之前的某次调用中。"+
+		"The money moved once and never twice: either in this call's first attempt (its answer was lost and the call was retried with the same outRequestNo) or in an earlier call."), base
+}
+
+// confirmedByQuery is the success of a refund that Alipay's refund query q
+// shows done (REFUND_SUCCESS of r's amount); how says when the money moved.
+// tradeNo and refundFee come from a refund answer, if there was one.
+func confirmedByQuery(d Deps, r alipay.RefundRequest, q *alipay.RefundQuery, tradeNo, refundFee, how string) *mcp.CallToolResult {
 	if tradeNo == "" {
 		tradeNo = q.TradeNo
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "退款成功 / Refund succeeded: 退款请求号 %s 的 ¥%s 退款已完成 (支付宝退款查询确认 REFUND_SUCCESS)。"+
 		"The refund of ¥%s under outRequestNo %s is done (confirmed by Alipay's refund query: REFUND_SUCCESS).\n",
-		r.OutRequestNo, amt, amt, r.OutRequestNo)
-	b.WriteString("这笔钱只退过一次, 不会重复: 要么在本次调用的第一次尝试中 (其答复丢失后已自动用同一个 outRequestNo 重试), 要么在之前的某次调用中。" +
-		"The money moved once and never twice: either in this call's first attempt (its answer was lost and the call was retried with the same outRequestNo) or in an earlier call.\n")
+		r.OutRequestNo, r.RefundAmount, r.RefundAmount, r.OutRequestNo)
+	b.WriteString(how)
+	b.WriteByte('\n')
 	if q.GmtRefundPay != "" {
 		fmt.Fprintf(&b, "- 退款时间 / refunded at: %s (北京时间 / Beijing time)\n", q.GmtRefundPay)
 	}
-	refundFields(&b, d, r, tradeNo, rr.RefundFee)
-	base.Status, base.Code = "ok", "CONFIRMED_BY_QUERY"
-	return success(refundOut{TradeNo: tradeNo, RefundResult: RefundResultSuccess}, b.String()), base
+	refundFields(&b, d, r, tradeNo, refundFee)
+	return success(refundOut{TradeNo: tradeNo, RefundResult: RefundResultSuccess}, b.String())
+}
+
+// numberUsed is the error for an outRequestNo that Alipay's refund query
+// shows used for a refund of another amount, amt.
+func numberUsed(r alipay.RefundRequest, amt alipay.Amount) *mcp.CallToolResult {
+	return toolError(fmt.Sprintf("退款未执行 / Refund NOT made: 退款请求号 %s 已用于这笔订单上一笔 ¥%s 的退款, 不是本次请求的 ¥%s。"+
+		"outRequestNo %s was already used on this order for a refund of ¥%s, not the ¥%s requested now; no money moved for this request.\n"+
+		"怎么办 / What to do: 新的退款请用新的 outRequestNo; 之前那笔可用 query-alipay-refund 查看。"+
+		"Use a new outRequestNo for a new refund; check the earlier one with query-alipay-refund.",
+		r.OutRequestNo, amt, r.RefundAmount, r.OutRequestNo, amt, r.RefundAmount))
 }
 
 // notConfirmed is the error for a refund whose outcome is unknown.
