@@ -47,8 +47,12 @@ if [ "$FUZZTIME" != "0" ]; then
 		dir=$(go list -f '{{.Dir}}' "$pkg")
 		for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
 			echo "-- $pkg $target"
-			go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 1s "$pkg" 2>&1 | tail -n 3
-			test "${PIPESTATUS[0]}" -eq 0
+			log=$(mktemp)
+			if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 1s "$pkg" >"$log" 2>&1; then
+				tail -n 3 "$log"
+			else
+				cat "$log"; exit 1
+			fi
 		done
 	done
 fi
