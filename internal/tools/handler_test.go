@@ -13,8 +13,16 @@ import (
 )
 
 // connect serves the tools over in-memory transports and returns a client
-// session, so calls go through the SDK exactly as over stdio.
+// session on the newest protocol, so calls go through the SDK exactly as
+// over stdio.
 func connect(t *testing.T, o Options) *mcp.ClientSession {
+	t.Helper()
+	return connectClient(t, o, nil, "")
+}
+
+// connectClient serves the tools in memory to a client with opts, on
+// protocol version proto ("" = newest).
+func connectClient(t *testing.T, o Options, opts *mcp.ClientOptions, proto string) *mcp.ClientSession {
 	t.Helper()
 	s, err := NewServer(o)
 	if err != nil {
@@ -27,12 +35,18 @@ func connect(t *testing.T, o Options) *mcp.ClientSession {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ss.Close() })
-	c := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "0"}, nil)
-	cs, err := c.Connect(ctx, ct, nil)
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "0"}, opts).Connect(ctx, ct, &mcp.ClientSessionOptions{ProtocolVersion: proto})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cs.Close() })
+	want := proto
+	if want == "" {
+		want = "2026-07-28"
+	}
+	if got := cs.InitializeResult().ProtocolVersion; got != want {
+		t.Fatalf("negotiated %s, want %s", got, want)
+	}
 	return cs
 }
 

@@ -49,36 +49,6 @@ func (a *asker) asked() []*mcp.ElicitParams {
 	return append([]*mcp.ElicitParams(nil), a.questions...)
 }
 
-// connectClient serves the tools in memory to a client with opts, on
-// protocol version proto ("" = newest).
-func connectClient(t *testing.T, o Options, opts *mcp.ClientOptions, proto string) *mcp.ClientSession {
-	t.Helper()
-	s, err := NewServer(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	st, ct := mcp.NewInMemoryTransports()
-	ss, err := s.Connect(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ss.Close() })
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "0"}, opts).Connect(ctx, ct, &mcp.ClientSessionOptions{ProtocolVersion: proto})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close() })
-	want := proto
-	if want == "" {
-		want = "2026-07-28"
-	}
-	if got := cs.InitializeResult().ProtocolVersion; got != want {
-		t.Fatalf("negotiated %s, want %s", got, want)
-	}
-	return cs
-}
-
 // The user's answer decides, in both protocol eras: only accept with
 // confirm=true refunds.
 func TestRefundAsksTheUser(t *testing.T) {

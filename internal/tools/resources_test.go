@@ -54,31 +54,15 @@ func withWatcher(t *testing.T, d Deps) Deps {
 // registered, and sends every updated URI to the returned channel.
 func connectUpdates(t *testing.T, o Options) (*mcp.ClientSession, <-chan string) {
 	t.Helper()
-	s, err := NewServer(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	st, ct := mcp.NewInMemoryTransports()
-	ss, err := s.Connect(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ss.Close() })
 	updated := make(chan string, 64)
-	c := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "0"}, &mcp.ClientOptions{
+	cs := connectClient(t, o, &mcp.ClientOptions{
 		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
 			select {
 			case updated <- req.Params.URI:
 			default:
 			}
 		},
-	})
-	cs, err := c.Connect(ctx, ct, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close() })
+	}, "2025-11-25")
 	return cs, updated
 }
 
