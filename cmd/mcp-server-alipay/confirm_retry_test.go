@@ -28,24 +28,11 @@ import (
 // the client's automatic multi round-trip loop.
 func (e *env) connectWith(t *testing.T, version string, h func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error), manual bool) *session {
 	t.Helper()
-	cmd := e.command()
-	stderr := &lockedBuf{}
-	cmd.Stderr = stderr
-	w := &lockedBuf{}
 	opts := &mcp.ClientOptions{ElicitationHandler: h}
 	if manual {
 		opts.MultiRoundTrip = &mcp.MultiRoundTripOptions{Disabled: true}
 	}
-	c := mcp.NewClient(&mcp.Implementation{Name: "e2e-confirm-retry", Version: "0"}, opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.LoggingTransport{Transport: &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, Writer: w},
-		&mcp.ClientSessionOptions{ProtocolVersion: version})
-	if err != nil {
-		t.Fatalf("connect: %v\nstderr:\n%s", err, stderr.String())
-	}
-	t.Cleanup(func() { cs.Close() })
-	return &session{ClientSession: cs, wire: w, stderr: stderr, cmd: cmd}
+	return e.connectOpts(t, "e2e-confirm-retry", opts, &mcp.ClientSessionOptions{ProtocolVersion: version})
 }
 
 // paidAt makes a ¥199.00 order, pays it at the local Alipay and returns the

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -44,31 +43,19 @@ func (u *user) asked() []string {
 // newest) whose client declares elicitation when u is not nil.
 func (e *env) connectAsking(t *testing.T, version string, u *user) *session {
 	t.Helper()
-	cmd := e.command()
-	stderr := &lockedBuf{}
-	cmd.Stderr = stderr
-	w := &lockedBuf{}
 	opts := &mcp.ClientOptions{}
 	if u != nil {
 		opts.ElicitationHandler = u.handle
 	}
-	c := mcp.NewClient(&mcp.Implementation{Name: "e2e-confirm", Version: "0"}, opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.LoggingTransport{Transport: &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, Writer: w},
-		&mcp.ClientSessionOptions{ProtocolVersion: version})
-	if err != nil {
-		t.Fatalf("connect: %v\nstderr:\n%s", err, stderr.String())
-	}
-	t.Cleanup(func() { cs.Close() })
+	sess := e.connectOpts(t, "e2e-confirm", opts, &mcp.ClientSessionOptions{ProtocolVersion: version})
 	want := version
 	if want == "" {
 		want = "2026-07-28"
 	}
-	if got := cs.InitializeResult().ProtocolVersion; got != want {
+	if got := sess.InitializeResult().ProtocolVersion; got != want {
 		t.Fatalf("negotiated %s, want %s", got, want)
 	}
-	return &session{ClientSession: cs, wire: w, stderr: stderr, cmd: cmd}
+	return sess
 }
 
 // paidOrder makes a ¥199.00 order and pays it at the local Alipay.

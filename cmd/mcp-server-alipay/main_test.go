@@ -108,14 +108,21 @@ type session struct {
 // connect starts the binary in e and opens a client session to it.
 func (e *env) connect(t testing.TB) *session {
 	t.Helper()
+	return e.connectOpts(t, "e2e-test", nil, nil)
+}
+
+// connectOpts starts the binary in e and opens a session from a client with
+// opts; sopts may pin the protocol version. The wire traffic is logged.
+func (e *env) connectOpts(t testing.TB, name string, opts *mcp.ClientOptions, sopts *mcp.ClientSessionOptions) *session {
+	t.Helper()
 	cmd := e.command()
 	stderr := &lockedBuf{}
 	cmd.Stderr = stderr
 	w := &lockedBuf{}
-	c := mcp.NewClient(&mcp.Implementation{Name: "e2e-test", Version: "0"}, nil)
+	c := mcp.NewClient(&mcp.Implementation{Name: name, Version: "0"}, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.LoggingTransport{Transport: &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, Writer: w}, nil)
+	cs, err := c.Connect(ctx, &mcp.LoggingTransport{Transport: &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, Writer: w}, sopts)
 	if err != nil {
 		t.Fatalf("connect: %v\nstderr:\n%s", err, stderr.String())
 	}

@@ -22,28 +22,16 @@ const bound = 20 * time.Second
 // the returned channel.
 func (e *env) connectWatching(t *testing.T, version string) (*session, <-chan string) {
 	t.Helper()
-	cmd := e.command()
-	stderr := &lockedBuf{}
-	cmd.Stderr = stderr
-	w := &lockedBuf{}
 	updated := make(chan string, 64)
-	c := mcp.NewClient(&mcp.Implementation{Name: "e2e-watch", Version: "0"}, &mcp.ClientOptions{
+	opts := &mcp.ClientOptions{
 		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
 			select {
 			case updated <- req.Params.URI:
 			default:
 			}
 		},
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.LoggingTransport{Transport: &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, Writer: w},
-		&mcp.ClientSessionOptions{ProtocolVersion: version})
-	if err != nil {
-		t.Fatalf("connect: %v\nstderr:\n%s", err, stderr.String())
 	}
-	t.Cleanup(func() { cs.Close() })
-	return &session{ClientSession: cs, wire: w, stderr: stderr}, updated
+	return e.connectOpts(t, "e2e-watch", opts, &mcp.ClientSessionOptions{ProtocolVersion: version}), updated
 }
 
 // subscribe subscribes to uri and returns once the server has registered
