@@ -114,22 +114,18 @@ func benchGateway(b *testing.B) *localalipay.Server {
 // BenchmarkColdStart: a merchant configuration (keys, gateway) pointing at a
 // local Alipay in the test process, so nothing touches the network.
 func BenchmarkColdStart(b *testing.B) {
-	e := newEnv(b, gatewayEnv(benchGateway(b)))
-	var ds []time.Duration
-	var peak mem
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		d, m := coldStart(b, e)
-		ds = append(ds, d)
-		peak = peak.max(m)
-	}
-	report(b, ds, peak)
+	benchColdStart(b, newEnv(b, gatewayEnv(benchGateway(b))))
 }
 
 // BenchmarkColdStartLocal: AP_CURRENT_ENV=local, which also starts the
 // local Alipay (keys, SQLite) inside the server process.
 func BenchmarkColdStartLocal(b *testing.B) {
-	e := newEnv(b, nil)
+	benchColdStart(b, newEnv(b, nil))
+}
+
+// benchColdStart starts the server in e b.N times and reports the median
+// time to tools/list and the peak memory.
+func benchColdStart(b *testing.B, e *env) {
 	var ds []time.Duration
 	var peak mem
 	b.ResetTimer()
