@@ -179,9 +179,7 @@ func TestBreakerBoundsRequests(t *testing.T) {
 		t.Errorf("%d requests for the new watch's first query, want 1", got)
 	}
 	w.Close()
-	if n := watchGoroutines(); n != 0 {
-		t.Errorf("%d watch goroutines left", n)
-	}
+	noWatchGoroutines(t)
 }
 
 // When Alipay comes back while the breaker pauses, the next probe closes it
