@@ -365,8 +365,10 @@ func TestClientContext(t *testing.T) {
 		if !errors.As(err, &e) || e.Retryable {
 			t.Fatalf("got %#v", err)
 		}
-		if n := len(g.requests()); n != 1 {
-			t.Errorf("%d requests after the deadline, want 1", n)
+		// On a loaded machine the deadline may pass before the request
+		// reaches the gateway; what must never happen is a retry after it.
+		if n := len(g.requests()); n > 1 {
+			t.Errorf("%d requests, want at most 1: no retry after the deadline", n)
 		}
 	})
 	t.Run("cancel while waiting to retry", func(t *testing.T) {
@@ -395,7 +397,9 @@ func TestClientContext(t *testing.T) {
 			}
 			return gwReply{Body: signedBody(t, testAlipayKey(t), ResponseKey(MethodQuery), successInner)}
 		})
-		c := newTestClient(t, g, func(cfg *Config) { cfg.Timeout = 50 * time.Millisecond })
+		// Long enough for a signed answer under -race on a loaded machine;
+		// the first attempt hangs until it passes.
+		c := newTestClient(t, g, func(cfg *Config) { cfg.Timeout = time.Second })
 		if _, err := c.Query(context.Background(), "T1"); err != nil {
 			t.Fatalf("query after a timed-out attempt: %v", err)
 		}

@@ -43,10 +43,8 @@ func TestNotifyRetriesUntilSuccess(t *testing.T) {
 		t.Fatalf("notify_id must stay the same across retries: %v", ids)
 	}
 	sink.none(t, 300*time.Millisecond)
-	d, err := srv.Trade(ctxT(t), "NR1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The sink has answered; the notifier records the answer after that.
+	d := settledTrade(t, srv, "NR1")
 	if len(d.Notifications) != 1 {
 		t.Fatalf("notifications: %+v", d.Notifications)
 	}
@@ -67,10 +65,7 @@ func TestNotifyGivesUpAfterSchedule(t *testing.T) {
 		sink.next(t)
 	}
 	sink.none(t, 200*time.Millisecond)
-	d, err := srv.Trade(ctxT(t), "NG1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := settledTrade(t, srv, "NG1")
 	if n := d.Notifications[0]; n.State != "failed" || n.Attempts != 3 {
 		t.Fatalf("after the schedule: %+v", n)
 	}
@@ -138,6 +133,26 @@ func TestDataDirIsPrivate(t *testing.T) {
 			t.Errorf("%s has mode %v, want %v", path, fi.Mode().Perm(), want)
 		}
 	}
+}
+
+// settledTrade returns the trade once no notification of it is pending:
+// each delivered or failed, with every attempt recorded.
+func settledTrade(t *testing.T, srv *localalipay.Server, no string) *localalipay.TradeDetail {
+	t.Helper()
+	var d *localalipay.TradeDetail
+	waitFor(t, func() bool {
+		var err error
+		if d, err = srv.Trade(ctxT(t), no); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range d.Notifications {
+			if n.State != "delivered" && n.State != "failed" || len(n.Log) != n.Attempts {
+				return false
+			}
+		}
+		return len(d.Notifications) > 0
+	})
+	return d
 }
 
 func waitFor(t *testing.T, cond func() bool) {
