@@ -63,15 +63,13 @@ func newBackend(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 			}
 		}
 		b.local = s
-		cr := s.Credentials()
-		ac.AppID, ac.GatewayURL, ac.SignType = cr.AppID, cr.GatewayURL, alipay.RSA2
-		if ac.PrivateKey, err = alipay.ParsePrivateKey("local Alipay app key", cr.AppPrivateKey); err == nil {
-			ac.AlipayPublicKey, err = alipay.ParsePublicKey("local Alipay public key", cr.AlipayPublicKey)
-		}
+		lc, err := s.Credentials().ClientConfig()
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("local Alipay keys in %s (本地支付宝密钥): %w", dir, err)
 		}
+		lc.AppAuthToken, lc.ReturnURL, lc.NotifyURL = ac.AppAuthToken, ac.ReturnURL, ac.NotifyURL
+		ac = lc
 	}
 	c, err := alipay.NewClient(ac)
 	if err != nil {

@@ -118,7 +118,7 @@ func TestCashierPages(t *testing.T) {
 	})
 
 	t.Run("quit_url is limited to 400 characters, not bytes", func(t *testing.T) {
-		appKey, _ := alipay.ParsePrivateKey("app", srv.Credentials().AppPrivateKey)
+		appKey, _ := localKeys(t, srv.Credentials())
 		open := func(no, quitURL string) error {
 			t.Helper()
 			biz, _ := json.Marshal(map[string]string{"out_trade_no": no, "total_amount": "1.00", "subject": "s",
@@ -139,7 +139,7 @@ func TestCashierPages(t *testing.T) {
 	})
 
 	t.Run("page pay needs its product code", func(t *testing.T) {
-		appKey, _ := alipay.ParsePrivateKey("app", srv.Credentials().AppPrivateKey)
+		appKey, _ := localKeys(t, srv.Credentials())
 		p := signedParams(t, srv.Credentials(), appKey, alipay.MethodPagePay, `{"out_trade_no":"CP6","total_amount":"1.00","subject":"s"}`, nil)
 		if _, err := localalipay.OpenLink(ctx, srv.Credentials().GatewayURL+"?"+form(p)); err == nil || !strings.Contains(err.Error(), "ACQ.INVALID_PARAMETER") {
 			t.Fatalf("want ACQ.INVALID_PARAMETER, got %v", err)

@@ -21,10 +21,7 @@ import (
 func FuzzGateway(f *testing.F) {
 	srv := startServer(f, localalipay.Options{})
 	c := srv.Credentials()
-	appKey, err := alipay.ParsePrivateKey("app", c.AppPrivateKey)
-	if err != nil {
-		f.Fatal(err)
-	}
+	appKey, _ := localKeys(f, c)
 	const formCT = "application/x-www-form-urlencoded;charset=utf-8"
 	query := form(signedParams(f, c, appKey, alipay.MethodQuery, `{"out_trade_no":"FZ1"}`, nil))
 	page := form(signedParams(f, c, appKey, alipay.MethodPagePay,

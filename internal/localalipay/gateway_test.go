@@ -90,14 +90,7 @@ func post(t testing.TB, gateway, query, ctype, body string, method string) rawAn
 func TestGatewayRejectsBadInput(t *testing.T) {
 	srv := startServer(t, localalipay.Options{})
 	c := srv.Credentials()
-	appKey, err := alipay.ParsePrivateKey("app", c.AppPrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := alipay.ParsePublicKey("pub", c.AlipayPublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	appKey, pub := localKeys(t, c)
 	const q = alipay.MethodQuery
 	good := func(mod func(map[string]string)) map[string]string {
 		return signedParams(t, c, appKey, q, `{"out_trade_no":"NOPE"}`, mod)
@@ -200,7 +193,7 @@ func TestResponseBytes(t *testing.T) {
 	if _, err := localalipay.OpenLink(ctxT(t), link); err != nil {
 		t.Fatal(err)
 	}
-	appKey, _ := alipay.ParsePrivateKey("app", srv.Credentials().AppPrivateKey)
+	appKey, _ := localKeys(t, srv.Credentials())
 	a := post(t, srv.Credentials().GatewayURL, "", "application/x-www-form-urlencoded",
 		form(signedParams(t, srv.Credentials(), appKey, alipay.MethodQuery, `{"out_trade_no":"RB1"}`, nil)), alipay.MethodQuery)
 	body := string(a.body)

@@ -2,6 +2,7 @@ package localalipay_test
 
 import (
 	"context"
+	"crypto/rsa"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -76,18 +77,24 @@ func startServer(t testing.TB, opts localalipay.Options) *localalipay.Server {
 	return s
 }
 
+// localKeys are the local test app's private key and the Alipay public key.
+func localKeys(t testing.TB, c localalipay.Credentials) (*rsa.PrivateKey, *rsa.PublicKey) {
+	t.Helper()
+	cfg, err := c.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.PrivateKey, cfg.AlipayPublicKey
+}
+
 // newClient is the real Go client configured with the server's credentials.
 func newClient(t testing.TB, c localalipay.Credentials, mod func(*alipay.Config)) *alipay.Client {
 	t.Helper()
-	key, err := alipay.ParsePrivateKey("AP_APP_KEY", c.AppPrivateKey)
+	cfg, err := c.ClientConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := alipay.ParsePublicKey("AP_PUB_KEY", c.AlipayPublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := alipay.Config{AppID: c.AppID, PrivateKey: key, AlipayPublicKey: pub, GatewayURL: c.GatewayURL, Timeout: 10 * time.Second}
+	cfg.Timeout = 10 * time.Second
 	if mod != nil {
 		mod(&cfg)
 	}

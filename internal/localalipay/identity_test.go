@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
 )
 
@@ -48,5 +49,46 @@ func TestDamagedIdentity(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestClientConfig: the credentials make a client config for the local test
+// app, and a damaged key is an error naming it, without its text.
+func TestClientConfig(t *testing.T) {
+	srv := startServer(t, localalipay.Options{})
+	c := srv.Credentials()
+	cfg, err := c.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AppID != c.AppID || cfg.GatewayURL != c.GatewayURL || cfg.SignType != alipay.RSA2 {
+		t.Errorf("config %q %q %q, want the credentials' app id and gateway with RSA2", cfg.AppID, cfg.GatewayURL, cfg.SignType)
+	}
+	// The gateway accepts the app's signature and the client verifies
+	// Alipay's: the answer is Alipay's "no such trade", not a signature error.
+	cl, err := alipay.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Query(ctxT(t), "CC-NONE"); !alipay.IsSubCode(err, alipay.SubTradeNotExist) {
+		t.Errorf("query with the config: %v, want %s", err, alipay.SubTradeNotExist)
+	}
+
+	for _, damage := range []func(*localalipay.Credentials){
+		func(c *localalipay.Credentials) { c.AppPrivateKey = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" },
+		func(c *localalipay.Credentials) { c.AlipayPublicKey = c.AppPrivateKey },
+	} {
+		bad := c
+		damage(&bad)
+		_, err := bad.ClientConfig()
+		if err == nil {
+			t.Fatal("a damaged key made a config")
+		}
+		if !strings.Contains(err.Error(), "local Alipay") {
+			t.Errorf("error %q does not name the local Alipay key", err)
+		}
+		if strings.Contains(err.Error(), "MIIE") {
+			t.Errorf("error quotes key text: %q", err)
+		}
 	}
 }

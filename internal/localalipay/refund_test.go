@@ -13,14 +13,7 @@ import (
 func call(t *testing.T, srv *localalipay.Server, method, biz string) map[string]any {
 	t.Helper()
 	c := srv.Credentials()
-	appKey, err := alipay.ParsePrivateKey("app", c.AppPrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := alipay.ParsePublicKey("pub", c.AlipayPublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	appKey, pub := localKeys(t, c)
 	a := post(t, c.GatewayURL, "", "application/x-www-form-urlencoded", form(signedParams(t, c, appKey, method, biz, nil)), method)
 	if a.env == nil || a.env.Sign == "" {
 		t.Fatalf("no signed envelope: %s", a.body)

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 )
 
 // DefaultAddr is the well-known local address of the sandbox command.
@@ -43,6 +45,21 @@ type Credentials struct {
 	AppPrivateKey   string // one-line base64 PKCS#8 of the LOCAL test app, usable as AP_APP_KEY
 	AlipayPublicKey string // one-line base64 SPKI, usable as AP_PUB_KEY
 	GatewayURL      string // "http://127.0.0.1:<port>/gateway.do"
+}
+
+// ClientConfig is the alipay.Config of a client of this Alipay as its test
+// app: app id, both keys parsed, RSA2 and the gateway URL. The caller adds
+// the rest (timeouts, attempts, return and notify URLs).
+func (c Credentials) ClientConfig() (alipay.Config, error) {
+	priv, err := alipay.ParsePrivateKey("local Alipay app key", c.AppPrivateKey)
+	if err != nil {
+		return alipay.Config{}, fmt.Errorf("local Alipay credentials: %w", err)
+	}
+	pub, err := alipay.ParsePublicKey("local Alipay public key", c.AlipayPublicKey)
+	if err != nil {
+		return alipay.Config{}, fmt.Errorf("local Alipay credentials: %w", err)
+	}
+	return alipay.Config{AppID: c.AppID, PrivateKey: priv, AlipayPublicKey: pub, SignType: alipay.RSA2, GatewayURL: c.GatewayURL}, nil
 }
 
 // Server is a running local Alipay.

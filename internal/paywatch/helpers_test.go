@@ -142,20 +142,7 @@ func startLocal(t *testing.T) *local {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	cr := s.Credentials()
-	priv, err := alipay.ParsePrivateKey("local app key", cr.AppPrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := alipay.ParsePublicKey("local Alipay key", cr.AlipayPublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := alipay.NewClient(alipay.Config{AppID: cr.AppID, PrivateKey: priv, AlipayPublicKey: pub, GatewayURL: cr.GatewayURL, MaxAttempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &local{srv: s, client: c}
+	return &local{srv: s, client: l1Client(t, s.Credentials())}
 }
 
 // link creates a desktop payment link for a new order and returns both.
@@ -284,17 +271,22 @@ func (l *local) gatewayClient(t *testing.T) (*alipay.Client, *atomic.Int64) {
 	}))
 	t.Cleanup(ps.Close)
 	cr := l.srv.Credentials()
-	priv, err := alipay.ParsePrivateKey("local app key", cr.AppPrivateKey)
+	cr.GatewayURL = ps.URL + "/gateway.do"
+	return l1Client(t, cr), &n
+}
+
+// l1Client is a client of cr making one attempt per call, as the server
+// gives the watcher.
+func l1Client(t *testing.T, cr localalipay.Credentials) *alipay.Client {
+	t.Helper()
+	cfg, err := cr.ClientConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := alipay.ParsePublicKey("local Alipay key", cr.AlipayPublicKey)
+	cfg.MaxAttempts = 1
+	c, err := alipay.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := alipay.NewClient(alipay.Config{AppID: cr.AppID, PrivateKey: priv, AlipayPublicKey: pub, GatewayURL: ps.URL + "/gateway.do", MaxAttempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, &n
+	return c
 }

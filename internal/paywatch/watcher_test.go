@@ -178,12 +178,8 @@ func TestWatchErrors(t *testing.T) {
 	t.Run("permanent", func(t *testing.T) {
 		l := startLocal(t)
 		cr := l.srv.Credentials()
-		priv, _ := alipay.ParsePrivateKey("k", cr.AppPrivateKey)
-		pub, _ := alipay.ParsePublicKey("k", cr.AlipayPublicKey)
-		wrongApp, err := alipay.NewClient(alipay.Config{AppID: "2021000000000999", PrivateKey: priv, AlipayPublicKey: pub, GatewayURL: cr.GatewayURL, MaxAttempts: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
+		cr.AppID = "2021000000000999"
+		wrongApp := l1Client(t, cr)
 		var log bytes.Buffer
 		q := &counting{Querier: wrongApp}
 		w, clk, rec := newWatcher(t, q, paywatch.Options{Logger: slog.New(slog.NewJSONHandler(&log, nil))})

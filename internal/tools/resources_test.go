@@ -25,16 +25,12 @@ func localDeps(t *testing.T) (Deps, *localalipay.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	cr := s.Credentials()
-	priv, err := alipay.ParsePrivateKey("local app key", cr.AppPrivateKey)
+	cfg, err := s.Credentials().ClientConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := alipay.ParsePublicKey("local Alipay key", cr.AlipayPublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := alipay.NewClient(alipay.Config{AppID: cr.AppID, PrivateKey: priv, AlipayPublicKey: pub, GatewayURL: cr.GatewayURL, MaxAttempts: 1})
+	cfg.MaxAttempts = 1
+	c, err := alipay.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
