@@ -87,9 +87,15 @@ func wantError(t *testing.T, res *mcp.CallToolResult, subs ...string) {
 	if res.StructuredContent != nil {
 		t.Errorf("error result carries structuredContent: %v", res.StructuredContent)
 	}
+	wantText(t, res, subs...)
+}
+
+// wantText fails for each of subs the result's text lacks.
+func wantText(t *testing.T, res *mcp.CallToolResult, subs ...string) {
+	t.Helper()
 	for _, s := range subs {
 		if !strings.Contains(text(res), s) {
-			t.Errorf("error text lacks %q:\n%s", s, text(res))
+			t.Errorf("text lacks %q:\n%s", s, text(res))
 		}
 	}
 }
@@ -158,11 +164,7 @@ func TestQueryPayment(t *testing.T) {
 				if got := structured(t, res); got != `{"totalAmount":19.99,"tradeNo":"2026112522001400000000000001","tradeStatus":"TRADE_SUCCESS"}` {
 					t.Errorf("structured %s", got)
 				}
-				for _, s := range []string{"TRADE_SUCCESS", "¥19.99", "2026112522001400000000000001", "Paid"} {
-					if !strings.Contains(text(res), s) {
-						t.Errorf("text lacks %q: %s", s, text(res))
-					}
-				}
+				wantText(t, res, "TRADE_SUCCESS", "¥19.99", "2026112522001400000000000001", "Paid")
 			}},
 		{"waiting", ok(`"trade_no":"2026112522001400000000000002","trade_status":"WAIT_BUYER_PAY","total_amount":"0.07"`),
 			func(t *testing.T, res *mcp.CallToolResult) {

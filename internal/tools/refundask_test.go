@@ -75,11 +75,7 @@ func TestRefundAsksTheUser(t *testing.T) {
 				} else {
 					wantError(t, res)
 				}
-				for _, w := range tt.want {
-					if !strings.Contains(text(res), w) {
-						t.Errorf("text lacks %q:\n%s", w, text(res))
-					}
-				}
+				wantText(t, res, tt.want...)
 				// The trade and the refund number are queried on the
 				// asking call; on the newest protocol the trade again on
 				// the answered one; the refund only after a yes.
@@ -167,11 +163,7 @@ func TestRefundConfirmModes(t *testing.T) {
 			} else {
 				wantError(t, res)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(text(res), w) {
-					t.Errorf("text lacks %q:\n%s", w, text(res))
-				}
-			}
+			wantText(t, res, tt.want...)
 			if got := len(u.asked()); got != tt.wantAsked {
 				t.Errorf("asked %d times, want %d", got, tt.wantAsked)
 			}

@@ -74,11 +74,7 @@ func TestRefundAskSeesEarlierRefund(t *testing.T) {
 				} else {
 					wantError(t, res)
 				}
-				for _, w := range tt.want {
-					if !strings.Contains(text(res), w) {
-						t.Errorf("text lacks %q:\n%s", w, text(res))
-					}
-				}
+				wantText(t, res, tt.want...)
 				if n := len(u.asked()); n != tt.wantAsked {
 					t.Errorf("asked %d times, want %d", n, tt.wantAsked)
 				}

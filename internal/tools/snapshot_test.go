@@ -51,15 +51,7 @@ func writeSnap(t *testing.T, path string, b []byte) {
 // normalizeJSON marshals v with sorted keys and indentation.
 func normalizeJSON(t *testing.T, v any) []byte {
 	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var x any
-	if err := json.Unmarshal(b, &x); err != nil {
-		t.Fatal(err)
-	}
-	out, err := json.MarshalIndent(x, "", "  ")
+	out, err := json.MarshalIndent(asJSONValue(t, v), "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
