@@ -186,6 +186,12 @@ func (c *Client) splitParams(p map[string]string, inURL func(string) bool) (stri
 // response object on success (code 10000). With retry, an unknown outcome
 // is retried with the same business content up to MaxAttempts times.
 func (c *Client) call(ctx context.Context, method string, biz any, retry bool, out any) error {
+	return c.callWith(ctx, method, biz, nil, retry, out)
+}
+
+// callWith is call with extra public parameters (notify_url); empty values
+// are left out.
+func (c *Client) callWith(ctx context.Context, method string, biz any, public map[string]string, retry bool, out any) error {
 	attempts := 1
 	if retry {
 		attempts = c.cfg.MaxAttempts
@@ -195,7 +201,7 @@ func (c *Client) call(ctx context.Context, method string, biz any, retry bool, o
 		return &Error{Method: method, Err: err}
 	}
 	for attempt := 1; ; attempt++ {
-		err := c.once(ctx, method, bizJSON, out)
+		err := c.once(ctx, method, bizJSON, public, out)
 		if err == nil {
 			return nil
 		}
@@ -215,16 +221,21 @@ func (c *Client) call(ctx context.Context, method string, biz any, retry bool, o
 }
 
 // requestParams returns the signed parameters of one server call.
-func (c *Client) requestParams(method, bizJSON string) (map[string]string, error) {
+func (c *Client) requestParams(method, bizJSON string, public map[string]string) (map[string]string, error) {
 	p := c.commonParams(method)
+	for k, v := range public {
+		if v != "" {
+			p[k] = v
+		}
+	}
 	if err := c.sign(p, bizJSON); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-func (c *Client) once(ctx context.Context, method, bizJSON string, out any) *Error {
-	p, err := c.requestParams(method, bizJSON)
+func (c *Client) once(ctx context.Context, method, bizJSON string, public map[string]string, out any) *Error {
+	p, err := c.requestParams(method, bizJSON, public)
 	if err != nil {
 		return &Error{Method: method, Err: err}
 	}

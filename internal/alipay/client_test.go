@@ -598,3 +598,55 @@ func TestClientNetworkErrorHidesQuery(t *testing.T) {
 		t.Errorf("error does not name the gateway %s: %s", g.url(), msg)
 	}
 }
+
+// TestClientBindsAnswers: a verified answer of close or precreate about
+// another order than the one asked about is refused, as is a precreate
+// answer without qr_code.
+func TestClientBindsAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, inner string
+		call                func(*Client) error
+		want                string
+	}{
+		{"close of another order", MethodClose, `{"code":"10000","msg":"Success","trade_no":"1","out_trade_no":"OTHER"}`,
+			func(c *Client) error { _, err := c.Close(context.Background(), "T1"); return err }, `"OTHER"`},
+		{"precreate of another order", MethodPrecreate, `{"code":"10000","msg":"Success","out_trade_no":"OTHER","qr_code":"https://qr.alipay.com/bax1"}`,
+			func(c *Client) error {
+				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
+				return err
+			}, `"OTHER"`},
+		{"precreate without qr_code", MethodPrecreate, `{"code":"10000","msg":"Success","out_trade_no":"T1"}`,
+			func(c *Client) error {
+				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
+				return err
+			}, "qr_code"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newFakeGateway(t, func(int, gwRequest) gwReply {
+				return gwReply{Body: signedBody(t, testAlipayKey(t), ResponseKey(tc.method), tc.inner)}
+			})
+			err := tc.call(newTestClient(t, g, nil))
+			if !errors.Is(err, ErrMalformedResponse) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want ErrMalformedResponse naming %s, got %v", tc.want, err)
+			}
+		})
+	}
+	t.Run("precreate sends what was asked", func(t *testing.T) {
+		g := newFakeGateway(t, func(int, gwRequest) gwReply {
+			return gwReply{Body: signedBody(t, testAlipayKey(t), ResponseKey(MethodPrecreate),
+				`{"code":"10000","msg":"Success","out_trade_no":"T1","qr_code":"https://qr.alipay.com/bax1"}`)}
+		})
+		c := newTestClient(t, g, func(cfg *Config) { cfg.NotifyURL = "https://shop.example/notify" })
+		res, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 1999, Subject: "插画", TimeoutExpress: "30m"})
+		if err != nil || res.QRCode != "https://qr.alipay.com/bax1" {
+			t.Fatalf("%+v %v", res, err)
+		}
+		r := g.requests()[0]
+		if r.Params["biz_content"] != `{"out_trade_no":"T1","total_amount":"19.99","subject":"插画","product_code":"FACE_TO_FACE_PAYMENT","timeout_express":"30m"}` {
+			t.Errorf("biz_content %s", r.Params["biz_content"])
+		}
+		if r.Params["notify_url"] != "https://shop.example/notify" || !r.InQuery["notify_url"] {
+			t.Errorf("notify_url must travel as a public parameter: %v", r.Params)
+		}
+	})
+}

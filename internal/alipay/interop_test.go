@@ -111,7 +111,7 @@ func TestNodeSDKInterop(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				p, err := c.requestParams(call.method, biz)
+				p, err := c.requestParams(call.method, biz, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

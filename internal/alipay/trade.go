@@ -17,6 +17,7 @@ const (
 	MethodRefund      = "alipay.trade.refund"
 	MethodRefundQuery = "alipay.trade.fastpay.refund.query"
 	MethodClose       = "alipay.trade.close"
+	MethodPrecreate   = "alipay.trade.precreate"
 )
 
 // Trade statuses of alipay.trade.query and notifications (notes §5.1), and
@@ -37,6 +38,8 @@ func Paid(status string) bool { return status == TradeSuccess || status == Trade
 const (
 	ProductPagePay = "FAST_INSTANT_TRADE_PAY"
 	ProductWapPay  = "QUICK_WAP_WAY"
+	// ProductFaceToFace is the product of a precreated QR code (当面付).
+	ProductFaceToFace = "FACE_TO_FACE_PAYMENT"
 )
 
 // PayRequest describes a payment link. Every field is checked before
@@ -344,7 +347,9 @@ type CloseResult struct {
 	OutTradeNo string `json:"out_trade_no"`
 }
 
-// Close closes an unpaid trade (WAIT_BUYER_PAY). Not retried: query first.
+// Close closes an unpaid trade (WAIT_BUYER_PAY). Not retried: a retry of a
+// close that went through answers ACQ.TRADE_STATUS_ERROR, so query first.
+// The answer must name the order asked about.
 func (c *Client) Close(ctx context.Context, outTradeNo string) (*CloseResult, error) {
 	if err := CheckOutTradeNo("out_trade_no", outTradeNo); err != nil {
 		return nil, err
@@ -352,6 +357,86 @@ func (c *Client) Close(ctx context.Context, outTradeNo string) (*CloseResult, er
 	var out CloseResult
 	if err := c.call(ctx, MethodClose, map[string]string{"out_trade_no": outTradeNo}, false, &out); err != nil {
 		return nil, err
+	}
+	if err := echoes(MethodClose, "out_trade_no", out.OutTradeNo, outTradeNo); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// echoes checks that a verified answer is about what was asked: Alipay
+// echoes the request's out_trade_no, and an answer about another order
+// (a replayed or misrouted one) must not be taken for this one.
+func echoes(method, field, got, want string) error {
+	if got == want {
+		return nil
+	}
+	return &Error{Method: method, Err: fmt.Errorf("%w: the answer is about %s %q, not the %q asked about (答复中的 %s 与请求不一致, 未采用)",
+		ErrMalformedResponse, field, clip(got), want, field)}
+}
+
+// PrecreateRequest describes a face-to-face QR payment
+// (alipay.trade.precreate, 当面付). Every field is checked before the call.
+type PrecreateRequest struct {
+	OutTradeNo     string // 1–64 of [A-Za-z0-9_-]
+	TotalAmount    Amount // 0.01 to 100000000 yuan
+	Subject        string // 1–256 characters
+	TimeoutExpress string // optional, relative: "30m", "2h", "1d" (1m–15d) or "1c"
+	TimeExpire     string // optional, absolute Beijing time "yyyy-MM-dd HH:mm:ss", in the future
+	NotifyURL      string // overrides Config.NotifyURL; absolute http(s), ≤256 bytes
+}
+
+// PrecreateResult is the answer of alipay.trade.precreate: qr_code is the
+// text to render as a QR code for the buyer's Alipay app to scan.
+type PrecreateResult struct {
+	OutTradeNo string `json:"out_trade_no"`
+	QRCode     string `json:"qr_code"`
+}
+
+// Precreate asks Alipay for the QR code of an order. Alipay creates the
+// trade only when the buyer scans it; until then a query answers
+// ACQ.TRADE_NOT_EXIST. It is retried on unknown outcomes: the same
+// out_trade_no with the same content gives the same order. The answer must
+// name the order asked about and carry a qr_code.
+func (c *Client) Precreate(ctx context.Context, r PrecreateRequest) (*PrecreateResult, error) {
+	if err := CheckOutTradeNo("out_trade_no", r.OutTradeNo); err != nil {
+		return nil, err
+	}
+	if err := checkAmountRange("total_amount", r.TotalAmount); err != nil {
+		return nil, err
+	}
+	if err := checkText("subject", r.Subject, 256, true); err != nil {
+		return nil, err
+	}
+	if err := CheckTimeoutExpress(r.TimeoutExpress); err != nil {
+		return nil, err
+	}
+	if err := c.checkTimeExpire(r.TimeExpire); err != nil {
+		return nil, err
+	}
+	notify := firstNonEmpty(r.NotifyURL, c.cfg.NotifyURL)
+	if notify != "" {
+		if err := CheckURL("notify_url", notify); err != nil {
+			return nil, err
+		}
+	}
+	biz := struct {
+		OutTradeNo     string `json:"out_trade_no"`
+		TotalAmount    string `json:"total_amount"`
+		Subject        string `json:"subject"`
+		ProductCode    string `json:"product_code"`
+		TimeoutExpress string `json:"timeout_express,omitempty"`
+		TimeExpire     string `json:"time_expire,omitempty"`
+	}{r.OutTradeNo, r.TotalAmount.String(), r.Subject, ProductFaceToFace, r.TimeoutExpress, r.TimeExpire}
+	var out PrecreateResult
+	if err := c.callWith(ctx, MethodPrecreate, biz, map[string]string{"notify_url": notify}, true, &out); err != nil {
+		return nil, err
+	}
+	if err := echoes(MethodPrecreate, "out_trade_no", out.OutTradeNo, r.OutTradeNo); err != nil {
+		return nil, err
+	}
+	if out.QRCode == "" || len(out.QRCode) > 1024 {
+		return nil, &Error{Method: MethodPrecreate, Err: fmt.Errorf("%w: qr_code is missing or longer than 1024 bytes (答复缺少 qr_code)", ErrMalformedResponse)}
 	}
 	return &out, nil
 }

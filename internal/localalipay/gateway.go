@@ -63,6 +63,7 @@ var methods = map[string]methodKind{
 	alipay.MethodRefund:      kindAPI,
 	alipay.MethodRefundQuery: kindAPI,
 	alipay.MethodClose:       kindAPI,
+	alipay.MethodPrecreate:   kindAPI,
 }
 
 // gatewayRequest is a verified request.
@@ -72,6 +73,7 @@ type gatewayRequest struct {
 	SignType alipay.SignType
 	Biz      bizContent
 	Now      time.Time
+	Host     string // the Host the request came to; QR codes point there
 }
 
 // handleGateway serves /gateway.do: parse, check in Alipay's order, verify,
@@ -124,6 +126,9 @@ func (s *Server) handleGateway(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, gerr := s.checkRequest(params, now)
+	if req != nil {
+		req.Host = r.Host
+	}
 	if gerr != nil {
 		if gerr.Sub == "isv.invalid-app-id" {
 			signed = false
@@ -358,6 +363,8 @@ func (s *Server) dispatch(ctx context.Context, req *gatewayRequest) obj {
 		fields, err = s.apiRefundQuery(ctx, req)
 	case alipay.MethodClose:
 		fields, err = s.apiClose(ctx, req)
+	case alipay.MethodPrecreate:
+		fields, err = s.apiPrecreate(ctx, req)
 	default:
 		err = &gwError{Code: codeInvalid, Sub: "isv.invalid-method", SubMsg: "不存在的方法名"}
 	}

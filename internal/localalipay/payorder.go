@@ -64,7 +64,14 @@ func parsePayOrder(req *gatewayRequest) (*payOrder, error) {
 		return nil, err
 	}
 	wap := req.Method == alipay.MethodWapPay
+	qr := req.Method == alipay.MethodPrecreate
 	switch {
+	case qr && p.ProductCode == "":
+		p.ProductCode = alipay.ProductFaceToFace
+	case qr && p.ProductCode != alipay.ProductFaceToFace:
+		return nil, errInvalidParam("当面付的 product_code 必须是 %s (product_code must be %s for %s)",
+			alipay.ProductFaceToFace, alipay.ProductFaceToFace, req.Method)
+	case qr:
 	case !wap && p.ProductCode != alipay.ProductPagePay:
 		return nil, errInvalidParam("电脑网站支付的 product_code 必须是 %s (product_code must be %s for %s)",
 			alipay.ProductPagePay, alipay.ProductPagePay, req.Method)
@@ -83,6 +90,9 @@ func parsePayOrder(req *gatewayRequest) (*payOrder, error) {
 				return nil, err
 			}
 		}
+	}
+	if qr {
+		p.ReturnURL = "" // a scanned QR code has no browser to send back
 	}
 	for _, u := range []struct{ name, v string }{{"notify_url", p.NotifyURL}, {"return_url", p.ReturnURL}} {
 		if u.v != "" {

@@ -252,6 +252,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /cashier/m", s.handleMobileCashier)
 	mux.HandleFunc("POST /cashier/pay", s.handlePay)
 	mux.HandleFunc("GET /cashier/paid", s.handlePaid)
+	mux.HandleFunc("GET "+qrPath+"{code}", s.handleQR)
 	s.controlRoutes(mux)
 	mux.HandleFunc("/", s.handleIndex)
 	return recoverer(s.log, mux)

@@ -17,7 +17,7 @@ import (
 const dbFile = "local-alipay.db"
 
 // schemaVersion is PRAGMA user_version after migrate.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // migrations[i] moves the schema from version i to i+1.
 var migrations = []string{
@@ -89,6 +89,16 @@ var migrations = []string{
 	// The control API lists a trade's notifications and their attempts.
 	`CREATE INDEX notifications_trade ON notifications (trade_id);
 	CREATE INDEX notification_attempts_notification ON notification_attempts (notification_id);`,
+	// alipay.trade.precreate: a QR code names an order that becomes a
+	// trade when the buyer scans it.
+	`CREATE TABLE precreates (
+		code         TEXT    PRIMARY KEY,
+		out_trade_no TEXT    NOT NULL,
+		fingerprint  TEXT    NOT NULL,
+		order_json   TEXT    NOT NULL,
+		created_ms   INTEGER NOT NULL
+	);
+	CREATE INDEX precreates_order ON precreates (out_trade_no, fingerprint);`,
 }
 
 // store is the SQLite state shared by every Server on the same data
