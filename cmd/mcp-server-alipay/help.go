@@ -40,6 +40,10 @@ const usageText = `mcp-server-alipay %s — 支付宝 MCP Server / Alipay MCP se
   AP_REFUND_CONFIRM      auto (默认 default) | always | never; 退款前请用户确认 / ask the user before a refund:
                          auto 客户端支持表单 elicitation 时询问 / ask when the client supports form elicitation;
                          always 无法询问时拒绝退款 / refuse refunds when the client cannot ask; never 不询问 / never ask
+  AP_PAID_WEBHOOK        买家付款时通知的网址: 你的 https 接口, 或钉钉/企业微信/飞书群机器人的 Webhook
+                         where to tell you a buyer paid: your https endpoint, or a DingTalk/WeCom/Feishu bot webhook
+  AP_PAID_WEBHOOK_SECRET 签名密钥 (HMAC-SHA256); 通用接口必填, 钉钉/飞书为机器人的加签密钥
+                         signing secret; required for your own endpoint, the bot's signing secret for DingTalk/Feishu
 
 先试试 / Try first:  mcp-server-alipay demo
 文档 / Docs:         https://github.com/mcp-server-alipay/mcp-server-alipay

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/paidhook"
 )
 
 // Env is the Alipay environment the server talks to.
@@ -27,7 +28,7 @@ var Variables = []string{
 	"AP_APP_ID", "AP_APP_KEY", "AP_PUB_KEY", "AP_RETURN_URL", "AP_NOTIFY_URL",
 	"AP_ENCRYPTION_ALGO", "AP_CURRENT_ENV", "AP_SELECT_TOOLS", "AP_LOG_ENABLED",
 	"AP_INVOKE_AUTH_TOKEN", "AP_GATEWAY_URL", "AP_LOCAL_DATA_DIR", "AP_REFUND_MAX_AMOUNT",
-	"AP_WATCH_PAYMENTS", "AP_REFUND_CONFIRM",
+	"AP_WATCH_PAYMENTS", "AP_REFUND_CONFIRM", "AP_PAID_WEBHOOK", "AP_PAID_WEBHOOK_SECRET",
 }
 
 // RefundConfirm says when a refund asks the human first (AP_REFUND_CONFIRM).
@@ -62,6 +63,10 @@ type Config struct {
 	RefundMax       alipay.Amount // AP_REFUND_MAX_AMOUNT; 0 means no cap
 	WatchPayments   bool          // AP_WATCH_PAYMENTS: watch orders with links until paid
 	RefundConfirm   RefundConfirm // AP_REFUND_CONFIRM: when a refund asks the human first
+	// PaidWebhook is AP_PAID_WEBHOOK with AP_PAID_WEBHOOK_SECRET: where the
+	// merchant is told that a buyer paid. The zero Target means unset; its
+	// String never shows the secret or the token in the URL.
+	PaidWebhook paidhook.Target
 	// Warnings are harmless oddities worth a line on stderr, such as keys
 	// that local mode ignores.
 	Warnings []string
@@ -169,6 +174,16 @@ func Load(getenv func(string) string) (*Config, error) {
 		c.RefundConfirm = RefundConfirm(v)
 	default:
 		bad("AP_REFUND_CONFIRM", "%q is not allowed; use auto (default), always or never (退款确认只能是 auto、always 或 never)", short(get("AP_REFUND_CONFIRM")))
+	}
+
+	if v := get("AP_PAID_WEBHOOK"); v != "" {
+		t, err := paidhook.ParseTarget(v, get("AP_PAID_WEBHOOK_SECRET"))
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.PaidWebhook = t
+	} else if get("AP_PAID_WEBHOOK_SECRET") != "" {
+		c.Warnings = append(c.Warnings, "AP_PAID_WEBHOOK_SECRET 已设置但 AP_PAID_WEBHOOK 未设置, 不会发送付款通知 / AP_PAID_WEBHOOK_SECRET is set but AP_PAID_WEBHOOK is not: no paid notification is sent")
 	}
 
 	if len(errs) > 0 {
@@ -305,9 +320,9 @@ func quote(s string) string { return fmt.Sprintf("%q", short(s)) }
 
 // String describes the configuration without key material.
 func (c Config) String() string {
-	return fmt.Sprintf("Config{Env:%s AppID:%s AppKey:%s PubKey:%s SignType:%s Gateway:%s ReturnURL:%s NotifyURL:%s AppAuthToken:%s Tools:%v LogEnabled:%t LocalDataDir:%s RefundMax:%s WatchPayments:%t RefundConfirm:%s}",
+	return fmt.Sprintf("Config{Env:%s AppID:%s AppKey:%s PubKey:%s SignType:%s Gateway:%s ReturnURL:%s NotifyURL:%s AppAuthToken:%s Tools:%v LogEnabled:%t LocalDataDir:%s RefundMax:%s WatchPayments:%t RefundConfirm:%s PaidWebhook:%s}",
 		c.Env, c.AppID, redacted(c.PrivateKey != nil), redacted(c.AlipayPublicKey != nil), c.SignType, c.GatewayURL,
-		c.ReturnURL, c.NotifyURL, redacted(c.AppAuthToken != ""), c.Tools, c.LogEnabled, c.LocalDataDir, c.refundMaxText(), c.WatchPayments, c.RefundConfirm)
+		c.ReturnURL, c.NotifyURL, redacted(c.AppAuthToken != ""), c.Tools, c.LogEnabled, c.LocalDataDir, c.refundMaxText(), c.WatchPayments, c.RefundConfirm, c.PaidWebhook)
 }
 
 // GoString keeps %#v from printing the keys.
@@ -327,6 +342,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("refund_max", c.refundMaxText()),
 		slog.Bool("watch_payments", c.WatchPayments),
 		slog.String("refund_confirm", string(c.RefundConfirm)),
+		slog.String("paid_webhook", c.PaidWebhook.String()),
 	)
 }
 

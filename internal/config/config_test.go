@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/paidhook"
 )
 
 type keys struct {
@@ -133,6 +134,25 @@ func TestLoadVariants(t *testing.T) {
 				t.Errorf("confirm %q", c.RefundConfirm)
 			}
 		}},
+		{"paid webhook to a dingtalk bot", map[string]string{
+			"AP_PAID_WEBHOOK":        "https://oapi.dingtalk.com/robot/send?access_token=dt-token-123456",
+			"AP_PAID_WEBHOOK_SECRET": "SEC0123456789",
+		}, func(t *testing.T, c *Config) {
+			if c.PaidWebhook.Kind() != paidhook.DingTalk || !c.PaidWebhook.Signed() {
+				t.Errorf("PaidWebhook = %s kind %s signed %t, want a signed DingTalk bot", c.PaidWebhook, c.PaidWebhook.Kind(), c.PaidWebhook.Signed())
+			}
+			if s := c.String(); strings.Contains(s, "dt-token-123456") || strings.Contains(s, "SEC0123456789") {
+				t.Errorf("String shows the webhook's token or secret: %s", s)
+			}
+		}},
+		{"no paid webhook", map[string]string{"AP_PAID_WEBHOOK_SECRET": "0123456789abcdef"}, func(t *testing.T, c *Config) {
+			if !c.PaidWebhook.IsZero() {
+				t.Errorf("PaidWebhook = %s, want unset", c.PaidWebhook)
+			}
+			if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "AP_PAID_WEBHOOK") {
+				t.Errorf("warnings = %q, want one about the secret without a URL", c.Warnings)
+			}
+		}},
 		{"confirm auto", map[string]string{"AP_REFUND_CONFIRM": "auto"}, func(t *testing.T, c *Config) {
 			if c.RefundConfirm != ConfirmAuto {
 				t.Errorf("confirm %q", c.RefundConfirm)
@@ -210,6 +230,10 @@ func TestLoadErrors(t *testing.T) {
 		{"bad confirm", map[string]string{"AP_REFUND_CONFIRM": "ask"}, []string{"AP_REFUND_CONFIRM:", `"ask"`, "auto", "always", "never"}},
 		{"confirm as a boolean", map[string]string{"AP_REFUND_CONFIRM": "true"}, []string{"AP_REFUND_CONFIRM:", `"true"`, "auto (default), always or never"}},
 		{"token with space", map[string]string{"AP_INVOKE_AUTH_TOKEN": "a b"}, []string{"AP_INVOKE_AUTH_TOKEN:"}},
+		{"relative paid webhook", map[string]string{"AP_PAID_WEBHOOK": "hooks/paid", "AP_PAID_WEBHOOK_SECRET": "0123456789abcdef"}, []string{"AP_PAID_WEBHOOK:", "absolute http(s) URL"}},
+		{"paid webhook without secret", map[string]string{"AP_PAID_WEBHOOK": "https://shop.example/hooks/paid"}, []string{"AP_PAID_WEBHOOK_SECRET:", "required", "openssl rand -hex 32"}},
+		{"short paid webhook secret", map[string]string{"AP_PAID_WEBHOOK": "https://shop.example/hooks/paid", "AP_PAID_WEBHOOK_SECRET": "hunter2"}, []string{"AP_PAID_WEBHOOK_SECRET:", "at least 16"}},
+		{"secret for a wecom bot", map[string]string{"AP_PAID_WEBHOOK": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx", "AP_PAID_WEBHOOK_SECRET": "SECabc"}, []string{"AP_PAID_WEBHOOK_SECRET:", "WeCom", "unset"}},
 		{"several at once", map[string]string{"AP_APP_ID": "", "AP_CURRENT_ENV": "x", "AP_LOG_ENABLED": "x"},
 			[]string{"AP_APP_ID:", "AP_CURRENT_ENV:", "AP_LOG_ENABLED:"}},
 	}
@@ -267,7 +291,10 @@ func TestParseSelectTools(t *testing.T) {
 
 func TestConfigNeverPrintsKeys(t *testing.T) {
 	k := genKeys(t)
-	c, err := Load(env(validEnv(t)))
+	e := validEnv(t)
+	e["AP_PAID_WEBHOOK"] = "https://open.feishu.cn/open-apis/bot/v2/hook/feishu-hook-id-0001"
+	e["AP_PAID_WEBHOOK_SECRET"] = "feishu-secret-0002"
+	c, err := Load(env(e))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,6 +306,12 @@ func TestConfigNeverPrintsKeys(t *testing.T) {
 		}
 		if strings.Contains(out, k.appPriv[:60]) || strings.Contains(out, "PrivateKey") && strings.Contains(out, "Primes") {
 			t.Errorf("key material printed: %.200s", out)
+		}
+		if strings.Contains(out, "feishu-hook-id-0001") || strings.Contains(out, "feishu-secret-0002") {
+			t.Errorf("paid webhook token or secret printed: %s", out)
+		}
+		if !strings.Contains(out, "open.feishu.cn") {
+			t.Errorf("paid webhook host not shown: %s", out)
 		}
 	}
 }
