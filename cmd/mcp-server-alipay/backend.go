@@ -71,6 +71,9 @@ func newBackend(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 		lc.AppAuthToken, lc.ReturnURL, lc.NotifyURL = ac.AppAuthToken, ac.ReturnURL, ac.NotifyURL
 		ac = lc
 	}
+	// The tools' client and the watcher's share what they learn of each
+	// order's trade number, so an answer naming another is refused by both.
+	ac.Trades = alipay.NewTradeBook(0)
 	c, err := alipay.NewClient(ac)
 	if err != nil {
 		b.Close()

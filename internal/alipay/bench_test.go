@@ -44,7 +44,7 @@ func BenchmarkDecodeResponse(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var out TradeQuery
-		if err := c.decode(MethodQuery, body, "", &out); err != nil {
+		if err := c.decode(MethodQuery, body, "", binding{}, &out); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -36,13 +36,24 @@ type Config struct {
 	MaxAttempts     int             // attempts of query, refund and refund query; default 3
 	HTTPClient      *http.Client    // default: a client with Timeout
 	Now             func() time.Time
+	// Trades remembers each order's trade number, to refuse answers that
+	// name another; share one between the clients of a process. nil = a
+	// book of this client's own.
+	Trades *TradeBook
 }
+
+// DefaultTimeout is Config.Timeout when 0: one HTTP attempt's bound.
+const DefaultTimeout = 15 * time.Second
+
+// DefaultMaxAttempts is Config.MaxAttempts when 0.
+const DefaultMaxAttempts = 3
 
 // Client calls the Alipay OpenAPI v2 gateway. It is safe for concurrent use.
 type Client struct {
 	cfg     Config
 	http    *http.Client
 	backoff func(attempt int) time.Duration
+	trades  *TradeBook
 }
 
 // NewClient checks cfg and returns a client.
@@ -76,10 +87,13 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 15 * time.Second
+		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 3
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.Trades == nil {
+		cfg.Trades = NewTradeBook(0)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -92,7 +106,7 @@ func NewClient(cfg Config) (*Client, error) {
 			return http.ErrUseLastResponse
 		}}
 	}
-	return &Client{cfg: cfg, http: hc, backoff: defaultBackoff}, nil
+	return &Client{cfg: cfg, http: hc, backoff: defaultBackoff, trades: cfg.Trades}, nil
 }
 
 // defaultBackoff waits 200ms, 400ms, … with jitter, capped at 2s.
@@ -182,16 +196,19 @@ func (c *Client) splitParams(p map[string]string, inURL func(string) bool) (stri
 	return u.String(), body.Encode(), nil
 }
 
-// call POSTs a signed request and verifies the answer. out receives the
-// response object on success (code 10000). With retry, an unknown outcome
-// is retried with the same business content up to MaxAttempts times.
-func (c *Client) call(ctx context.Context, method string, biz any, retry bool, out any) error {
-	return c.callWith(ctx, method, biz, nil, retry, out)
+// call POSTs a signed request and verifies the answer, which must be bound
+// to the request by b. out receives the response object on success (code
+// 10000). With retry, an unknown outcome is retried with the same business
+// content up to MaxAttempts times. No attempt starts once ctx is done: an
+// error's Attempts counts the requests that may have reached the gateway,
+// and 0 means none was sent.
+func (c *Client) call(ctx context.Context, method string, biz any, b binding, retry bool, out any) error {
+	return c.callWith(ctx, method, biz, nil, b, retry, out)
 }
 
 // callWith is call with extra public parameters (notify_url); empty values
 // are left out.
-func (c *Client) callWith(ctx context.Context, method string, biz any, public map[string]string, retry bool, out any) error {
+func (c *Client) callWith(ctx context.Context, method string, biz any, public map[string]string, b binding, retry bool, out any) error {
 	attempts := 1
 	if retry {
 		attempts = c.cfg.MaxAttempts
@@ -201,9 +218,16 @@ func (c *Client) callWith(ctx context.Context, method string, biz any, public ma
 		return &Error{Method: method, Err: err}
 	}
 	for attempt := 1; ; attempt++ {
-		err := c.once(ctx, method, bizJSON, public, out)
+		if ctx.Err() != nil {
+			return &Error{Method: method, Attempts: attempt - 1,
+				Err: fmt.Errorf("%w (请求已取消或超时, 未再发送)", ctx.Err())}
+		}
+		err := c.once(ctx, method, bizJSON, public, b, out)
 		if err == nil {
 			return nil
+		}
+		if err.Err != nil {
+			err.Err = &redacted{msg: c.scrub(err.Err.Error()), err: err.Err}
 		}
 		err.Attempts = attempt
 		if !err.Retryable || attempt >= attempts {
@@ -234,7 +258,7 @@ func (c *Client) requestParams(method, bizJSON string, public map[string]string)
 	return p, nil
 }
 
-func (c *Client) once(ctx context.Context, method, bizJSON string, public map[string]string, out any) *Error {
+func (c *Client) once(ctx context.Context, method, bizJSON string, public map[string]string, b binding, out any) *Error {
 	p, err := c.requestParams(method, bizJSON, public)
 	if err != nil {
 		return &Error{Method: method, Err: err}
@@ -279,7 +303,7 @@ func (c *Client) once(ctx context.Context, method, bizJSON string, public map[st
 	if len(respBody) > maxResponse {
 		return &Error{Method: method, TraceID: trace, Err: fmt.Errorf("%w: body larger than %d bytes", ErrMalformedResponse, maxResponse)}
 	}
-	return c.decode(method, respBody, trace, out)
+	return c.decode(method, respBody, trace, b, out)
 }
 
 // withoutQuery is u cut before its query string.
@@ -299,8 +323,10 @@ type status struct {
 }
 
 // decode verifies a gateway body and unmarshals the response object. It
-// returns nil only for a success (code 10000) whose signature verifies.
-func (c *Client) decode(method string, body []byte, trace string, out any) *Error {
+// returns nil only for a success (code 10000) whose signature verifies and
+// that is bound to the request (b). Gateway texts in errors are scrubbed
+// of this client's secrets (see scrub).
+func (c *Client) decode(method string, body []byte, trace string, b binding, out any) *Error {
 	env, err := ExtractResponse(body, method)
 	if err != nil {
 		return &Error{Method: method, TraceID: trace, Err: err}
@@ -314,17 +340,20 @@ func (c *Client) decode(method string, body []byte, trace string, out any) *Erro
 			return &Error{Method: method, TraceID: trace,
 				Err: fmt.Errorf("%w: the response has no sign, refused (响应没有签名, 已拒绝)", ErrBadSignature)}
 		}
-		return &Error{Method: method, Code: st.Code, Msg: st.Msg, SubCode: st.SubCode, SubMsg: st.SubMsg,
-			Unverified: true, TraceID: trace}
+		return &Error{Method: method, Code: c.scrub(st.Code), Msg: c.scrub(st.Msg), SubCode: c.scrub(st.SubCode), SubMsg: c.scrub(st.SubMsg),
+			Unverified: true, TraceID: c.scrub(trace)}
 	}
 	if err := Verify(c.cfg.AlipayPublicKey, c.cfg.SignType, env.Content, env.Sign); err != nil {
 		return &Error{Method: method, TraceID: trace,
 			Err: fmt.Errorf("%w: check that the Alipay public key (AP_PUB_KEY) is the one shown for this app in the portal "+
 				"(检查支付宝公钥是否正确); unverified answer: code=%q sub_code=%q", err, clip(st.Code), clip(st.SubCode))}
 	}
+	if m := c.check(b, env.Content, st.Code == "10000"); m != nil {
+		return &Error{Method: method, TraceID: c.scrub(trace), Err: m}
+	}
 	if st.Code != "10000" {
-		return &Error{Method: method, Code: st.Code, Msg: st.Msg, SubCode: st.SubCode, SubMsg: st.SubMsg,
-			Retryable: retryableCode(st.Code, st.SubCode), TraceID: trace}
+		return &Error{Method: method, Code: c.scrub(st.Code), Msg: c.scrub(st.Msg), SubCode: c.scrub(st.SubCode), SubMsg: c.scrub(st.SubMsg),
+			Retryable: retryableCode(st.Code, st.SubCode), TraceID: c.scrub(trace)}
 	}
 	if out != nil {
 		if err := json.Unmarshal(env.Content, out); err != nil {

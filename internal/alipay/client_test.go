@@ -400,7 +400,7 @@ func TestClientContext(t *testing.T) {
 		// Long enough for a signed answer under -race on a loaded machine;
 		// the first attempt hangs until it passes.
 		c := newTestClient(t, g, func(cfg *Config) { cfg.Timeout = time.Second })
-		if _, err := c.Query(context.Background(), "T1"); err != nil {
+		if _, err := c.Query(context.Background(), "T20240101001"); err != nil {
 			t.Fatalf("query after a timed-out attempt: %v", err)
 		}
 		if n := len(g.requests()); n != 2 {
@@ -607,27 +607,28 @@ func TestClientBindsAnswers(t *testing.T) {
 		name, method, inner string
 		call                func(*Client) error
 		want                string
+		is                  error
 	}{
 		{"close of another order", MethodClose, `{"code":"10000","msg":"Success","trade_no":"1","out_trade_no":"OTHER"}`,
-			func(c *Client) error { _, err := c.Close(context.Background(), "T1"); return err }, `"OTHER"`},
+			func(c *Client) error { _, err := c.Close(context.Background(), "T1"); return err }, `"OTHER"`, ErrAnswerMismatch},
 		{"precreate of another order", MethodPrecreate, `{"code":"10000","msg":"Success","out_trade_no":"OTHER","qr_code":"https://qr.alipay.com/bax1"}`,
 			func(c *Client) error {
 				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
 				return err
-			}, `"OTHER"`},
+			}, `"OTHER"`, ErrAnswerMismatch},
 		{"precreate without qr_code", MethodPrecreate, `{"code":"10000","msg":"Success","out_trade_no":"T1"}`,
 			func(c *Client) error {
 				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
 				return err
-			}, "qr_code"},
+			}, "qr_code", ErrMalformedResponse},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newFakeGateway(t, func(int, gwRequest) gwReply {
 				return gwReply{Body: signedBody(t, testAlipayKey(t), ResponseKey(tc.method), tc.inner)}
 			})
 			err := tc.call(newTestClient(t, g, nil))
-			if !errors.Is(err, ErrMalformedResponse) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("want ErrMalformedResponse naming %s, got %v", tc.want, err)
+			if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want %v naming %s, got %v", tc.is, tc.want, err)
 			}
 		})
 	}

@@ -195,7 +195,7 @@ func FuzzDecode(f *testing.F) {
 	c := &Client{cfg: Config{AlipayPublicKey: alipayPub, SignType: RSA2}}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var out TradeQuery
-		e := c.decode(MethodQuery, body, "", &out)
+		e := c.decode(MethodQuery, body, "", binding{}, &out)
 		if e != nil {
 			if e.Method != MethodQuery {
 				t.Fatalf("error without method: %v", e)

@@ -256,7 +256,8 @@ func (c *Client) Query(ctx context.Context, outTradeNo string) (*TradeQuery, err
 	}
 	var out TradeQuery
 	biz := map[string]string{"out_trade_no": outTradeNo}
-	if err := c.call(ctx, MethodQuery, biz, true, &out); err != nil {
+	b := binding{echo: biz, need: []string{"out_trade_no"}, order: outTradeNo}
+	if err := c.call(ctx, MethodQuery, biz, b, true, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -303,7 +304,10 @@ func (c *Client) Refund(ctx context.Context, r RefundRequest) (*RefundResult, er
 		RefundReason string `json:"refund_reason,omitempty"`
 	}{r.OutTradeNo, r.RefundAmount.String(), r.OutRequestNo, r.RefundReason}
 	var out RefundResult
-	if err := c.call(ctx, MethodRefund, biz, true, &out); err != nil {
+	// The refund answer echoes no out_request_no; the refund query that
+	// confirms a refund does (QueryRefund).
+	b := binding{echo: map[string]string{"out_trade_no": r.OutTradeNo}, need: []string{"out_trade_no"}, order: r.OutTradeNo}
+	if err := c.call(ctx, MethodRefund, biz, b, true, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -335,8 +339,21 @@ func (c *Client) QueryRefund(ctx context.Context, outTradeNo, outRequestNo strin
 		QueryOptions []string `json:"query_options"`
 	}{outTradeNo, outRequestNo, []string{"gmt_refund_pay"}}
 	var out RefundQuery
-	if err := c.call(ctx, MethodRefundQuery, biz, true, &out); err != nil {
+	b := binding{echo: map[string]string{"out_trade_no": outTradeNo, "out_request_no": outRequestNo}, order: outTradeNo}
+	if err := c.call(ctx, MethodRefundQuery, biz, b, true, &out); err != nil {
 		return nil, err
+	}
+	// An unknown refund answers without refund_status and may name
+	// nothing; a refund it reports on must say which one it is.
+	if out.RefundStatus != "" {
+		for _, f := range []struct{ field, asked, got string }{
+			{"out_trade_no", outTradeNo, out.OutTradeNo},
+			{"out_request_no", outRequestNo, out.OutRequestNo},
+		} {
+			if f.got == "" {
+				return nil, &Error{Method: MethodRefundQuery, Attempts: 1, Err: &MismatchError{Field: f.field, Asked: f.asked}}
+			}
+		}
 	}
 	return &out, nil
 }
@@ -355,24 +372,12 @@ func (c *Client) Close(ctx context.Context, outTradeNo string) (*CloseResult, er
 		return nil, err
 	}
 	var out CloseResult
-	if err := c.call(ctx, MethodClose, map[string]string{"out_trade_no": outTradeNo}, false, &out); err != nil {
-		return nil, err
-	}
-	if err := echoes(MethodClose, "out_trade_no", out.OutTradeNo, outTradeNo); err != nil {
+	biz := map[string]string{"out_trade_no": outTradeNo}
+	b := binding{echo: biz, need: []string{"out_trade_no"}, order: outTradeNo}
+	if err := c.call(ctx, MethodClose, biz, b, false, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
-}
-
-// echoes checks that a verified answer is about what was asked: Alipay
-// echoes the request's out_trade_no, and an answer about another order
-// (a replayed or misrouted one) must not be taken for this one.
-func echoes(method, field, got, want string) error {
-	if got == want {
-		return nil
-	}
-	return &Error{Method: method, Err: fmt.Errorf("%w: the answer is about %s %q, not the %q asked about (答复中的 %s 与请求不一致, 未采用)",
-		ErrMalformedResponse, field, clip(got), want, field)}
 }
 
 // PrecreateRequest describes a face-to-face QR payment
@@ -429,10 +434,8 @@ func (c *Client) Precreate(ctx context.Context, r PrecreateRequest) (*PrecreateR
 		TimeExpire     string `json:"time_expire,omitempty"`
 	}{r.OutTradeNo, r.TotalAmount.String(), r.Subject, ProductFaceToFace, r.TimeoutExpress, r.TimeExpire}
 	var out PrecreateResult
-	if err := c.callWith(ctx, MethodPrecreate, biz, map[string]string{"notify_url": notify}, true, &out); err != nil {
-		return nil, err
-	}
-	if err := echoes(MethodPrecreate, "out_trade_no", out.OutTradeNo, r.OutTradeNo); err != nil {
+	b := binding{echo: map[string]string{"out_trade_no": r.OutTradeNo}, need: []string{"out_trade_no"}, order: r.OutTradeNo}
+	if err := c.callWith(ctx, MethodPrecreate, biz, map[string]string{"notify_url": notify}, b, true, &out); err != nil {
 		return nil, err
 	}
 	if out.QRCode == "" || len(out.QRCode) > 1024 {

@@ -368,6 +368,8 @@ func errAttrs(err error) []slog.Attr {
 		return []slog.Attr{slog.String("reason", "no trade_status")}
 	case errors.Is(err, alipay.ErrBadSignature):
 		return []slog.Attr{slog.String("reason", "signature verification failed")}
+	case errors.Is(err, alipay.ErrAnswerMismatch):
+		return []slog.Attr{slog.String("reason", "the gateway answered about another order")}
 	case errors.As(err, &ae) && ae.Code != "":
 		return []slog.Attr{slog.String("code", ae.Code), slog.String("sub_code", ae.SubCode), slog.Bool("retryable", ae.Retryable)}
 	case errors.As(err, &ae) && ae.HTTPStatus != 0:

@@ -34,10 +34,14 @@ func testKeys(t *testing.T) (app, ali *rsa.PrivateKey) {
 }
 
 // answer is what a test gateway replies to one call: the inner response
-// object as JSON text, and whether to corrupt its signature.
+// object as JSON text, and whether to corrupt its signature. Like Alipay,
+// the gateway echoes the request's out_trade_no in a success (and the
+// out_request_no of a refund query that found a refund) unless inner
+// names them itself or noEcho is set.
 type answer struct {
 	inner  string
 	tamper bool
+	noEcho bool
 }
 
 // gateway is a small Alipay gateway for handler tests: it checks each
@@ -76,6 +80,9 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.calls = append(g.calls, method)
 	g.mu.Unlock()
 	a := g.reply(method, biz)
+	if !a.noEcho {
+		a.inner = echoIDs(a.inner, biz)
+	}
 	sign, err := alipay.Sign(ali, alipay.RSA2, []byte(a.inner))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -86,6 +93,23 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	fmt.Fprintf(w, `{%q:%s,"sign":%q}`, key, a.inner, sign)
+}
+
+// echoIDs adds the request's ids to a success that does not name them.
+func echoIDs(inner string, biz map[string]any) string {
+	if !strings.HasPrefix(inner, `{"code":"10000"`) {
+		return inner
+	}
+	add := func(field string) {
+		if v, ok := biz[field].(string); ok && !strings.Contains(inner, `"`+field+`"`) {
+			inner = "{" + fmt.Sprintf("%q:%q,", field, v) + inner[1:]
+		}
+	}
+	add("out_trade_no")
+	if strings.Contains(inner, `"refund_status"`) {
+		add("out_request_no")
+	}
+	return inner
 }
 
 func (g *gateway) methods() []string {

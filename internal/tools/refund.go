@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -97,6 +98,9 @@ func runRefund(d Deps) run {
 func precheck(ctx context.Context, d Deps, r alipay.RefundRequest) (*alipay.TradeQuery, *mcp.CallToolResult, string) {
 	q, err := d.Client.Query(ctx, r.OutTradeNo)
 	if err != nil {
+		if errors.Is(err, alipay.ErrAnswerMismatch) {
+			return nil, mismatchRefused(err), "ANSWER_MISMATCH"
+		}
 		if alipay.IsSubCode(err, alipay.SubTradeNotExist) {
 			res, _ := alipayError(opRefund, err, Outcome{})
 			return nil, res, alipay.SubTradeNotExist
@@ -116,6 +120,15 @@ func precheck(ctx context.Context, d Deps, r alipay.RefundRequest) (*alipay.Trad
 			r.RefundAmount, total, r.RefundAmount, total)), "REFUND_EXCEEDS_TOTAL"
 	}
 	return q, nil, ""
+}
+
+// mismatchRefused refuses a refund before the refund API is called because
+// a check's answer was about another order or request: a gateway that
+// misroutes answers cannot be trusted with this one either.
+func mismatchRefused(err error) *mcp.CallToolResult {
+	return toolError(fmt.Sprintf("退款被拒绝, 未调用退款接口 / Refund refused; the refund API was not called: "+
+		"支付宝网关答复的是另一笔订单或请求, 答复未采用 / the gateway answered about something else, and its answer was NOT used: %v\n"+
+		"怎么办 / What to do: %s", err, mismatchAdvice))
 }
 
 // refundText describes a refund whose answer said fund_change=Y.

@@ -164,6 +164,10 @@ func canAskForm(caps *mcp.ClientCapabilities) bool {
 // or a failed query, returns nil and the user is asked.
 func alreadyRefunded(ctx context.Context, d Deps, r alipay.RefundRequest, base Outcome) (*mcp.CallToolResult, Outcome) {
 	q, err := d.Client.QueryRefund(ctx, r.OutTradeNo, r.OutRequestNo)
+	if errors.Is(err, alipay.ErrAnswerMismatch) {
+		base.Status, base.Code = "refused", "ANSWER_MISMATCH"
+		return mismatchRefused(err), base
+	}
 	if err != nil || q.RefundStatus != alipay.RefundSuccess {
 		return nil, base
 	}

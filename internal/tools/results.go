@@ -80,6 +80,10 @@ func alipayError(o op, err error, ids Outcome) (*mcp.CallToolResult, Outcome) {
 		// Links are signed locally; no gateway is involved.
 		out.Code = "LINK_ERROR"
 		fmt.Fprintf(&b, "无法创建支付链接 / Could not create the payment link: %v\n怎么办 / What to do: 检查参数和 AP_APP_KEY。Check the arguments and AP_APP_KEY.", err)
+	case errors.Is(err, alipay.ErrAnswerMismatch):
+		out.Code = "ANSWER_MISMATCH"
+		fmt.Fprintf(&b, "支付宝网关答复的是另一笔订单或请求, 答复未采用 / The gateway answered about something else; its answer was NOT used: %v\n", err)
+		fmt.Fprintf(&b, "怎么办 / What to do: %s %s", mismatchAdvice, unknownOutcome(o))
 	case errors.As(err, &ae) && ae.Code != "":
 		out.Code, out.SubCode = ae.Code, ae.SubCode
 		fmt.Fprintf(&b, "支付宝返回错误 / Alipay returned an error (%s):\n", ae.Method)
@@ -118,6 +122,11 @@ func alipayError(o op, err error, ids Outcome) (*mcp.CallToolResult, Outcome) {
 	}
 	return toolError(b.String()), out
 }
+
+// mismatchAdvice is what to do when a signed answer was about something
+// other than what was asked.
+const mismatchAdvice = "这个答复不能说明本订单的任何情况。检查 AP_GATEWAY_URL / AP_CURRENT_ENV 以及中间的代理或缓存是否把别的答复转给了本服务。" +
+	"The answer says nothing about this order. Check AP_GATEWAY_URL / AP_CURRENT_ENV and any proxy or cache between this server and Alipay that may hand it answers meant for other requests."
 
 // unknownOutcome is the line that keeps a retry safe when Alipay's answer
 // is missing or untrusted.
