@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -199,8 +200,15 @@ func (t Target) scrub(s string) string {
 			s = strings.ReplaceAll(s, o, "***")
 		}
 	}
-	return s
+	// A DingTalk or Feishu sign is a credential for an hour.
+	s = querySecret.ReplaceAllString(s, "$1=***")
+	return jsonSign.ReplaceAllString(s, `"sign":"***"`)
 }
+
+var (
+	querySecret = regexp.MustCompile(`\b(sign|access_token|key)=[^&\s"'*]+`)
+	jsonSign    = regexp.MustCompile(`"sign"\s*:\s*"[^"]*"`)
+)
 
 // genericWord spares path segments such as "open-apis" or "hook" that are
 // part of every URL of a kind and carry no secret.
