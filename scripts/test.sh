@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command: installs the independent test peers (the
-# official Alipay Node SDK, the MCP Inspector CLI, headless Chromium), then
+# official Alipay Node SDK, the MCP Inspector CLI, headless Chromium, openssl), then
 # vets, tests, and gives every fuzz target a short run.
 #
 #   ./scripts/test.sh            everything
@@ -35,6 +35,17 @@ if ! command -v chromium >/dev/null 2>&1; then
 	fi
 fi
 command -v chromium >/dev/null 2>&1 && chromium --version || true
+
+step "peers: openssl for the README's shell check of a paid notification"
+if ! command -v openssl >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null
+	else
+		echo "openssl not found and cannot install it (not root): that test will skip"
+	fi
+fi
+command -v openssl >/dev/null 2>&1 && openssl version || true
 
 step "format and vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './interop/*'))
