@@ -26,9 +26,11 @@ import (
 //     HMAC is the secret (the Java sample: mac.init(new SecretKeySpec(secret…))).
 //     timestamp is in milliseconds, "与请求调用时间误差不能超过1小时"; both go
 //     in the query: …&timestamp=XXX&sign=XXX.
-//   - Success is HTTP 200 with {"errcode":0,"errmsg":"ok"}; a wrong sign,
-//     keyword or IP is errcode 310000 with HTTP 200. At most 20 messages a
-//     minute per robot.
+//   - Success is {"errcode":0,"errmsg":"ok"}; a refused security check
+//     (sign, keyword, IP) is errcode 310000 (which the dingtalk-robot-sdk
+//     npm package reports as "check safe config"), over the rate limit
+//     errcode 90030 "webhook over limit". "每个机器人每分钟最多发送20条"
+//     (zhuoqun.info/article/182, quoting developers.dingtalk.com).
 //
 // WeCom (企业微信) group robot, "群机器人配置说明"
 // (developer.work.weixin.qq.com/document/path/91770, as quoted at
@@ -40,16 +42,22 @@ import (
 //
 // Feishu (飞书) / Lark custom bot, "自定义机器人使用指南"
 // (open.feishu.cn/document/client-docs/bot-v3/add-custom-bot, as quoted at
-// aitechtogether.com/it/354984.html and blog.csdn.net/zhanglili1993/article/details/136473704):
+// aitechtogether.com/it/354984.html and blog.csdn.net/zhanglili1993/article/details/136473704;
+// the Lark host from beszel.dev/guide/notifications/lark):
 //   - POST https://open.feishu.cn/open-apis/bot/v2/hook/XXX (Lark:
 //     open.larksuite.com) with {"msg_type":"text","content":{"text":"…"}}.
 //   - 签名校验: "将timestamp + "\n" + 密钥当做签名字符串,使用 HmacSHA256 算法计算
-//     签名,再进行 Base64 编码"; here the string is the HMAC's KEY and the
-//     message is empty (the official Java sample: mac.init(new
-//     SecretKeySpec(stringToSign…)); mac.doFinal(new byte[]{})). timestamp is in
-//     seconds, within one hour; "timestamp" and "sign" go in the JSON body.
-//   - Success is {"code":0,"msg":"success","data":{}} (older answers also
-//     carry StatusCode 0); a bad sign is code 19021, a bad body code 9499.
+//     签名,再进行 Base64 编码"; unlike DingTalk, that string is the HMAC's KEY
+//     and the message is empty: the guide's Java SignDemo does
+//     mac.init(new SecretKeySpec(stringToSign…)); mac.doFinal(new byte[]{})
+//     (quoted at blog.csdn.net/ASDQWE09876/article/details/144612767), its
+//     Python sample hmac.new(key_enc, msg="" …). timestamp is in seconds,
+//     "距当前时间不超过 1 小时"; "timestamp" and "sign" go in the JSON body
+//     next to msg_type (juejin.cn/post/7391005009667293199).
+//   - Success is {"code":0,"msg":"success","data":{}} (with redundant
+//     StatusCode 0 for old clients); a bad sign is {"code":19021,"msg":"sign
+//     match fail or timestamp is not within one hour from current time"},
+//     a bad body code 9499.
 
 // botText is the request body of DingTalk and WeCom text messages.
 type botText struct {

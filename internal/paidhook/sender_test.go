@@ -201,7 +201,7 @@ func TestRetries(t *testing.T) {
 		rc := &receiver{check: verifyWeCom("k-1")}
 		rc.respond = func(n int, w http.ResponseWriter, d delivery) {
 			if n == 1 {
-				// HTTP 200, but refused: 45009 is WeCom's "api freq out of limit".
+				// HTTP 200, but refused (45009 is WeChat's "api freq out of limit").
 				w.Write([]byte(`{"errcode":45009,"errmsg":"api freq out of limit"}`))
 				return
 			}
