@@ -29,7 +29,7 @@ import (
 //   - Success is {"errcode":0,"errmsg":"ok"}; a refused security check
 //     (sign, keyword, IP) is errcode 310000 (which the dingtalk-robot-sdk
 //     npm package reports as "check safe config"), over the rate limit
-//     errcode 90030 "webhook over limit" (developer.aliyun.com/ask/595588).
+//     errcode 90030 "webhook over limit" (a Q&A page at 39.107.221.112/ask/595588).
 //     "每个机器人每分钟最多发送20条"
 //     (zhuoqun.info/article/182, quoting developers.dingtalk.com).
 //
