@@ -46,6 +46,7 @@ type Event struct {
 	ID         string
 	OutTradeNo string
 	TradeNo    string        // Alipay's trade number; may be empty when the source did not say
+	Subject    string        // the order's title, as on the payment link; may be empty
 	Amount     alipay.Amount // total paid, in fen
 	PaidAt     time.Time     // when the buyer paid (Alipay's send_pay_date) or, failing that, when it was seen
 	Env        string        // prod, sandbox or local
@@ -72,6 +73,7 @@ type payload struct {
 	Type       string `json:"type"`
 	OutTradeNo string `json:"out_trade_no"`
 	TradeNo    string `json:"trade_no,omitempty"`
+	Subject    string `json:"subject,omitempty"`
 	Amount     string `json:"amount"`
 	Currency   string `json:"currency"`
 	PaidAt     string `json:"paid_at,omitempty"`
@@ -82,7 +84,7 @@ type payload struct {
 // Body is the event's JSON, as POSTed to a generic endpoint.
 func (e Event) Body() []byte {
 	p := payload{
-		ID: e.ID, Type: TypeOrderPaid, OutTradeNo: e.OutTradeNo, TradeNo: e.TradeNo,
+		ID: e.ID, Type: TypeOrderPaid, OutTradeNo: e.OutTradeNo, TradeNo: e.TradeNo, Subject: e.Subject,
 		Amount: e.Amount.String(), Currency: "CNY", Env: e.Env, AppID: e.AppID,
 	}
 	if !e.PaidAt.IsZero() {
@@ -109,7 +111,7 @@ func ParseEvent(body []byte) (Event, error) {
 	if err != nil {
 		return Event{}, fmt.Errorf("paidhook: event %s amount: %w", p.ID, err)
 	}
-	e := Event{ID: p.ID, OutTradeNo: p.OutTradeNo, TradeNo: p.TradeNo, Amount: amount, Env: p.Env, AppID: p.AppID}
+	e := Event{ID: p.ID, OutTradeNo: p.OutTradeNo, TradeNo: p.TradeNo, Subject: p.Subject, Amount: amount, Env: p.Env, AppID: p.AppID}
 	if p.PaidAt != "" {
 		if e.PaidAt, err = time.Parse(time.RFC3339, p.PaidAt); err != nil {
 			return Event{}, fmt.Errorf("paidhook: event %s paid_at: %w", p.ID, err)
@@ -123,6 +125,9 @@ func ParseEvent(body []byte) (Event, error) {
 func (e Event) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "订单已支付 / Order paid: %s ¥%s", e.OutTradeNo, e.Amount)
+	if e.Subject != "" {
+		fmt.Fprintf(&b, "\n商品 / Subject: %s", e.Subject)
+	}
 	if e.TradeNo != "" {
 		fmt.Fprintf(&b, "\n支付宝交易号 / Alipay trade_no: %s", e.TradeNo)
 	}

@@ -55,13 +55,13 @@ func TestEventRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Amount != e.Amount || got.ID != e.ID || got.TradeNo != e.TradeNo || !got.PaidAt.Equal(e.PaidAt) || got.Env != e.Env || got.AppID != e.AppID {
+		if got.Amount != e.Amount || got.ID != e.ID || got.TradeNo != e.TradeNo || got.Subject != e.Subject || !got.PaidAt.Equal(e.PaidAt) || got.Env != e.Env || got.AppID != e.AppID {
 			t.Errorf("round trip of %d fen: %+v, want %+v", fen, got, e)
 		}
 	}
 	e := testEvent(12)
-	e.TradeNo, e.PaidAt = "", time.Time{}
-	if b := string(e.Body()); strings.Contains(b, `"trade_no"`) || strings.Contains(b, `"paid_at"`) {
+	e.TradeNo, e.PaidAt, e.Subject = "", time.Time{}, ""
+	if b := string(e.Body()); strings.Contains(b, `"trade_no"`) || strings.Contains(b, `"paid_at"`) || strings.Contains(b, `"subject"`) {
 		t.Errorf("unknown fields are written: %s", b)
 	}
 	for _, bad := range []string{`{}`, `{"id":"x","type":"order.refunded","out_trade_no":"o","amount":"1.00"}`, `{"id":"x","type":"order.paid","out_trade_no":"o","amount":"1.001"}`, `not json`} {

@@ -23,6 +23,7 @@ func testEvent(i int) Event {
 		ID:         NewEventID("local", "2021000000000001", out),
 		OutTradeNo: out,
 		TradeNo:    fmt.Sprintf("2026112922001400%04d", i),
+		Subject:    "插画定制 / custom illustration",
 		Amount:     alipay.Amount(1234 + i), // 12.34 yuan and up
 		PaidAt:     time.Date(2026, 11, 29, 14, 3, 4, 0, time.UTC),
 		Env:        "local",

@@ -41,7 +41,8 @@ func TestGenericDelivery(t *testing.T) {
 	}
 	want := map[string]string{
 		"id": ev.ID, "type": "order.paid", "out_trade_no": "T202611290001", "trade_no": "20261129220014000001",
-		"amount": "12.35", "currency": "CNY", "paid_at": "2026-11-29T22:03:04+08:00", "env": "local", "app_id": "2021000000000001",
+		"subject": "插画定制 / custom illustration",
+		"amount":  "12.35", "currency": "CNY", "paid_at": "2026-11-29T22:03:04+08:00", "env": "local", "app_id": "2021000000000001",
 	}
 	for k, v := range want {
 		if p[k] != v {
@@ -97,7 +98,7 @@ func TestBotDeliveries(t *testing.T) {
 			if !strings.HasPrefix(text, "订单已支付 / Order paid: T202611290002 ¥12.36\n") {
 				t.Errorf("text starts %q", text)
 			}
-			for _, w := range []string{"20261129220014000002", "2026-11-29 22:03:04 (北京时间 / Beijing time)", "local · app 2021000000000001", ev.ID} {
+			for _, w := range []string{"\n商品 / Subject: 插画定制 / custom illustration\n", "20261129220014000002", "2026-11-29 22:03:04 (北京时间 / Beijing time)", "local · app 2021000000000001", ev.ID} {
 				if !strings.Contains(text, w) {
 					t.Errorf("text lacks %q:\n%s", w, text)
 				}
