@@ -19,8 +19,8 @@ func ExampleParseAmount() {
 	// Output:
 	// 1999 fen = 19.99
 	// 10 fen = 0.10
-	// invalid amount (金额无效): "0.001" 最多两位小数 (at most two decimals, 0.01 yuan)
-	// invalid amount (金额无效): "0" 小于最小金额 0.01 元 (must be at least 0.01)
+	// 金额无效 / invalid amount: "0.001": 最多两位小数 / at most two decimals (0.01 yuan)
+	// 金额无效 / invalid amount: "0": 小于最小金额 0.01 元 / must be at least 0.01
 }
 
 func ExampleAmountFromJSON() {

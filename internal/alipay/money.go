@@ -19,7 +19,7 @@ const (
 )
 
 // ErrAmount is wrapped by every amount parsing error.
-var ErrAmount = errors.New("invalid amount (金额无效)")
+var ErrAmount = errors.New("金额无效 / invalid amount")
 
 // ParseAmount parses a decimal yuan amount such as "19.99", "0.1" or "7"
 // exactly. It accepts at most two decimals and the range [0.01, 100000000];
@@ -31,10 +31,10 @@ func ParseAmount(s string) (Amount, error) {
 		return 0, err
 	}
 	if a < MinAmount {
-		return 0, fmt.Errorf("%w: %s 小于最小金额 0.01 元 (must be at least 0.01)", ErrAmount, quoteShort(s))
+		return 0, fmt.Errorf("%w: %s: 小于最小金额 0.01 元 / must be at least 0.01", ErrAmount, quoteShort(s))
 	}
 	if a > MaxAmount {
-		return 0, fmt.Errorf("%w: %s 超过最大金额 100000000 元 (must be at most 100000000)", ErrAmount, quoteShort(s))
+		return 0, fmt.Errorf("%w: %s: 超过最大金额 100000000 元 / must be at most 100000000", ErrAmount, quoteShort(s))
 	}
 	return a, nil
 }
@@ -61,17 +61,17 @@ func AmountFromJSON(raw json.RawMessage) (Amount, error) {
 func amountText(raw []byte) (string, error) {
 	s := strings.Trim(string(raw), " \t\r\n") // JSON whitespace only
 	if s == "" || s == "null" {
-		return "", fmt.Errorf("%w: missing (金额缺失)", ErrAmount)
+		return "", fmt.Errorf("%w: 金额缺失 / missing", ErrAmount)
 	}
 	if s[0] == '"' {
 		var str string
 		if err := json.Unmarshal([]byte(s), &str); err != nil {
-			return "", fmt.Errorf("%w: %s is not a JSON string (金额格式不正确)", ErrAmount, quoteShort(s))
+			return "", fmt.Errorf("%w: %s: 金额格式不正确 / not a JSON string", ErrAmount, quoteShort(s))
 		}
 		return str, nil
 	}
 	if (s[0] != '-' && (s[0] < '0' || s[0] > '9')) || !json.Valid([]byte(s)) {
-		return "", fmt.Errorf("%w: %s is not a number like 19.99 (金额必须是数字, 如 19.99)", ErrAmount, quoteShort(s))
+		return "", fmt.Errorf("%w: %s: 金额必须是数字, 如 19.99 / not a number like 19.99", ErrAmount, quoteShort(s))
 	}
 	return s, nil
 }
@@ -80,11 +80,11 @@ func amountText(raw []byte) (string, error) {
 // refusing anything that is not a whole number of fen.
 func parseDecimal(s string) (Amount, error) {
 	if s == "" {
-		return 0, fmt.Errorf("%w: empty (金额为空)", ErrAmount)
+		return 0, fmt.Errorf("%w: 金额为空 / empty", ErrAmount)
 	}
 	orig := s
 	if len(s) > 64 {
-		return 0, fmt.Errorf("%w: %s is too long (金额格式不正确)", ErrAmount, quoteShort(orig))
+		return 0, fmt.Errorf("%w: %s: 金额格式不正确, 太长 / too long", ErrAmount, quoteShort(orig))
 	}
 	neg := false
 	switch s[0] {
@@ -98,17 +98,17 @@ func parseDecimal(s string) (Amount, error) {
 	if i := strings.IndexAny(s, "eE"); i >= 0 {
 		e, err := strconv.Atoi(s[i+1:])
 		if err != nil || e > 20 || e < -20 {
-			return 0, fmt.Errorf("%w: %s is not a decimal number like 19.99 (金额格式不正确, 应为如 19.99 的数字)", ErrAmount, quoteShort(orig))
+			return 0, fmt.Errorf("%w: %s: 金额格式不正确, 应为如 19.99 的数字 / not a decimal number like 19.99", ErrAmount, quoteShort(orig))
 		}
 		exp = e
 		s = s[:i]
 	}
 	intPart, frac, hasDot := strings.Cut(s, ".")
 	if intPart == "" && frac == "" || hasDot && frac == "" && intPart == "" {
-		return 0, fmt.Errorf("%w: %s is not a decimal number like 19.99 (金额格式不正确, 应为如 19.99 的数字)", ErrAmount, quoteShort(orig))
+		return 0, fmt.Errorf("%w: %s: 金额格式不正确, 应为如 19.99 的数字 / not a decimal number like 19.99", ErrAmount, quoteShort(orig))
 	}
 	if !allDigits(intPart) || !allDigits(frac) || (hasDot && frac == "") {
-		return 0, fmt.Errorf("%w: %s is not a decimal number like 19.99 (金额格式不正确, 应为如 19.99 的数字)", ErrAmount, quoteShort(orig))
+		return 0, fmt.Errorf("%w: %s: 金额格式不正确, 应为如 19.99 的数字 / not a decimal number like 19.99", ErrAmount, quoteShort(orig))
 	}
 	digits := strings.TrimLeft(intPart+frac, "0")
 	scale := len(frac) - exp // value = digits * 10^-scale
@@ -119,19 +119,19 @@ func parseDecimal(s string) (Amount, error) {
 	}
 	if digits == "" {
 		if neg {
-			return 0, fmt.Errorf("%w: %s 必须大于 0 (must be greater than 0)", ErrAmount, quoteShort(orig))
+			return 0, fmt.Errorf("%w: %s: 必须大于 0 / must be greater than 0", ErrAmount, quoteShort(orig))
 		}
 		return 0, nil
 	}
 	if neg {
-		return 0, fmt.Errorf("%w: %s 不能为负数 (must not be negative)", ErrAmount, quoteShort(orig))
+		return 0, fmt.Errorf("%w: %s: 不能为负数 / must not be negative", ErrAmount, quoteShort(orig))
 	}
 	if scale > 2 {
-		return 0, fmt.Errorf("%w: %s 最多两位小数 (at most two decimals, 0.01 yuan)", ErrAmount, quoteShort(orig))
+		return 0, fmt.Errorf("%w: %s: 最多两位小数 / at most two decimals (0.01 yuan)", ErrAmount, quoteShort(orig))
 	}
 	shift := 2 - scale // multiply digits by 10^shift
 	if len(digits)+shift > 13 {
-		return 0, fmt.Errorf("%w: %s 超过最大金额 100000000 元 (must be at most 100000000)", ErrAmount, quoteShort(orig))
+		return 0, fmt.Errorf("%w: %s: 超过最大金额 100000000 元 / must be at most 100000000", ErrAmount, quoteShort(orig))
 	}
 	n, err := strconv.ParseInt(digits+strings.Repeat("0", shift), 10, 64)
 	if err != nil {

@@ -217,14 +217,14 @@ func firstNonEmpty(a, b string) string {
 // what Alipay accepts: 1 to 64 letters, digits, "_" or "-".
 func CheckOutTradeNo(field, s string) error {
 	if s == "" {
-		return fmt.Errorf("%s: must not be empty (不能为空)", field)
+		return fmt.Errorf("%s: 不能为空 / must not be empty", field)
 	}
 	if n := len([]rune(s)); n > 64 {
-		return fmt.Errorf("%s: %d characters, at most 64 allowed (最长 64 个字符)", field, n)
+		return fmt.Errorf("%s: %d 个字符, 最长 64 个 / %d characters, at most 64 allowed", field, n, n)
 	}
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return fmt.Errorf("%s: only letters, digits, '_' and '-' are allowed, got %q (只能包含字母、数字、下划线和短横线)", field, r)
+			return fmt.Errorf("%s: 只能包含字母、数字、下划线和短横线, 收到 %q / only letters, digits, '_' and '-' are allowed, got %q", field, r, r)
 		}
 	}
 	return nil

@@ -34,7 +34,7 @@ func linkAnnotations() mcp.ToolAnnotations {
 // browser (alipay.trade.wap.pay).
 func createMobilePayment(d Deps) ServerTool {
 	return define("mobilePay", NameMobilePay, "创建手机支付链接 / Create mobile payment link",
-		"Creates an Alipay order and returns a payment link for a phone browser, which opens the Alipay app or pays in the browser. Use it for mobile websites and apps.",
+		"Creates an Alipay order and returns a payment link for a phone browser, which opens the Alipay app or pays in the browser. Use it for mobile websites and apps. "+titleRules,
 		linkAnnotations(), createLink(d, true))
 }
 
@@ -42,9 +42,13 @@ func createMobilePayment(d Deps) ServerTool {
 // desktop browser that shows a QR code (alipay.trade.page.pay).
 func createWebPagePayment(d Deps) ServerTool {
 	return define("webPagePay", NameWebPagePay, "创建电脑网站支付链接 / Create desktop payment link",
-		"Creates an Alipay order and returns a payment link for a desktop browser, which shows a QR code the buyer scans with Alipay. Use it for desktop websites and PC apps.",
+		"Creates an Alipay order and returns a payment link for a desktop browser, which shows a QR code the buyer scans with Alipay. Use it for desktop websites and PC apps. "+titleRules,
 		linkAnnotations(), createLink(d, false))
 }
+
+// titleRules says what becomes of orderTitle on its way to Alipay.
+const titleRules = "订单标题中的换行以一个空格发给支付宝; 不能含 '/'、'=' 或 '&' (支付宝拒收)。 " +
+	"Line breaks in orderTitle reach Alipay as one space; '/', '=' and '&' are refused, as Alipay refuses them in the subject."
 
 type linkOut struct {
 	URL string `json:"url"`

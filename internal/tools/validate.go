@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
@@ -27,14 +29,14 @@ func (a *args) amount(name string) alipay.Amount { return a.amt[name] }
 func allowed(f field) string {
 	switch {
 	case f.Type == "number":
-		return "a JSON number in yuan from 0.01 to 100000000 with at most two decimals, e.g. 19.99 " +
-			"(以元为单位的数字, 0.01 至 100000000, 最多两位小数)"
+		return "以元为单位的数字, 0.01 至 100000000, 最多两位小数 / " +
+			"a JSON number in yuan from 0.01 to 100000000 with at most two decimals, e.g. 19.99"
 	case idFields[f.Name]:
-		return "1 to 64 characters: letters, digits, '_' or '-' (1 至 64 个字母、数字、下划线或短横线)"
+		return "1 至 64 个字母、数字、下划线或短横线 / 1 to 64 characters: letters, digits, '_' or '-'"
 	case f.Required:
-		return fmt.Sprintf("a non-empty string of at most %d characters (不能为空, 最长 %d 个字符)", f.MaxLength, f.MaxLength)
+		return fmt.Sprintf("不能为空, 最长 %d 个字符 / a non-empty string of at most %d characters", f.MaxLength, f.MaxLength)
 	default:
-		return fmt.Sprintf("a string of at most %d characters, optional (可选, 最长 %d 个字符)", f.MaxLength, f.MaxLength)
+		return fmt.Sprintf("可选, 最长 %d 个字符 / a string of at most %d characters, optional", f.MaxLength, f.MaxLength)
 	}
 }
 
@@ -52,7 +54,7 @@ func validate(fields []field, raw json.RawMessage) (*args, []string) {
 	var problems []string
 	for _, k := range obj.keys {
 		if _, ok := known[k]; !ok {
-			problems = append(problems, fmt.Sprintf("%s: unknown property; allowed properties are %s (不支持的参数)", clip(k), names(fields)))
+			problems = append(problems, fmt.Sprintf("%s: 不支持的参数, 可用的参数为 %s / unknown property; allowed properties are %s", clip(k), names(fields), names(fields)))
 		}
 	}
 	a := &args{str: map[string]string{}, amt: map[string]alipay.Amount{}}
@@ -60,12 +62,12 @@ func validate(fields []field, raw json.RawMessage) (*args, []string) {
 		v, present := obj.values[f.Name]
 		if !present || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
 			if f.Required {
-				problems = append(problems, fmt.Sprintf("%s: required; %s (必填参数缺失)", f.Name, allowed(f)))
+				problems = append(problems, fmt.Sprintf("%s: 必填参数缺失 / required; %s", f.Name, allowed(f)))
 			}
 			continue
 		}
 		if msg := checkField(f, v, a); msg != "" {
-			problems = append(problems, fmt.Sprintf("%s: %s; allowed: %s", f.Name, msg, allowed(f)))
+			problems = append(problems, fmt.Sprintf("%s: %s。允许 / allowed: %s", f.Name, msg, allowed(f)))
 		}
 	}
 	return a, problems
@@ -76,10 +78,10 @@ func checkField(f field, v json.RawMessage, a *args) string {
 	v = bytes.TrimSpace(v)
 	if f.Type == "number" {
 		if len(v) > 0 && v[0] == '"' {
-			return "is a string, but the schema requires a JSON number such as 19.99, without quotes (金额必须是数字, 不能是字符串)"
+			return "金额必须是数字, 不能是字符串 / is a string, but the schema requires a JSON number such as 19.99, without quotes"
 		}
 		if len(v) > 0 && (v[0] == '{' || v[0] == '[' || v[0] == 't' || v[0] == 'f') {
-			return "is not a number (金额必须是数字)"
+			return "金额必须是数字 / is not a number"
 		}
 		amt, err := alipay.AmountFromJSON(v)
 		if err != nil {
@@ -89,14 +91,17 @@ func checkField(f field, v json.RawMessage, a *args) string {
 		return ""
 	}
 	if len(v) == 0 || v[0] != '"' {
-		return fmt.Sprintf("must be a string, got %s (必须是字符串)", jsonKind(v))
+		return fmt.Sprintf("必须是字符串, 收到的是%s / must be a string, got %s", jsonKindZH(v), jsonKind(v))
+	}
+	// Decoding would turn invalid UTF-8 and lone surrogates into U+FFFD,
+	// and the link would be signed over text the caller never sent: judge
+	// the raw bytes first.
+	if msg := rawTextProblem(v); msg != "" {
+		return msg
 	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
-		return "is not a valid JSON string (不是有效的字符串)"
-	}
-	if !utf8.ValidString(s) {
-		return "is not valid UTF-8 (编码无效)"
+		return "不是有效的 JSON 字符串 / is not a valid JSON string"
 	}
 	n := utf8.RuneCountInString(s)
 	switch {
@@ -105,14 +110,124 @@ func checkField(f field, v json.RawMessage, a *args) string {
 			return strings.TrimPrefix(err.Error(), f.Name+": ")
 		}
 	case f.MaxLength > 0 && n > f.MaxLength:
-		return fmt.Sprintf("%d characters, at most %d allowed (超过 %d 个字符)", n, f.MaxLength, f.MaxLength)
-	case f.Required && strings.TrimSpace(s) == "":
-		return "must not be empty (不能为空)"
-	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return "contains control characters such as line breaks (不能包含换行等控制字符)"
+		return fmt.Sprintf("%d 个字符, 最多 %d 个 / %d characters, at most %d allowed", n, f.MaxLength, n, f.MaxLength)
+	}
+	if !idFields[f.Name] {
+		s = alipayLine(s)
+		switch {
+		case f.Required && strings.TrimSpace(s) == "":
+			return "不能为空 / must not be empty"
+		case strings.ContainsFunc(s, isControl):
+			return "不能包含控制字符 (换行和制表符除外) / must not contain control characters (line breaks and tabs are fine)"
+		case f.Name == subjectField && strings.ContainsAny(s, subjectRefused):
+			return "不能包含 '/'、'=' 或 '&', 支付宝拒收含有这些字符的订单标题 subject / must not contain '/', '=' or '&': Alipay refuses them in the order title (subject)"
+		}
 	}
 	a.str[f.Name] = s
 	return ""
+}
+
+// subjectField is the argument sent as Alipay's subject; subjectRefused are
+// the characters Alipay's documentation forbids there ("不可使用特殊字符，如
+// /，=，& 等"; docs/protocol notes §6): refused before any call, naming the
+// field, rather than after a round trip.
+const (
+	subjectField   = "orderTitle"
+	subjectRefused = "/=&"
+)
+
+// alipayLine is what a free-text argument becomes before it reaches Alipay:
+// every run of whitespace that holds a line break (CR, LF, VT, FF, U+0085,
+// U+2028, U+2029) becomes one space (none at either end), and tabs become
+// spaces. The reference accepts line breaks in orderTitle and refundReason,
+// so we accept them too; Alipay's subject and refund_reason are one line.
+func alipayLine(s string) string {
+	if !strings.ContainsFunc(s, isBreakOrTab) {
+		return s
+	}
+	var b strings.Builder
+	rs := []rune(s)
+	for i := 0; i < len(rs); {
+		if !isBreakOrTab(rs[i]) && !unicode.IsSpace(rs[i]) {
+			b.WriteRune(rs[i])
+			i++
+			continue
+		}
+		j, breaks := i, false
+		for ; j < len(rs) && (isBreakOrTab(rs[j]) || unicode.IsSpace(rs[j])); j++ {
+			breaks = breaks || (isBreakOrTab(rs[j]) && rs[j] != '\t')
+		}
+		switch {
+		case breaks && (i == 0 || j == len(rs)):
+			// a line break at either end: dropped with the space around it
+		case breaks:
+			b.WriteByte(' ')
+		default:
+			b.WriteString(strings.ReplaceAll(string(rs[i:j]), "\t", " "))
+		}
+		i = j
+	}
+	return b.String()
+}
+
+func isBreakOrTab(r rune) bool {
+	switch r {
+	case '\t', '\n', '\v', '\f', '\r', 0x85, 0x2028, 0x2029:
+		return true
+	}
+	return false
+}
+
+// isControl: C0 and C1 controls and DEL, other than line breaks and tabs
+// (which alipayLine has already removed).
+func isControl(r rune) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0)
+}
+
+// rawTextProblem checks a JSON string literal as it arrived: its bytes must
+// be valid UTF-8 and its \u escapes must not leave a surrogate unpaired.
+func rawTextProblem(lit []byte) string {
+	if !utf8.Valid(lit) {
+		return "不是有效的 UTF-8 文本 / is not valid UTF-8 text"
+	}
+	for i := 0; i < len(lit); i++ {
+		if lit[i] != '\\' || i+1 >= len(lit) {
+			continue
+		}
+		if lit[i+1] != 'u' {
+			i++ // skip the escaped character (it may be a backslash)
+			continue
+		}
+		r, ok := hex4(lit, i+2)
+		if !ok {
+			return "不是有效的 JSON 字符串 / is not a valid JSON string"
+		}
+		switch {
+		case r >= 0xdc00 && r <= 0xdfff:
+			return fmt.Sprintf("含有孤立的代理项 \\u%04x, 不是有效的 Unicode 文本 / contains a lone surrogate \\u%04x: not valid Unicode text", r, r)
+		case r >= 0xd800 && r <= 0xdbff:
+			lo, ok := rune(0), false
+			if i+7 < len(lit) && lit[i+6] == '\\' && lit[i+7] == 'u' {
+				lo, ok = hex4(lit, i+8)
+			}
+			if !ok || lo < 0xdc00 || lo > 0xdfff {
+				return fmt.Sprintf("含有孤立的代理项 \\u%04x, 不是有效的 Unicode 文本 / contains a lone surrogate \\u%04x: not valid Unicode text", r, r)
+			}
+			i += 11
+			continue
+		}
+		i += 5
+	}
+	return ""
+}
+
+// hex4 reads four hex digits at b[i:].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(b[i:i+4]), 16, 16)
+	return rune(v), err == nil
 }
 
 // object is a decoded JSON object that remembers key order and duplicates.
@@ -132,25 +247,42 @@ func decodeObject(raw json.RawMessage) (*object, string) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, "arguments: must be a JSON object (参数必须是 JSON 对象)"
+		return nil, "arguments: 参数必须是 JSON 对象 / must be a JSON object"
 	}
 	for dec.More() {
 		kt, err := dec.Token()
 		if err != nil {
-			return nil, "arguments: malformed JSON (参数不是有效的 JSON)"
+			return nil, "arguments: 参数不是有效的 JSON / malformed JSON"
 		}
 		k, _ := kt.(string)
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
-			return nil, "arguments: malformed JSON (参数不是有效的 JSON)"
+			return nil, "arguments: 参数不是有效的 JSON / malformed JSON"
 		}
 		if _, dup := o.values[k]; dup {
-			return nil, fmt.Sprintf("%s: given twice; give each property once (参数重复)", clip(k))
+			return nil, fmt.Sprintf("%s: 参数重复 / given twice; give each property once", clip(k))
 		}
 		o.keys = append(o.keys, k)
 		o.values[k] = v
 	}
 	return o, ""
+}
+
+func jsonKindZH(v json.RawMessage) string {
+	if len(v) == 0 {
+		return "空"
+	}
+	switch v[0] {
+	case '{':
+		return "对象"
+	case '[':
+		return "数组"
+	case 't', 'f':
+		return "布尔值"
+	case 'n':
+		return "null"
+	}
+	return "数字"
 }
 
 func jsonKind(v json.RawMessage) string {

@@ -37,12 +37,24 @@ func TestValidate(t *testing.T) {
 		{"256 chinese chars", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"` + strings.Repeat("画", 256) + `"}`, nil, 100},
 		{"257 chinese chars", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"` + strings.Repeat("画", 257) + `"}`, []string{"orderTitle:", "257 characters"}, 0},
 		{"blank title", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"  "}`, []string{"orderTitle:", "empty"}, 0},
-		{"newline title", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"a\nb"}`, []string{"orderTitle:", "control"}, 0},
-		{"missing all", link, `{}`, []string{"outTradeNo: required", "totalAmount: required", "orderTitle: required"}, 0},
-		{"no arguments", link, ``, []string{"outTradeNo: required"}, 0},
-		{"null field", link, `{"outTradeNo":null,"totalAmount":1,"orderTitle":"t"}`, []string{"outTradeNo: required"}, 0},
-		{"extra field", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"t","notifyUrl":"x"}`, []string{`"notifyUrl": unknown property`}, 0},
-		{"duplicate key", link, `{"outTradeNo":"A1","outTradeNo":"A2","totalAmount":1,"orderTitle":"t"}`, []string{`"outTradeNo": given twice`}, 0},
+		{"bell in title", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"a\u0007b"}`, []string{"orderTitle:", "control characters"}, 0},
+		{"C1 control in title", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"a\u009bb"}`, []string{"orderTitle:", "control characters"}, 0},
+		{"only line breaks", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"\r\n\u2028"}`, []string{"orderTitle:", "empty"}, 0},
+		{"slash in title", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"T恤 S/M"}`, []string{"orderTitle:", "'/'", "subject"}, 0},
+		{"equals in title", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"a=b"}`, []string{"orderTitle:", "'='"}, 0},
+		{"ampersand in title", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"a\u0026b"}`, []string{"orderTitle:", "'&'"}, 0},
+		{"lone high surrogate", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"a\ud800b"}`, []string{"orderTitle:", "lone surrogate", "\\ud800"}, 0},
+		{"lone low surrogate", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"\udc00"}`, []string{"orderTitle:", "lone surrogate"}, 0},
+		{"high surrogate at end", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"a\ud83d"}`, []string{"orderTitle:", "lone surrogate"}, 0},
+		{"two high surrogates", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"\ud83d\ud83d"}`, []string{"orderTitle:", "lone surrogate"}, 0},
+		{"invalid UTF-8 title", link, "{\"outTradeNo\":\"A1\",\"totalAmount\":1,\"orderTitle\":\"a\xffb\"}", []string{"orderTitle:", "not valid UTF-8"}, 0},
+		{"invalid UTF-8 reason", refund, "{\"outTradeNo\":\"A1\",\"refundAmount\":1,\"outRequestNo\":\"R1\",\"refundReason\":\"\xc3\"}", []string{"refundReason:", "not valid UTF-8"}, 0},
+		{"lone surrogate in reason", refund, `{"outTradeNo":"A1","refundAmount":1,"outRequestNo":"R1","refundReason":"\udfff"}`, []string{"refundReason:", "lone surrogate"}, 0},
+		{"missing all", link, `{}`, []string{"outTradeNo: 必填参数缺失 / required", "totalAmount: 必填参数缺失 / required", "orderTitle: 必填参数缺失 / required"}, 0},
+		{"no arguments", link, ``, []string{"outTradeNo: 必填参数缺失 / required"}, 0},
+		{"null field", link, `{"outTradeNo":null,"totalAmount":1,"orderTitle":"t"}`, []string{"outTradeNo: 必填参数缺失 / required"}, 0},
+		{"extra field", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"t","notifyUrl":"x"}`, []string{`"notifyUrl": 不支持的参数`, "unknown property"}, 0},
+		{"duplicate key", link, `{"outTradeNo":"A1","outTradeNo":"A2","totalAmount":1,"orderTitle":"t"}`, []string{`"outTradeNo": 参数重复 / given twice`}, 0},
 		{"array", link, `[1]`, []string{"JSON object"}, 0},
 		{"optional reason absent", refund, `{"outTradeNo":"A1","refundAmount":50,"outRequestNo":"R1"}`, nil, 5000},
 		{"optional reason empty", refund, `{"outTradeNo":"A1","refundAmount":50,"outRequestNo":"R1","refundReason":""}`, nil, 5000},
@@ -68,9 +80,48 @@ func TestValidate(t *testing.T) {
 				}
 			}
 			for _, p := range problems {
-				if !strings.ContainsFunc(p, func(r rune) bool { return r >= 0x4e00 && r <= 0x9fff }) {
-					t.Errorf("problem is not bilingual: %q", p)
+				// "field: 中文 / English": Chinese first, then " / " and the English.
+				_, msg, _ := strings.Cut(p, ": ")
+				zh, en, ok := strings.Cut(msg, " / ")
+				if !ok || !strings.ContainsFunc(zh, isHan) || strings.ContainsFunc(en[:min(len(en), 12)], isHan) {
+					t.Errorf("problem is not \"中文 / English\": %q", p)
 				}
+			}
+		})
+	}
+}
+
+func isHan(r rune) bool { return r >= 0x4e00 && r <= 0x9fff }
+
+// TestValidateOneLine: line breaks in orderTitle and refundReason are
+// accepted, as the reference accepts them, and reach Alipay as one space.
+func TestValidateOneLine(t *testing.T) {
+	tests := []struct {
+		name, field, raw, want string
+	}{
+		{"LF", "orderTitle", `"a\nb"`, "a b"},
+		{"CRLF with spaces", "orderTitle", `"a \r\n  b"`, "a b"},
+		{"U+2028 U+2029 U+0085", "orderTitle", `"a\u2028b\u2029c\u0085d"`, "a b c d"},
+		{"breaks at the ends", "orderTitle", `"\n 插画 \n"`, "插画"},
+		{"tab", "orderTitle", `"a\tb"`, "a b"},
+		{"spaces kept", "orderTitle", `"a  b"`, "a  b"},
+		{"emoji pair kept", "orderTitle", `"\ud83d\ude00"`, "😀"},
+		{"reason", "refundReason", `"质量问题\n\n买家要求退款"`, "质量问题 买家要求退款"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fields := fieldsOf(NameWebPagePay)
+			raw := `{"outTradeNo":"A1","totalAmount":1,"orderTitle":` + tt.raw + `}`
+			if tt.field == "refundReason" {
+				fields = fieldsOf(NameRefundPay)
+				raw = `{"outTradeNo":"A1","refundAmount":1,"outRequestNo":"R1","refundReason":` + tt.raw + `}`
+			}
+			a, problems := validate(fields, json.RawMessage(raw))
+			if len(problems) > 0 {
+				t.Fatalf("problems: %q", problems)
+			}
+			if got := a.text(tt.field); got != tt.want {
+				t.Errorf("%s = %q, want %q", tt.field, got, tt.want)
 			}
 		})
 	}
