@@ -9,13 +9,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 )
-
-// version is set at build time with -ldflags "-X main.version=v1.2.3";
-// otherwise the module version of `go install …@version` is used.
-var version = ""
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -43,7 +38,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "doctor":
 		return runDoctor(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version", "-v":
-		fmt.Fprintf(stdout, "mcp-server-alipay %s\n", versionString())
+		if code, done := parseArgs(newFlagSet("version"), versionUsage, args[1:], stdout, stderr); done {
+			return code
+		}
+		printVersion(stdout)
 		return 0
 	case "help", "--help", "-help", "-h":
 		usage(stdout)
@@ -54,12 +52,3 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return 2
 }
 
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}

@@ -149,8 +149,8 @@ func TestBadInputs(t *testing.T) {
 		{"abc", tools.NameMobilePay, `{"outTradeNo":"A1","totalAmount":"abc","orderTitle":"t"}`, []string{"totalAmount:"}},
 		{"65-char outTradeNo", tools.NameQueryPay, `{"outTradeNo":"` + id65 + `"}`, []string{"outTradeNo:", "64"}},
 		{"65-char outRequestNo", tools.NameRefundQuery, `{"outTradeNo":"A1","outRequestNo":"` + id65 + `"}`, []string{"outRequestNo:", "64"}},
-		{"missing field", tools.NameRefundPay, `{"outTradeNo":"A1","refundAmount":1}`, []string{"outRequestNo: required"}},
-		{"extra field", tools.NameQueryPay, `{"outTradeNo":"A1","tradeNo":"2026"}`, []string{`"tradeNo": unknown property`}},
+		{"missing field", tools.NameRefundPay, `{"outTradeNo":"A1","refundAmount":1}`, []string{"outRequestNo: 必填参数缺失 / required"}},
+		{"extra field", tools.NameQueryPay, `{"outTradeNo":"A1","tradeNo":"2026"}`, []string{`"tradeNo": 不支持的参数`, "unknown property"}},
 		{"refund 0.001", tools.NameRefundPay, `{"outTradeNo":"A1","refundAmount":0.001,"outRequestNo":"R1"}`, []string{"refundAmount:"}},
 	}
 	for _, tt := range tests {
