@@ -66,6 +66,10 @@ type Sender struct {
 	client *http.Client
 	wake   chan struct{}
 	now    func() time.Time
+	// due is the earliest retry this sender scheduled since its last
+	// claim: Run looks again then, not only at the next poll. Run's
+	// goroutine alone touches it.
+	due time.Time
 }
 
 // NewSender returns a sender of outbox's events to opts.Target.
@@ -135,7 +139,9 @@ func (s *Sender) lease() time.Duration {
 	return time.Duration(s.opts.Batch+1)*s.opts.Timeout + 10*time.Second
 }
 
-// Run delivers events until ctx is done, then returns nil. An attempt
+// Run delivers events until ctx is done, then returns nil. It looks for due
+// events at start, on Wake, when a retry it scheduled falls due, and every
+// Poll (for events other processes queued or failed). An attempt
 // already under way when ctx ends is finished (bounded by Timeout) and
 // recorded; events claimed but not yet tried are handed back at once.
 // Outbox errors are logged and retried at the next poll.
@@ -147,6 +153,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	for {
 		full := false
 		if ctx.Err() == nil {
+			s.due = time.Time{}
 			evs, err := s.outbox.Claim(ctx, s.opts.Owner, s.opts.Batch, s.lease())
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("读取付款通知队列失败 / reading the paid notification outbox failed", "err", s.opts.Target.scrub(err.Error()))
@@ -173,7 +180,11 @@ func (s *Sender) Run(ctx context.Context) error {
 			default:
 			}
 		}
-		timer.Reset(s.opts.Poll)
+		wait := s.opts.Poll
+		if !s.due.IsZero() {
+			wait = min(wait, max(s.due.Sub(s.now()), 0))
+		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 		case <-s.wake:
@@ -209,6 +220,9 @@ func (s *Sender) deliver(ctx context.Context, ev Event) {
 	}
 	msg := t.scrub(err.Error())
 	next := s.now().Add(s.backoff(attempt, retryAfter))
+	if s.due.IsZero() || next.Before(s.due) {
+		s.due = next
+	}
 	if rerr := s.outbox.Failed(rctx, ev.ID, attempt, next, msg); rerr != nil {
 		s.log.Warn("未能记录付款通知失败 / could not record the failed paid notification",
 			"event_id", ev.ID, "err", t.scrub(rerr.Error()))
