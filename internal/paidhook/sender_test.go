@@ -376,3 +376,28 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryWhenDue: with a poll interval of an hour, a failed attempt is
+// retried when its backoff ends, by the sender's own timer.
+func TestRetryWhenDue(t *testing.T) {
+	rc := &receiver{check: verifyGeneric(testSecret)}
+	rc.respond = func(n int, w http.ResponseWriter, d delivery) {
+		if n == 1 {
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		}
+		answerGeneric(w, d)
+	}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	ob := newOutbox(t)
+	ev := testEvent(13)
+	ob.add(t, ev)
+	opts := fastOptions(mustTarget(t, srv.URL, testSecret))
+	opts.Poll = time.Hour
+	runSender(t, mustSender(t, ob, opts))
+	waitFor(t, "the retry delivered", func() bool { return ob.row(t, ev.ID).Delivered })
+	if got := rc.deliveries(); len(got) != 2 || got[1].Attempt != "2" {
+		t.Errorf("deliveries %+v, want a second attempt", got)
+	}
+}
