@@ -2,6 +2,7 @@ package paywatch
 
 import (
 	"context"
+	"time"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 )
@@ -40,4 +41,19 @@ type Change struct {
 	Status     string             // NotOpened or Alipay's trade_status
 	Trade      *alipay.TradeQuery // Alipay's answer; nil when NotOpened
 	Final      bool               // the status is terminal and the watch stops
+	// ClosedAt is when the merchant asked to close the order (MarkClosed);
+	// zero if never.
+	ClosedAt time.Time
+}
+
+// PaidAfterClose reports a payment on an order the merchant had closed:
+// the buyer paid a link that was still payable (the close found no trade
+// yet), so the merchant should be told, and refund.
+func (c Change) PaidAfterClose() bool { return !c.ClosedAt.IsZero() && Paid(c.Status) }
+
+// Closer closes an unpaid trade; *alipay.Client satisfies it. A Querier
+// that is also a Closer lets the watcher close an order the merchant closed
+// before the buyer opened its link, as soon as the buyer opens it.
+type Closer interface {
+	Close(ctx context.Context, outTradeNo string) (*alipay.CloseResult, error)
 }

@@ -95,6 +95,8 @@ type Watcher struct {
 	seq       uint64
 	watches   map[string]*watch
 	listeners []func(context.Context, Change)
+	subs      map[string]map[*subscription]struct{}
+	closes    closeBook
 }
 
 // watch is one watched order.
@@ -138,7 +140,8 @@ func New(ctx context.Context, q Querier, o Options) *Watcher {
 	if o.BreakerGiveUp <= 0 {
 		o.BreakerGiveUp = DefaultBreakerGiveUp
 	}
-	w := &Watcher{q: q, o: o, log: o.Logger, clock: o.Clock, br: newBreaker(o), watches: map[string]*watch{}}
+	w := &Watcher{q: q, o: o, log: o.Logger, clock: o.Clock, br: newBreaker(o), watches: map[string]*watch{},
+		subs: map[string]map[*subscription]struct{}{}, closes: closeBook{at: map[string]time.Time{}}}
 	if w.log == nil {
 		w.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -164,9 +167,24 @@ func (w *Watcher) OnChange(f func(context.Context, Change)) {
 // queries in a row, when the breaker gives up on Alipay, when dropped for a
 // newer one, or on Close. After Close it returns a closed channel.
 func (w *Watcher) Watch(outTradeNo string) <-chan struct{} {
+	return w.WatchUntil(outTradeNo, time.Time{})
+}
+
+// WatchUntil is Watch with the watch's deadline at until rather than
+// Options.Deadline from now (zero until = the default): an order whose link
+// expires later is watched as long as it can be paid. A watch already
+// running has its deadline moved later, never earlier.
+func (w *Watcher) WatchUntil(outTradeNo string, until time.Time) <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	deadline := w.clock.Now().Add(w.o.Deadline)
+	if !until.IsZero() {
+		deadline = until
+	}
 	if e, ok := w.watches[outTradeNo]; ok {
+		if deadline.After(e.deadline) {
+			e.deadline = deadline
+		}
 		return e.done
 	}
 	if w.closed || w.ctx.Err() != nil {
@@ -179,7 +197,7 @@ func (w *Watcher) Watch(outTradeNo string) <-chan struct{} {
 	}
 	ctx, cancel := context.WithCancel(w.ctx)
 	w.seq++
-	e := &watch{no: outTradeNo, seq: w.seq, deadline: w.clock.Now().Add(w.o.Deadline), cancel: cancel, done: make(chan struct{})}
+	e := &watch{no: outTradeNo, seq: w.seq, deadline: deadline, cancel: cancel, done: make(chan struct{})}
 	w.watches[outTradeNo] = e
 	w.wg.Add(1)
 	go w.run(ctx, e)
@@ -237,11 +255,12 @@ func (w *Watcher) run(ctx context.Context, e *watch) {
 	next := w.interval(0)
 	for {
 		now := w.clock.Now()
-		if !now.Before(e.deadline) {
+		deadline := w.deadlineOf(e)
+		if !now.Before(deadline) {
 			w.log.Info("payment watch deadline reached", "outTradeNo", e.no, "status", last)
 			return
 		}
-		if w.clock.Sleep(ctx, min(next, e.deadline.Sub(now))) != nil {
+		if w.clock.Sleep(ctx, min(next, deadline.Sub(now))) != nil {
 			return
 		}
 		v, pause := w.br.admit(w.clock.Now())
@@ -289,6 +308,11 @@ func (w *Watcher) run(ctx context.Context, e *watch) {
 			w.notify(ctx, c)
 			if c.Final {
 				return
+			}
+			if status == WaitBuyerPay && w.closeOpened(ctx, e.no) {
+				// Closed at the merchant's request: the next query
+				// should see TRADE_CLOSED.
+				next = w.interval(0)
 			}
 		}
 	}
@@ -343,12 +367,31 @@ func (w *Watcher) poll(ctx context.Context, no string) (string, *alipay.TradeQue
 	return q.TradeStatus, q, nil
 }
 
+// notify stamps a change with the order's close, logs a payment on a
+// closed order, and tells the listeners and subscribers.
 func (w *Watcher) notify(ctx context.Context, c Change) {
 	w.mu.Lock()
+	c.ClosedAt = w.closes.at[c.OutTradeNo]
 	ls := slices.Clone(w.listeners)
+	subs := make([]*subscription, 0, len(w.subs[c.OutTradeNo]))
+	for sub := range w.subs[c.OutTradeNo] {
+		subs = append(subs, sub)
+	}
 	w.mu.Unlock()
+	if c.PaidAfterClose() {
+		attrs := []slog.Attr{slog.String("outTradeNo", c.OutTradeNo), slog.String("status", c.Status),
+			slog.Time("closed_at", c.ClosedAt)}
+		if c.Trade != nil {
+			attrs = append(attrs, slog.String("tradeNo", c.Trade.TradeNo), slog.String("total_amount", c.Trade.TotalAmount))
+		}
+		w.log.LogAttrs(ctx, slog.LevelWarn, "ALERT 警报: the buyer paid an order that was closed; refund it with refund-alipay-payment "+
+			"(买家支付了已关闭的订单, 建议退款)", attrs...)
+	}
 	for _, f := range ls {
 		f(ctx, c)
+	}
+	for _, sub := range subs {
+		sub.put(c)
 	}
 }
 
