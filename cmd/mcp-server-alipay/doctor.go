@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/config"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
 )
 
 // runDoctor checks a configuration step by step and says how to fix what
@@ -33,7 +34,11 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 	for _, w := range cfg.Warnings {
 		d.printf("  ! %s\n", w)
 	}
-	d.pass("配置 / configuration", fmt.Sprintf("AP_CURRENT_ENV=%s, %d 个工具 / tools", cfg.Env, len(cfg.Tools)))
+	served := tools.Served(cfg.Tools, cfg.ReadOnly)
+	d.pass("配置 / configuration", fmt.Sprintf("AP_CURRENT_ENV=%s, %d 个工具 / tools", cfg.Env, len(served)))
+	if cfg.ReadOnly {
+		d.pass("只读模式 / read-only mode", "开启 (AP_READ_ONLY=true): 只提供只读工具, 不能创建支付、关闭订单或退款 / on: only read-only tools are served, no payments, closes or refunds: "+strings.Join(served, ", "))
+	}
 	if cfg.Env != config.Local {
 		d.pass("AP_APP_KEY", fmt.Sprintf("RSA %d 位私钥可以解析 / a %d-bit RSA private key parses", cfg.PrivateKey.N.BitLen(), cfg.PrivateKey.N.BitLen()))
 		d.pass("AP_PUB_KEY", fmt.Sprintf("RSA %d 位公钥可以解析, 不是应用自己的公钥 / a %d-bit RSA public key parses and is not the app's own public key", cfg.AlipayPublicKey.N.BitLen(), cfg.AlipayPublicKey.N.BitLen()))

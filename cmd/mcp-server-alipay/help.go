@@ -28,7 +28,9 @@ const usageText = `mcp-server-alipay %s — 支付宝 MCP Server / Alipay MCP se
   AP_ENCRYPTION_ALGO     RSA2 (默认 default) | RSA
   AP_CURRENT_ENV         prod (默认 default) | sandbox | local (本地支付宝, 无需其他变量 / local Alipay, nothing else needed)
   AP_SELECT_TOOLS        all (默认 default), 或逗号分隔 / or a comma list of:
-                         mobilePay, webPagePay, queryPay, refundPay, refundQuery (或完整工具名 / or full tool names)
+                         mobilePay, webPagePay, queryPay, refundPay, refundQuery, qrPay, closePay, waitPay
+                         (或完整工具名 / or full tool names); all 不含 closePay, 要用请写 all,closePay
+                         / all leaves out closePay: name it, e.g. all,closePay
   AP_LOG_ENABLED         true (默认 default) | false; 日志 / log: $HOME/mcp-server-alipay.log
   AP_INVOKE_AUTH_TOKEN   服务商代调用的 app_auth_token / app_auth_token for service providers
   AP_GATEWAY_URL         覆盖网关地址 / override the gateway URL
@@ -44,6 +46,8 @@ const usageText = `mcp-server-alipay %s — 支付宝 MCP Server / Alipay MCP se
                          where to tell you a buyer paid: your https endpoint, or a DingTalk/WeCom/Feishu bot webhook
   AP_PAID_WEBHOOK_SECRET 签名密钥 (HMAC-SHA256); 通用接口必填, 钉钉/飞书为机器人的加签密钥
                          signing secret; required for your own endpoint, the bot's signing secret for DingTalk/Feishu
+  AP_READ_ONLY           false (默认 default) | true; 只提供只读工具 (查询、等待) / serve only the read-only tools (queries, waiting)
+  AP_PAY_TIMEOUT         2h (默认 default); 支付链接和二维码的有效期, 5m 至 15d / how long links and QR codes stay payable, 5m to 15d
 
 先试试 / Try first:  mcp-server-alipay demo
 文档 / Docs:         https://github.com/mcp-server-alipay/mcp-server-alipay

@@ -35,18 +35,21 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) in
 	}
 	defer b.Close()
 
-	deps := tools.Deps{Client: b.client, Local: b.local != nil, RefundMax: cfg.RefundMax, Confirm: confirmMode(cfg.RefundConfirm)}
+	deps := tools.Deps{Client: b.client, Local: b.local != nil, RefundMax: cfg.RefundMax, Confirm: confirmMode(cfg.RefundConfirm),
+		PayTimeout: cfg.PayTimeout}
+	served := tools.Served(cfg.Tools, cfg.ReadOnly)
 	// Watching follows the order status resource, which needs queryPay.
-	watch := cfg.WatchPayments && tools.ResourceSelected(cfg.Tools)
+	watch := cfg.WatchPayments && tools.ResourceSelected(served)
 	if watch {
 		deps.Watcher = paywatch.New(ctx, b.watchClient, watchOptions(b.local != nil, logger))
 		defer deps.Watcher.Close() // before b.Close: the watches query it
 	}
 	srv, err := tools.NewServer(tools.Options{
-		Deps:    deps,
-		Tools:   cfg.Tools,
-		Logger:  logger,
-		Version: versionString(),
+		Deps:     deps,
+		Tools:    cfg.Tools,
+		ReadOnly: cfg.ReadOnly,
+		Logger:   logger,
+		Version:  versionString(),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "mcp-server-alipay: %v\n", err)
@@ -55,13 +58,16 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) in
 	if b.local != nil {
 		fmt.Fprintf(stderr, "mcp-server-alipay: 本地支付宝 / local Alipay at %s (数据 / data: %s); 不涉及真实资金 / no real money\n", b.local.URL(), b.dataDir)
 	}
+	if cfg.ReadOnly {
+		fmt.Fprintf(stderr, "mcp-server-alipay: 只读模式 / read-only mode (AP_READ_ONLY=true): 只提供 / serving only %s\n", strings.Join(served, ", "))
+	}
 	if stdinIsTerminal() {
 		fmt.Fprintf(stderr, "mcp-server-alipay %s: 正在等待 MCP 客户端通过 stdio 连接 (由 Cursor、Cline、Claude Desktop 等启动)。\n"+
 			"Waiting for an MCP client on stdin/stdout; this command is meant to be started by Cursor, Cline, Claude Desktop or another MCP client.\n"+
 			"想先看看效果? 运行 / To see it work, run:  mcp-server-alipay demo\n"+
 			"按 Ctrl+C 退出 / Press Ctrl+C to quit.\n", versionString())
 	}
-	logger.Info("server start", "version", versionString(), "env", string(cfg.Env), "gateway", b.client.GatewayURL(), "tools", cfg.Tools, "watch_payments", watch, "refund_confirm", string(cfg.RefundConfirm))
+	logger.Info("server start", "version", versionString(), "env", string(cfg.Env), "gateway", b.client.GatewayURL(), "tools", served, "read_only", cfg.ReadOnly, "watch_payments", watch, "refund_confirm", string(cfg.RefundConfirm))
 	if err := srv.Run(ctx, &mcp.StdioTransport{}); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 		explainRunError(stderr, err)
 		return 1

@@ -15,15 +15,16 @@ import (
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
 )
 
-// tools/list over stdio equals the committed snapshots, tool for tool.
+// tools/list over stdio equals the committed snapshots, tool for tool,
+// every tool served (closePay is opt-in).
 func TestToolsListMatchesSnapshots(t *testing.T) {
-	s := newEnv(t, nil).connect(t)
+	s := newEnv(t, map[string]string{"AP_SELECT_TOOLS": "all,closePay"}).connect(t)
 	lt, err := s.ListTools(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(lt.Tools) != 5 {
-		t.Fatalf("%d tools listed, want 5", len(lt.Tools))
+	if len(lt.Tools) != 8 {
+		t.Fatalf("%d tools listed, want 8", len(lt.Tools))
 	}
 	for _, tl := range lt.Tools {
 		t.Run(tl.Name, func(t *testing.T) {
@@ -187,7 +188,9 @@ func TestSelectTools(t *testing.T) {
 		value string
 		want  string // sorted, as tools/list returns them
 	}{
-		{"all", "create-mobile-alipay-payment,create-web-page-alipay-payment,query-alipay-payment,query-alipay-refund,refund-alipay-payment"},
+		{"all", "create-alipay-qr-payment,create-mobile-alipay-payment,create-web-page-alipay-payment,query-alipay-payment,query-alipay-refund,refund-alipay-payment,wait-alipay-payment"},
+		{"all,closePay", "close-alipay-payment,create-alipay-qr-payment,create-mobile-alipay-payment,create-web-page-alipay-payment,query-alipay-payment,query-alipay-refund,refund-alipay-payment,wait-alipay-payment"},
+		{"qrPay,waitPay", "create-alipay-qr-payment,wait-alipay-payment"},
 		{"mobilePay, refundQuery", "create-mobile-alipay-payment,query-alipay-refund"},
 		{"query-alipay-payment,refund-alipay-payment", "query-alipay-payment,refund-alipay-payment"},
 		{" webPagePay ,query-alipay-payment", "create-web-page-alipay-payment,query-alipay-payment"},

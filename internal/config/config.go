@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
@@ -67,6 +69,8 @@ type Config struct {
 	// merchant is told that a buyer paid. The zero Target means unset; its
 	// String never shows the secret or the token in the URL.
 	PaidWebhook paidhook.Target
+	ReadOnly    bool          // AP_READ_ONLY: serve only the tools annotated read-only
+	PayTimeout  time.Duration // AP_PAY_TIMEOUT: how long a link or QR code stays payable
 	// Warnings are harmless oddities worth a line on stderr, such as keys
 	// that local mode ignores.
 	Warnings []string
@@ -153,6 +157,23 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 	}
 
+	switch strings.ToLower(get("AP_READ_ONLY")) {
+	case "", "false", "0", "no", "off":
+	case "true", "1", "yes", "on":
+		c.ReadOnly = true
+	default:
+		bad("AP_READ_ONLY", "%q is not allowed; use true or false (只能是 true 或 false; 1/0/yes/no also work)", short(get("AP_READ_ONLY")))
+	}
+
+	c.PayTimeout = DefaultPayTimeout
+	if v := get("AP_PAY_TIMEOUT"); v != "" {
+		d, ok := ParsePayTimeout(v)
+		if !ok {
+			bad("AP_PAY_TIMEOUT", "%q is not allowed; use whole minutes, hours or days such as 30m, 2h or 1d, from 5m to 15d (支付有效期格式如 30m、2h、1d, 范围 5m 至 15d)", short(v))
+		}
+		c.PayTimeout = d
+	}
+
 	c.AppAuthToken = get("AP_INVOKE_AUTH_TOKEN")
 	if strings.ContainsAny(c.AppAuthToken, " \t\r\n") {
 		bad("AP_INVOKE_AUTH_TOKEN", "must be a single token without spaces (app_auth_token 不能包含空白)")
@@ -192,6 +213,30 @@ func Load(getenv func(string) string) (*Config, error) {
 	return c, nil
 }
 
+// DefaultPayTimeout is AP_PAY_TIMEOUT when unset: a link or QR code made
+// in a conversation is paid within the hour or not at all, and an order the
+// merchant closes must not stay payable for Alipay's default 15 days.
+const DefaultPayTimeout = 2 * time.Hour
+
+// ParsePayTimeout reads an AP_PAY_TIMEOUT value: a whole number of minutes,
+// hours or days (30m, 2h, 1d) from 5m (the least a mobile link allows) to
+// 15d (the most Alipay allows).
+func ParsePayTimeout(v string) (time.Duration, bool) {
+	if len(v) < 2 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(v[:len(v)-1])
+	if err != nil || n < 1 || v[0] == '+' || v[0] == '0' {
+		return 0, false
+	}
+	unit := map[byte]time.Duration{'m': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}[v[len(v)-1]]
+	d := time.Duration(n) * unit
+	if unit == 0 || d < 5*time.Minute || d > 15*24*time.Hour {
+		return 0, false
+	}
+	return d, true
+}
+
 // loadKeys parses AP_APP_ID, AP_APP_KEY and AP_PUB_KEY. Key errors come from
 // the alipay package: bilingual, naming the variable, never quoting the key.
 func (c *Config) loadKeys(get func(string) string) []error {
@@ -226,21 +271,22 @@ func (c *Config) loadKeys(get func(string) string) []error {
 }
 
 // ParseSelectTools turns an AP_SELECT_TOOLS value into full tool names in
-// canonical order. Empty or "all" selects every tool; otherwise a comma list
-// of short or full names, spaces and case tolerated.
+// canonical order. Empty or "all" selects every tool but the opt-in ones
+// (closePay); otherwise a comma list of short or full names, "all" among
+// them ("all,closePay" is everything), spaces and case tolerated.
 func ParseSelectTools(v string) ([]string, error) {
 	v = strings.TrimSpace(v)
-	all := func() []string {
-		out := make([]string, len(ToolNames))
-		for i, t := range ToolNames {
-			out[i] = t.Full
-		}
-		return out
-	}
-	if v == "" || strings.EqualFold(v, "all") {
-		return all(), nil
-	}
 	chosen := map[string]bool{}
+	addAll := func() {
+		for _, t := range ToolNames {
+			if !t.OptIn {
+				chosen[t.Full] = true
+			}
+		}
+	}
+	if v == "" {
+		v = "all"
+	}
 	var unknown []string
 	for _, item := range strings.Split(v, ",") {
 		item = strings.TrimSpace(item)
@@ -248,7 +294,8 @@ func ParseSelectTools(v string) ([]string, error) {
 			continue
 		}
 		if strings.EqualFold(item, "all") {
-			return all(), nil
+			addAll()
+			continue
 		}
 		found := false
 		for _, t := range ToolNames {
@@ -320,9 +367,9 @@ func quote(s string) string { return fmt.Sprintf("%q", short(s)) }
 
 // String describes the configuration without key material.
 func (c Config) String() string {
-	return fmt.Sprintf("Config{Env:%s AppID:%s AppKey:%s PubKey:%s SignType:%s Gateway:%s ReturnURL:%s NotifyURL:%s AppAuthToken:%s Tools:%v LogEnabled:%t LocalDataDir:%s RefundMax:%s WatchPayments:%t RefundConfirm:%s PaidWebhook:%s}",
+	return fmt.Sprintf("Config{Env:%s AppID:%s AppKey:%s PubKey:%s SignType:%s Gateway:%s ReturnURL:%s NotifyURL:%s AppAuthToken:%s Tools:%v LogEnabled:%t LocalDataDir:%s RefundMax:%s WatchPayments:%t RefundConfirm:%s PaidWebhook:%s ReadOnly:%t PayTimeout:%s}",
 		c.Env, c.AppID, redacted(c.PrivateKey != nil), redacted(c.AlipayPublicKey != nil), c.SignType, c.GatewayURL,
-		c.ReturnURL, c.NotifyURL, redacted(c.AppAuthToken != ""), c.Tools, c.LogEnabled, c.LocalDataDir, c.refundMaxText(), c.WatchPayments, c.RefundConfirm, c.PaidWebhook)
+		c.ReturnURL, c.NotifyURL, redacted(c.AppAuthToken != ""), c.Tools, c.LogEnabled, c.LocalDataDir, c.refundMaxText(), c.WatchPayments, c.RefundConfirm, c.PaidWebhook, c.ReadOnly, c.PayTimeout)
 }
 
 // GoString keeps %#v from printing the keys.
@@ -343,6 +390,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("watch_payments", c.WatchPayments),
 		slog.String("refund_confirm", string(c.RefundConfirm)),
 		slog.String("paid_webhook", c.PaidWebhook.String()),
+		slog.Bool("read_only", c.ReadOnly),
+		slog.Duration("pay_timeout", c.PayTimeout),
 	)
 }
 

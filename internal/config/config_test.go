@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/paidhook"
@@ -64,8 +65,11 @@ func TestLoadDefaults(t *testing.T) {
 	if c.Env != Prod || c.GatewayURL != alipay.ProdGateway || c.SignType != alipay.RSA2 || !c.LogEnabled {
 		t.Errorf("defaults: env=%s gateway=%s sign=%s log=%t", c.Env, c.GatewayURL, c.SignType, c.LogEnabled)
 	}
-	if len(c.Tools) != 5 || c.Tools[0] != "create-mobile-alipay-payment" {
-		t.Errorf("tools = %v, want all five", c.Tools)
+	if strings.Join(c.Tools, ",") != allDefault {
+		t.Errorf("tools = %v, want %s", c.Tools, allDefault)
+	}
+	if c.ReadOnly || c.PayTimeout != DefaultPayTimeout {
+		t.Errorf("ReadOnly %t, PayTimeout %s: want off and %s by default", c.ReadOnly, c.PayTimeout, DefaultPayTimeout)
 	}
 	if c.RefundMax != 0 {
 		t.Errorf("RefundMax = %v, want no cap", c.RefundMax)
@@ -265,13 +269,60 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+// allDefault is what "all" selects: everything but the opt-in closePay.
+const allDefault = "create-mobile-alipay-payment,create-web-page-alipay-payment,query-alipay-payment,refund-alipay-payment,query-alipay-refund,create-alipay-qr-payment,wait-alipay-payment"
+
+func TestReadOnlyAndPayTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		readOnly, timeout string
+		wantRO            bool
+		wantTimeout       time.Duration
+		wantErr           []string
+	}{
+		{"true", "30m", true, 30 * time.Minute, nil},
+		{"YES", "1d", true, 24 * time.Hour, nil},
+		{"0", "15d", false, 15 * 24 * time.Hour, nil},
+		{"maybe", "", false, 0, []string{"AP_READ_ONLY", "true or false"}},
+		{"", "4m", false, 0, []string{"AP_PAY_TIMEOUT", "5m to 15d", "30m"}},
+		{"", "16d", false, 0, []string{"AP_PAY_TIMEOUT"}},
+		{"", "1.5h", false, 0, []string{"AP_PAY_TIMEOUT"}},
+		{"", "90", false, 0, []string{"AP_PAY_TIMEOUT"}},
+	} {
+		t.Run(tt.readOnly+"/"+tt.timeout, func(t *testing.T) {
+			e := validEnv(t)
+			e["AP_READ_ONLY"], e["AP_PAY_TIMEOUT"] = tt.readOnly, tt.timeout
+			c, err := Load(env(e))
+			if tt.wantErr != nil {
+				if err == nil {
+					t.Fatal("accepted")
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.ReadOnly != tt.wantRO || c.PayTimeout != tt.wantTimeout {
+				t.Errorf("ReadOnly %t PayTimeout %s", c.ReadOnly, c.PayTimeout)
+			}
+		})
+	}
+}
+
 func TestParseSelectTools(t *testing.T) {
 	tests := []struct {
 		in   string
 		want string
 	}{
-		{"", "create-mobile-alipay-payment,create-web-page-alipay-payment,query-alipay-payment,refund-alipay-payment,query-alipay-refund"},
-		{"ALL", "create-mobile-alipay-payment,create-web-page-alipay-payment,query-alipay-payment,refund-alipay-payment,query-alipay-refund"},
+		{"", allDefault},
+		{"ALL", allDefault},
+		{"closePay", "close-alipay-payment"},
+		{"all, closePay", "create-mobile-alipay-payment,create-web-page-alipay-payment,query-alipay-payment,refund-alipay-payment,query-alipay-refund,create-alipay-qr-payment,close-alipay-payment,wait-alipay-payment"},
+		{"waitPay,qrPay,queryPay", "query-alipay-payment,create-alipay-qr-payment,wait-alipay-payment"},
 		{"refundQuery, mobilePay", "create-mobile-alipay-payment,query-alipay-refund"},
 		{" query-alipay-payment ,queryPay,", "query-alipay-payment"},
 		{"webpagepay", "create-web-page-alipay-payment"},

@@ -41,6 +41,10 @@ func Markdown(list []ServerTool) string {
 
 func (p prop) kind() string {
 	switch {
+	case p.Type == "integer" && p.Minimum != nil && p.Maximum != nil:
+		return fmt.Sprintf("integer, %s–%s", strconv.FormatFloat(*p.Minimum, 'f', -1, 64), strconv.FormatFloat(*p.Maximum, 'f', -1, 64))
+	case len(p.Enum) > 0:
+		return p.Type + ", one of " + "`" + strings.Join(p.Enum, "` `") + "`"
 	case p.Type == "number" && p.Minimum != nil && p.Maximum != nil:
 		return fmt.Sprintf("number, %s–%s, ≤2 decimals", strconv.FormatFloat(*p.Minimum, 'f', -1, 64), strconv.FormatFloat(*p.Maximum, 'f', -1, 64))
 	case idFields[p.name]:

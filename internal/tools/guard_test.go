@@ -39,7 +39,8 @@ func TestToolGuards(t *testing.T) {
 			t.Errorf("%s: snapshot missing: %v", tl.Name, err)
 		}
 		// AP_SELECT_TOOLS speaks the same names, in the same order.
-		if i >= len(config.ToolNames) || config.ToolNames[i].Full != tl.Name || config.ToolNames[i].Short != st.Short {
+		if i >= len(config.ToolNames) || config.ToolNames[i].Full != tl.Name || config.ToolNames[i].Short != st.Short ||
+			config.ToolNames[i].OptIn != st.OptIn {
 			t.Errorf("tool %d (%s/%s) does not match config.ToolNames", i, st.Short, tl.Name)
 		}
 	}
@@ -55,6 +56,9 @@ func TestAnnotationsPerKind(t *testing.T) {
 		NameQueryPay:    {true, false, true},
 		NameRefundPay:   {false, true, true},
 		NameRefundQuery: {true, false, true},
+		NameQRPay:       {false, false, false},
+		NameClosePay:    {false, true, true},
+		NameWaitPay:     {true, false, true},
 	}
 	for _, st := range All(Deps{}) {
 		a := st.Tool.Annotations

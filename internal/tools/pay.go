@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -17,6 +18,13 @@ const (
 	NameQueryPay    = "query-alipay-payment"
 	NameRefundPay   = "refund-alipay-payment"
 	NameRefundQuery = "query-alipay-refund"
+)
+
+// Names of our own tools.
+const (
+	NameQRPay    = "create-alipay-qr-payment"
+	NameClosePay = "close-alipay-payment"
+	NameWaitPay  = "wait-alipay-payment"
 )
 
 // linkAnnotations: creating a link adds an order, changes nothing existing,
@@ -56,10 +64,15 @@ type linkOut struct {
 
 func createLink(d Deps, mobile bool) run {
 	return func(ctx context.Context, a *args) (*mcp.CallToolResult, Outcome) {
+		// Every link expires: an order the merchant closes before the
+		// buyer opens its link has no trade to close at Alipay, and the
+		// link must not stay payable for Alipay's default 15 days.
+		expires := time.Now().Add(d.payTimeout()).Truncate(time.Second)
 		pr := alipay.PayRequest{
 			OutTradeNo:  a.text("outTradeNo"),
 			TotalAmount: a.amount("totalAmount"),
 			Subject:     a.text("orderTitle"),
+			TimeExpire:  alipay.FormatTimestamp(expires),
 		}
 		var link string
 		var err error
@@ -71,6 +84,7 @@ func createLink(d Deps, mobile bool) run {
 		if err != nil {
 			return alipayError(opLink, err, Outcome{OutTradeNo: pr.OutTradeNo})
 		}
+		d.expiries.remember(pr.OutTradeNo, expires)
 		if d.Watcher != nil {
 			d.Watcher.Watch(pr.OutTradeNo)
 		}
@@ -88,7 +102,8 @@ func linkText(d Deps, mobile bool, pr alipay.PayRequest, link string) string {
 	fmt.Fprintf(&b, "[点击支付 / Pay](%s)\n\n", link)
 	fmt.Fprintf(&b, "- 商户订单号 / outTradeNo: %s\n", pr.OutTradeNo)
 	fmt.Fprintf(&b, "- 金额 / amount: ¥%s\n", pr.TotalAmount)
-	fmt.Fprintf(&b, "- 标题 / title: %s\n\n", pr.Subject)
+	fmt.Fprintf(&b, "- 标题 / title: %s\n", pr.Subject)
+	fmt.Fprintf(&b, "- 有效期至 / payable until: %s (北京时间 / Beijing time; 之后未付款的订单自动关闭 / an unpaid order closes then)\n\n", pr.TimeExpire)
 	if mobile {
 		b.WriteString("在手机上打开链接, 会唤起支付宝或在浏览器中付款。Open the link on a phone: it opens Alipay or pays in the browser.\n")
 	} else {
@@ -96,13 +111,24 @@ func linkText(d Deps, mobile bool, pr alipay.PayRequest, link string) string {
 	}
 	b.WriteString("请把上面的 Markdown 链接原样发给买家。买家打开链接后支付宝才创建这笔交易, 在此之前 query-alipay-payment 会返回 ACQ.TRADE_NOT_EXIST。\n")
 	b.WriteString("Give the buyer the Markdown link above as is. Alipay creates the trade only when the buyer opens the link; until then query-alipay-payment answers ACQ.TRADE_NOT_EXIST.")
-	if d.Watcher != nil {
-		uri := TradeURI(pr.OutTradeNo)
-		fmt.Fprintf(&b, "\n本服务器正在关注这笔订单: 订阅资源 %s 可在买家付款时收到通知, 或调用 query-alipay-payment 查询。\n", uri)
-		fmt.Fprintf(&b, "This server is watching this order: subscribe to %s to be told when the buyer has paid, or call query-alipay-payment.", uri)
-	}
+	b.WriteString(watchText(d, pr.OutTradeNo))
 	if d.Local {
 		b.WriteString(localNote)
+	}
+	return b.String()
+}
+
+// watchText is the line of a link or QR result on how to learn that the
+// buyer has paid.
+func watchText(d Deps, no string) string {
+	var b strings.Builder
+	if d.canWait {
+		fmt.Fprintf(&b, "\n发给买家后, 调用 %s (outTradeNo %s) 等待付款结果。\nAfter giving it to the buyer, call %s with this outTradeNo to wait for the payment.", NameWaitPay, no, NameWaitPay)
+	}
+	if d.Watcher != nil {
+		uri := TradeURI(no)
+		fmt.Fprintf(&b, "\n本服务器正在关注这笔订单: 订阅资源 %s 可在买家付款时收到通知, 或调用 query-alipay-payment 查询。\n", uri)
+		fmt.Fprintf(&b, "This server is watching this order: subscribe to %s to be told when the buyer has paid, or call query-alipay-payment.", uri)
 	}
 	return b.String()
 }

@@ -66,6 +66,9 @@ const (
 	opQuery
 	opRefund
 	opRefundQuery
+	opQR    // alipay.trade.precreate
+	opClose // alipay.trade.close
+	opWait  // queries while waiting
 )
 
 // alipayError turns a failed call into a tool error with Alipay's code,
@@ -137,6 +140,12 @@ func unknownOutcome(o op) string {
 			"The refund's outcome is unknown: retry with the SAME outRequestNo and amount (Alipay never refunds twice), or check with query-alipay-refund."
 	case opLink:
 		return ""
+	case opQR:
+		return "用同一个 outTradeNo 和同样的金额、标题再调用一次是安全的: 支付宝对同一订单给出同一个二维码。" +
+			"Calling again with the same outTradeNo, amount and title is safe: Alipay gives the same order the same QR code."
+	case opClose:
+		return "关闭结果未知: 用 query-alipay-payment 查看状态, 或再调用一次 close-alipay-payment (重复关闭不会有副作用)。" +
+			"Whether the order was closed is unknown: check it with query-alipay-payment, or call close-alipay-payment again (closing twice does no harm)."
 	default:
 		return "查询可以放心重试 / Queries are safe to retry."
 	}
@@ -145,6 +154,13 @@ func unknownOutcome(o op) string {
 // adviceFor says what to do about an Alipay error code, for this kind of call.
 func adviceFor(o op, e *alipay.Error) string {
 	switch e.SubCode {
+	case "ACQ.TRADE_HAS_SUCCESS":
+		return "这个 outTradeNo 的订单已经付过款了, 不要再收一次; 用 query-alipay-payment 查看。新的订单请用新的 outTradeNo。" +
+			"The order with this outTradeNo is already paid: do not charge again; check it with query-alipay-payment. Use a new outTradeNo for a new order."
+	case "ACQ.TRADE_HAS_CLOSE":
+		return "这个 outTradeNo 的订单已关闭, 不能再付款; 新的订单请用新的 outTradeNo。The order with this outTradeNo is closed and cannot be paid; use a new outTradeNo for a new order."
+	case "ACQ.CONTEXT_INCONSISTENT":
+		return "这个 outTradeNo 已用于金额或标题不同的订单; 新的订单请用新的 outTradeNo。This outTradeNo was used for an order with another amount or title; use a new outTradeNo for a new order."
 	case alipay.SubTradeNotExist:
 		if o == opQuery {
 			return "买家还没有打开支付链接 (打开后支付宝才创建交易), 或商户订单号有误。请让买家打开链接付款, 稍后再查询。" +
@@ -178,6 +194,10 @@ func adviceFor(o op, e *alipay.Error) string {
 	case "isv.invalid-timestamp":
 		return "支付宝拒绝了请求时间: 校准本机时钟。Alipay rejected the request time: fix this machine's clock."
 	case "isv.insufficient-isv-permissions", "isv.insufficient-user-permissions":
+		if o == opQR {
+			return "应用没有签约或开通当面付 (扫码支付)。在开放平台为应用开通「当面付」, 或改用支付链接。" +
+				"The app has not signed up for face-to-face payment (当面付); enable it for the app in the portal, or send a payment link instead."
+		}
 		return "应用没有签约或开通这个产品 (电脑网站支付 / 手机网站支付)。在开放平台为应用开通对应产品。" +
 			"The app has not signed up for this product (page pay / wap pay); enable it for the app in the portal."
 	}

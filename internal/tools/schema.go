@@ -13,6 +13,12 @@ import (
 //go:embed schemas/seed-tools.json
 var seedTools []byte
 
+// ourTools are the definitions of the tools the reference does not have,
+// in the same form.
+//
+//go:embed schemas/our-tools.json
+var ourTools []byte
+
 type seedTool struct {
 	Name         string          `json:"name"`
 	Description  string          `json:"description"`
@@ -20,17 +26,23 @@ type seedTool struct {
 	OutputSchema json.RawMessage `json:"outputSchema"`
 }
 
-// seed holds the reference definitions by name; parsed once at start-up.
-var seed = mustParseSeed(seedTools)
+// seed holds the definitions by name, the reference's and ours; parsed
+// once at start-up.
+var seed = mustParseSeed(seedTools, ourTools)
 
-func mustParseSeed(b []byte) map[string]seedTool {
-	var list []seedTool
-	if err := json.Unmarshal(b, &list); err != nil {
-		panic(fmt.Sprintf("tools: embedded seed-tools.json: %v", err))
-	}
-	m := make(map[string]seedTool, len(list))
-	for _, t := range list {
-		m[t.Name] = t
+func mustParseSeed(files ...[]byte) map[string]seedTool {
+	m := map[string]seedTool{}
+	for _, b := range files {
+		var list []seedTool
+		if err := json.Unmarshal(b, &list); err != nil {
+			panic(fmt.Sprintf("tools: embedded tool definitions: %v", err))
+		}
+		for _, t := range list {
+			if _, dup := m[t.Name]; dup {
+				panic("tools: tool defined twice: " + t.Name)
+			}
+			m[t.Name] = t
+		}
 	}
 	return m
 }
@@ -76,9 +88,10 @@ func outputSchema(name string) json.RawMessage {
 // input schema itself so schema and validation cannot drift apart.
 type field struct {
 	Name      string
-	Type      string // "string" or "number"
+	Type      string // "string", "number" (an amount) or "integer"
 	MaxLength int    // in characters; 0 = none
 	Required  bool
+	Min, Max  int64 // the range of an integer
 }
 
 // fieldsOf reads the properties of a tool's input schema, in the order
@@ -96,10 +109,18 @@ func fieldsOf(name string) []field {
 	}
 	var out []field
 	for _, p := range schemaProps(schema) {
-		if p.Type != "string" && p.Type != "number" {
-			panic(fmt.Sprintf("tools: %s.%s has type %q; the validator knows string and number", name, p.name, p.Type))
+		f := field{Name: p.name, Type: p.Type, MaxLength: p.MaxLength, Required: p.required}
+		switch p.Type {
+		case "string", "number":
+		case "integer":
+			if p.Minimum == nil || p.Maximum == nil {
+				panic(fmt.Sprintf("tools: %s.%s: an integer needs minimum and maximum", name, p.name))
+			}
+			f.Min, f.Max = int64(*p.Minimum), int64(*p.Maximum)
+		default:
+			panic(fmt.Sprintf("tools: %s.%s has type %q; the validator knows string, number and integer", name, p.name, p.Type))
 		}
-		out = append(out, field{Name: p.name, Type: p.Type, MaxLength: p.MaxLength, Required: p.required})
+		out = append(out, f)
 	}
 	return out
 }
@@ -114,6 +135,7 @@ type prop struct {
 	Minimum     *float64 `json:"minimum"`
 	Maximum     *float64 `json:"maximum"`
 	Format      string   `json:"format"`
+	Enum        []string `json:"enum"`
 }
 
 // schemaProps lists a schema's properties, required ones first in their

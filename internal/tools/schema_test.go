@@ -44,7 +44,7 @@ func asJSONValue(t *testing.T, v any) any {
 
 func TestInputSchemasMatchReference(t *testing.T) {
 	ref := referenceTools(t)
-	tools := All(Deps{})
+	tools := referenceOnly(t, All(Deps{}))
 	if len(tools) != len(ref) {
 		t.Fatalf("%d tools, reference has %d", len(tools), len(ref))
 	}
@@ -64,10 +64,62 @@ func TestInputSchemasMatchReference(t *testing.T) {
 	}
 }
 
+// referenceOnly keeps the reference's five tools: they come first, and
+// ours after them.
+func referenceOnly(t *testing.T, all []ServerTool) []ServerTool {
+	t.Helper()
+	ref := referenceTools(t)
+	for i, st := range all {
+		if _, ok := ref[st.Tool.Name]; !ok {
+			for _, rest := range all[i:] {
+				if _, ok := ref[rest.Tool.Name]; ok {
+					t.Fatalf("reference tool %s comes after our %s", rest.Tool.Name, st.Tool.Name)
+				}
+			}
+			return all[:i]
+		}
+	}
+	return all
+}
+
+// Our tools take the reference's definitions of the properties they share
+// with it (outTradeNo, totalAmount, orderTitle), so a model sees one
+// meaning for each; they forbid unknown properties like the reference's;
+// and their output schemas have no multipleOf.
+func TestOurSchemasFollowTheReference(t *testing.T) {
+	ref := referenceTools(t)
+	props := func(name string) map[string]any {
+		return ref[name]["inputSchema"].(map[string]any)["properties"].(map[string]any)
+	}
+	// The QR tool makes an order like the desktop link; closing and
+	// waiting name one like the payment query.
+	like := map[string]string{NameQRPay: NameWebPagePay, NameClosePay: NameQueryPay, NameWaitPay: NameQueryPay}
+	all := All(Deps{})
+	ours := all[len(referenceOnly(t, all)):]
+	if len(ours) != 3 {
+		t.Fatalf("%d tools of our own, want 3", len(ours))
+	}
+	for _, st := range ours {
+		in := asJSONValue(t, st.Tool.InputSchema).(map[string]any)
+		if in["additionalProperties"] != false {
+			t.Errorf("%s: additionalProperties must be false", st.Tool.Name)
+		}
+		shared := props(like[st.Tool.Name])
+		for k, want := range shared {
+			if v := in["properties"].(map[string]any)[k]; !reflect.DeepEqual(v, want) {
+				t.Errorf("%s.%s = %v, want %s's %v", st.Tool.Name, k, v, like[st.Tool.Name], want)
+			}
+		}
+		if strings.Contains(string(must(json.Marshal(st.Tool.OutputSchema))), "multipleOf") {
+			t.Errorf("%s: output schema has multipleOf", st.Tool.Name)
+		}
+	}
+}
+
 // The output schemas are the reference's with exactly two changes.
 func TestOutputSchemasDifferOnlyOnPurpose(t *testing.T) {
 	ref := referenceTools(t)
-	for _, st := range All(Deps{}) {
+	for _, st := range referenceOnly(t, All(Deps{})) {
 		t.Run(st.Tool.Name, func(t *testing.T) {
 			want := asJSONValue(t, ref[st.Tool.Name]["outputSchema"]).(map[string]any)
 			for key, p := range want["properties"].(map[string]any) {

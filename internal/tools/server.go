@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -30,12 +31,57 @@ Alipay MCP server: create Alipay payment links, query payments, refund, and quer
 - 退款会转出真实资金, 先和用户确认 (客户端支持时, 服务器会直接请用户确认)。每一笔退款用一个新的 outRequestNo (同一订单内唯一); 结果未知需要重试时, 用同一个 outRequestNo 和同样金额, 支付宝不会重复退款。用 query-alipay-refund 确认。
   Refunds move real money: confirm with the user first (when the client can ask the user, the server asks them itself). Every refund needs a fresh outRequestNo (unique within the order); when retrying a refund whose outcome was unknown, reuse the SAME outRequestNo and amount, and Alipay never refunds twice. Confirm with query-alipay-refund.`
 
+// waitInstructions are added when wait-alipay-payment is served.
+const waitInstructions = `
+
+等待付款 / Waiting for the payment:
+- 把支付链接或二维码发给买家后, 调用 wait-alipay-payment 等待结果 (最多 55 秒一次); 结果是 waiting 时再调用一次继续等。只有结果 paid 才表示已付款。
+  After giving the buyer a payment link or QR code, call wait-alipay-payment to wait for the outcome (up to 55 s per call); when it answers waiting, call it again to keep waiting. Only the result paid means paid.`
+
+// qrInstructions are added when create-alipay-qr-payment is served.
+const qrInstructions = `
+
+二维码 / QR code:
+- 买家在电脑屏幕或这个聊天窗口里看到付款信息、用手机支付宝扫码时, 可以用 create-alipay-qr-payment: 把结果里的二维码图片展示给买家。
+  When the buyer sees the payment on a computer screen or in this chat and pays with the Alipay app on a phone, create-alipay-qr-payment gives a QR code image: show it to the buyer.`
+
+// closeInstructions are added when close-alipay-payment is served.
+const closeInstructions = `
+
+关闭订单 / Closing an order:
+- 报价变了或买家放弃时, 用 close-alipay-payment 关闭未付款的订单, 再为新报价用新的 outTradeNo。已付款的订单不能关闭, 要退款。买家还没打开的链接在支付宝没有交易, 关闭会如实说明链接到何时失效。
+  When a quote changes or the buyer gives up, close the unpaid order with close-alipay-payment, and use a new outTradeNo for a new quote. A paid order cannot be closed: refund it. A link the buyer never opened has no trade at Alipay; the close says so, and until when the link stays payable.`
+
+// readOnlyInstructions replace the payment advice in read-only mode.
+const readOnlyInstructions = `
+
+只读模式 / Read-only mode (AP_READ_ONLY=true):
+- 本服务器只提供只读工具 (查询、等待); 不能创建支付、关闭订单或退款。需要这些操作时, 请用户在支付宝商家平台处理, 或由运营者关闭只读模式。
+  This server serves only read-only tools (queries, waiting); it cannot create payments, close orders or refund. For those, ask the user to act in the Alipay merchant portal, or the operator to turn read-only mode off.`
+
 // Options configure NewServer.
 type Options struct {
-	Deps    Deps
-	Tools   []string     // full names of the tools to register; nil = all
-	Logger  *slog.Logger // one line per tool call; nil = no call log
-	Version string       // reported in serverInfo
+	Deps  Deps
+	Tools []string // full names of the tools to register; nil = all but the opt-in ones
+	// ReadOnly registers only the tools annotated read-only
+	// (AP_READ_ONLY); calls of the others are refused by name.
+	ReadOnly bool
+	Logger   *slog.Logger // one line per tool call; nil = no call log
+	Version  string       // reported in serverInfo
+}
+
+// Served returns the full names of the tools a selection (nil = all but
+// the opt-in ones) serves, in read-only mode only the read-only ones, in
+// canonical order.
+func Served(selected []string, readOnly bool) []string {
+	var out []string
+	for _, t := range All(Deps{}) {
+		chosen := selected == nil && !t.OptIn || slices.Contains(selected, t.Tool.Name)
+		if chosen && (!readOnly || t.Tool.Annotations.ReadOnlyHint) {
+			out = append(out, t.Tool.Name)
+		}
+	}
+	return out
 }
 
 // NewServer builds the MCP server with the selected tools, registered with
@@ -54,37 +100,80 @@ func NewServer(o Options) (*mcp.Server, error) {
 		// capability, no list changes.
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
 	}
-	resource := o.Deps.Client != nil && ResourceSelected(o.Tools)
-	if resource {
-		resourceOptions(o.Deps, so)
-	} else {
-		o.Deps.Watcher = nil
-	}
-	s := mcp.NewServer(&mcp.Implementation{
-		Name:    "mcp-server-alipay",
-		Title:   "支付宝 MCP Server / Alipay MCP Server",
-		Version: o.Version,
-	}, so)
-	all := All(o.Deps)
-	known := make([]string, len(all))
-	for i, t := range all {
-		known[i] = t.Tool.Name
+	known := make([]string, 0, 8)
+	for _, t := range All(Deps{}) {
+		known = append(known, t.Tool.Name)
 	}
 	for _, name := range o.Tools {
 		if !slices.Contains(known, name) {
 			return nil, fmt.Errorf("未知的工具 / unknown tool %q; known tools: %v", name, known)
 		}
 	}
-	for _, t := range all {
-		if o.Tools != nil && !slices.Contains(o.Tools, t.Tool.Name) {
-			continue
+	served := Served(o.Tools, o.ReadOnly)
+	resource := o.Deps.Client != nil && ResourceSelected(served)
+	if resource {
+		resourceOptions(o.Deps, so)
+	} else {
+		o.Deps.Watcher = nil
+	}
+	if o.Deps.expiries == nil {
+		o.Deps.expiries = newExpiryBook()
+	}
+	o.Deps.canWait = slices.Contains(served, NameWaitPay)
+	for _, add := range []struct {
+		tool, text string
+	}{{NameQRPay, qrInstructions}, {NameClosePay, closeInstructions}, {NameWaitPay, waitInstructions}} {
+		if slices.Contains(served, add.tool) {
+			so.Instructions += add.text
 		}
-		s.AddTool(t.Tool, t.MCPHandler(o.Logger))
+	}
+	if o.ReadOnly {
+		so.Instructions += readOnlyInstructions
+	}
+	s := mcp.NewServer(&mcp.Implementation{
+		Name:    "mcp-server-alipay",
+		Title:   "支付宝 MCP Server / Alipay MCP Server",
+		Version: o.Version,
+	}, so)
+	refused := map[string]bool{}
+	for _, t := range All(o.Deps) {
+		switch {
+		case slices.Contains(served, t.Tool.Name):
+			s.AddTool(t.Tool, t.MCPHandler(o.Logger))
+		case o.ReadOnly && !t.Tool.Annotations.ReadOnlyHint:
+			refused[t.Tool.Name] = true
+		}
+	}
+	if len(refused) > 0 {
+		s.AddReceivingMiddleware(refuseReadOnly(refused, o.Logger))
 	}
 	if resource {
 		addTradeResource(s, o.Deps)
 	}
 	return s, nil
+}
+
+// refuseReadOnly answers a call of a tool that read-only mode left out with
+// a tool error that names it and says why, instead of "unknown tool": the
+// model learns that the action is off on purpose and should not be tried
+// another way.
+func refuseReadOnly(refused map[string]bool, logger *slog.Logger) mcp.Middleware {
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			call, ok := req.(*mcp.CallToolRequest)
+			if method != "tools/call" || !ok || call.Params == nil || !refused[call.Params.Name] {
+				return next(ctx, method, req)
+			}
+			name := call.Params.Name
+			if logger != nil {
+				logger.LogAttrs(ctx, slog.LevelWarn, "tool call", slog.String("tool", name), slog.String("outcome", "refused"),
+					slog.String("code", "READ_ONLY"))
+			}
+			return toolError(fmt.Sprintf("只读模式 (AP_READ_ONLY=true): 工具 %s 不可用, 它会改变订单或资金, 本服务器没有注册它, 什么都没有做。\n"+
+				"Read-only mode (AP_READ_ONLY=true): the tool %s is not available; it is not read-only (it can change orders or move money), so this server does not serve it, and nothing was done.\n"+
+				"怎么办 / What to do: 请用户在支付宝商家平台处理, 不要尝试其他方式。Ask the user to do it in the Alipay merchant portal; do not try another way.", name, name)), nil
+		}
+	}
 }
 
 // ResourceSelected reports whether a tool selection (full names; nil = all)

@@ -22,6 +22,27 @@ type Deps struct {
 	// Confirm says when a refund asks the human first (AP_REFUND_CONFIRM);
 	// the zero value is ConfirmAuto. See refundask.go.
 	Confirm ConfirmMode
+	// PayTimeout is how long a link or QR code stays payable
+	// (AP_PAY_TIMEOUT); 0 = DefaultPayTimeout.
+	PayTimeout time.Duration
+
+	// expiries remembers until when the links and QR codes this server
+	// made can be paid; NewServer sets it.
+	expiries *expiryBook
+	// canWait: wait-alipay-payment is served, so results may point to it.
+	canWait bool
+}
+
+// DefaultPayTimeout is Deps.PayTimeout when 0; config.DefaultPayTimeout
+// is the same.
+const DefaultPayTimeout = 2 * time.Hour
+
+// payTimeout is how long a new link stays payable.
+func (d Deps) payTimeout() time.Duration {
+	if d.PayTimeout > 0 {
+		return d.PayTimeout
+	}
+	return DefaultPayTimeout
 }
 
 // Handler runs one call and reports its outcome for the log. Tool errors are
@@ -33,9 +54,12 @@ type ServerTool struct {
 	Short   string // the name AP_SELECT_TOOLS accepts, e.g. webPagePay
 	Tool    *mcp.Tool
 	Handler Handler
+	// OptIn tools are served only when named in AP_SELECT_TOOLS, never
+	// by "all" (see config.ToolNames).
+	OptIn bool
 }
 
-// All returns the five tools in the reference's order.
+// All returns every tool: the reference's five in its order, then ours.
 func All(d Deps) []ServerTool {
 	return []ServerTool{
 		createMobilePayment(d),
@@ -43,6 +67,9 @@ func All(d Deps) []ServerTool {
 		queryPayment(d),
 		refundPayment(d),
 		queryRefund(d),
+		createQRPayment(d),
+		closePayment(d),
+		waitPayment(d),
 	}
 }
 
@@ -87,12 +114,23 @@ func boolPtr(b bool) *bool { return &b }
 // run handles a call whose arguments have been validated.
 type run func(ctx context.Context, a *args) (*mcp.CallToolResult, Outcome)
 
+// runReq is run for handlers that need the request itself (its session
+// and progress token).
+type runReq func(ctx context.Context, req *mcp.CallToolRequest, a *args) (*mcp.CallToolResult, Outcome)
+
 // define builds a tool from the reference definition of name: the
 // reference's Chinese description followed by english, its input schema
 // byte for byte, our output schema (see outputSchema), the annotations
 // under title, and a handler that validates the arguments against the input
 // schema before r sees them.
 func define(short, name, title, english string, ann mcp.ToolAnnotations, r run) ServerTool {
+	return defineReq(short, name, title, english, ann, func(ctx context.Context, _ *mcp.CallToolRequest, a *args) (*mcp.CallToolResult, Outcome) {
+		return r(ctx, a)
+	})
+}
+
+// defineReq is define for a runReq.
+func defineReq(short, name, title, english string, ann mcp.ToolAnnotations, r runReq) ServerTool {
 	ann.Title = title
 	fields := fieldsOf(name)
 	return ServerTool{
@@ -114,7 +152,7 @@ func define(short, name, title, english string, ann mcp.ToolAnnotations, r run) 
 			if len(problems) > 0 {
 				return invalidInput(name, problems), Outcome{Status: "invalid_input"}
 			}
-			return r(ctx, a)
+			return r(ctx, req, a)
 		},
 	}
 }

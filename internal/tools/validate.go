@@ -18,16 +18,25 @@ var idFields = map[string]bool{"outTradeNo": true, "outRequestNo": true}
 
 // args are validated tool arguments.
 type args struct {
-	str map[string]string
-	amt map[string]alipay.Amount
+	str  map[string]string
+	amt  map[string]alipay.Amount
+	ints map[string]int64
 }
 
 func (a *args) text(name string) string          { return a.str[name] }
 func (a *args) amount(name string) alipay.Amount { return a.amt[name] }
 
+// integer returns an integer argument and whether it was given.
+func (a *args) integer(name string) (int64, bool) {
+	v, ok := a.ints[name]
+	return v, ok
+}
+
 // allowed says in both languages what a field accepts.
 func allowed(f field) string {
 	switch {
+	case f.Type == "integer":
+		return fmt.Sprintf("a whole JSON number from %d to %d (%d 至 %d 的整数)", f.Min, f.Max, f.Min, f.Max)
 	case f.Type == "number":
 		return "以元为单位的数字, 0.01 至 100000000, 最多两位小数 / " +
 			"a JSON number in yuan from 0.01 to 100000000 with at most two decimals, e.g. 19.99"
@@ -57,7 +66,7 @@ func validate(fields []field, raw json.RawMessage) (*args, []string) {
 			problems = append(problems, fmt.Sprintf("%s: 不支持的参数, 可用的参数为 %s / unknown property; allowed properties are %s", clip(k), names(fields), names(fields)))
 		}
 	}
-	a := &args{str: map[string]string{}, amt: map[string]alipay.Amount{}}
+	a := &args{str: map[string]string{}, amt: map[string]alipay.Amount{}, ints: map[string]int64{}}
 	for _, f := range fields {
 		v, present := obj.values[f.Name]
 		if !present || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
@@ -76,6 +85,9 @@ func validate(fields []field, raw json.RawMessage) (*args, []string) {
 // checkField validates one present value and stores it in a.
 func checkField(f field, v json.RawMessage, a *args) string {
 	v = bytes.TrimSpace(v)
+	if f.Type == "integer" {
+		return checkInteger(f, v, a)
+	}
 	if f.Type == "number" {
 		if len(v) > 0 && v[0] == '"' {
 			return "金额必须是数字, 不能是字符串 / is a string, but the schema requires a JSON number such as 19.99, without quotes"
@@ -319,4 +331,30 @@ func clip(s string) string {
 		s = string([]rune(s)[:40]) + "…"
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// checkInteger validates a whole number within the field's range. It is
+// read from the JSON text: 45, never "45", 45.5 or 4.5e1.
+func checkInteger(f field, v json.RawMessage, a *args) string {
+	if len(v) > 0 && v[0] == '"' {
+		return "is a string, but the schema requires a JSON number without quotes (必须是数字, 不能是字符串)"
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return fmt.Sprintf("must be a whole number, got %s (必须是整数)", clipRaw(v))
+	}
+	if n < f.Min || n > f.Max {
+		return fmt.Sprintf("%d is out of range (超出范围)", n)
+	}
+	a.ints[f.Name] = n
+	return ""
+}
+
+// clipRaw shortens a client-supplied JSON value before it is echoed.
+func clipRaw(v json.RawMessage) string {
+	s := string(v)
+	if utf8.RuneCountInString(s) > 20 {
+		s = string([]rune(s)[:20]) + "…"
+	}
+	return s
 }
