@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs the independent test peers (the
-# official Alipay Node SDK, the MCP Inspector CLI, headless Chromium, openssl), then
+# official Alipay Node SDK, the MCP Inspector CLI, headless Chromium, openssl,
+# PostgreSQL), then
 # vets, tests, and gives every fuzz target a short run.
 #
 #   ./scripts/test.sh            everything
@@ -46,6 +47,17 @@ if ! command -v openssl >/dev/null 2>&1; then
 	fi
 fi
 command -v openssl >/dev/null 2>&1 && openssl version || true
+
+step "peers: PostgreSQL server binaries for the ledger tests (Debian's postgresql)"
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+	else
+		echo "PostgreSQL not found and cannot install it (not root): PostgreSQL cases will skip (they fail under CI=true)"
+	fi
+fi
+ls -d /usr/lib/postgresql/*/bin 2>/dev/null || true
 
 step "format and vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './interop/*'))

@@ -1,0 +1,241 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// FileName is the SQLite file inside the data directory.
+const FileName = "ledger.db"
+
+// Options say where the ledger lives.
+type Options struct {
+	// DatabaseURL (AP_DATABASE_URL), when it starts with postgres:// or
+	// postgresql://, selects PostgreSQL; otherwise the ledger is SQLite.
+	DatabaseURL string
+	// Path is the SQLite file; empty means DefaultPath().
+	Path string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultPath is $XDG_DATA_HOME/mcp-server-alipay/ledger.db, or
+// ~/.local/share/mcp-server-alipay/ledger.db: the server's own data
+// directory, apart from the local Alipay's (…/mcp-server-alipay/local).
+func DefaultPath() (string, error) {
+	base := os.Getenv("XDG_DATA_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("找不到主目录 / no home directory for the ledger: %w", err)
+		}
+		base = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(base, "mcp-server-alipay", FileName), nil
+}
+
+// IsPostgres reports whether a database URL selects PostgreSQL.
+func IsPostgres(databaseURL string) bool {
+	u := strings.ToLower(strings.TrimSpace(databaseURL))
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
+}
+
+// Ledger is an open ledger. Its methods are safe for concurrent use, and
+// several processes may share one database.
+type Ledger struct {
+	db    *sql.DB
+	d     dialect
+	where string // the file, or the URL with its password redacted
+	now   func() time.Time
+	hub   hub
+
+	pgURL      string
+	listenOnce sync.Once
+	listenErr  error
+	stop       context.CancelFunc
+	stopped    chan struct{}
+}
+
+// Open opens the ledger and migrates its schema. Its errors are *OpenError:
+// one line naming the file or the URL and what to do.
+func Open(ctx context.Context, o Options) (*Ledger, error) {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	var l *Ledger
+	var err error
+	if IsPostgres(o.DatabaseURL) {
+		l, err = openPostgres(ctx, o.DatabaseURL)
+	} else {
+		path := o.Path
+		if path == "" {
+			if path, err = DefaultPath(); err != nil {
+				return nil, &OpenError{Where: "AP_DATABASE_URL", Err: err}
+			}
+		}
+		l, err = openSQLite(ctx, path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	l.now = now
+	l.hub.subs = map[chan Event]struct{}{}
+	if err := l.migrate(ctx); err != nil {
+		l.db.Close()
+		return nil, l.openError(err)
+	}
+	return l, nil
+}
+
+// Where names the ledger for messages: the SQLite file, or the PostgreSQL URL
+// with its password redacted.
+func (l *Ledger) Where() string { return l.where }
+
+// Backend is "sqlite" or "postgres".
+func (l *Ledger) Backend() string { return l.d.name }
+
+// Close stops the event listener and closes the database.
+func (l *Ledger) Close() error {
+	if l.stop != nil {
+		l.stop()
+		<-l.stopped
+	}
+	l.hub.closeAll()
+	return l.db.Close()
+}
+
+// Ping checks that the database answers.
+func (l *Ledger) Ping(ctx context.Context) error {
+	if err := l.db.PingContext(ctx); err != nil {
+		return l.unavailable(err)
+	}
+	return nil
+}
+
+// ErrUnavailable is wrapped by every error of a ledger that cannot be read or
+// written mid-run; callers that move money or create orders stop on it.
+var ErrUnavailable = errors.New("账本不可用 / the ledger is unavailable")
+
+func (l *Ledger) unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	var known *knownError
+	if errors.As(err, &known) {
+		return err
+	}
+	return fmt.Errorf("%w (%s): %w", ErrUnavailable, l.where, err)
+}
+
+// knownError marks the ledger's own refusals (limits, conflicts) so they are
+// not reported as the database failing.
+type knownError struct{ error }
+
+func (k *knownError) Unwrap() error { return k.error }
+
+// Account is the part of the ledger belonging to one app id in one
+// environment: local, sandbox and prod never mix.
+type Account struct {
+	l     *Ledger
+	AppID string
+	Env   string
+}
+
+// Account returns the records of appID in env.
+func (l *Ledger) Account(appID, env string) *Account {
+	return &Account{l: l, AppID: appID, Env: env}
+}
+
+// Ledger returns the ledger the account lives in.
+func (a *Account) Ledger() *Ledger { return a.l }
+
+// txn is a write transaction that collects the events to publish once it
+// commits.
+type txn struct {
+	*sql.Tx
+	events []Event
+}
+
+// write runs fn in a write transaction (SQLite: BEGIN IMMEDIATE, so writers
+// queue; PostgreSQL: READ COMMITTED plus the row or advisory locks fn takes)
+// and publishes fn's events after the commit.
+func (l *Ledger) write(ctx context.Context, fn func(*txn) error) error {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return l.unavailable(fmt.Errorf("begin: %w", err))
+	}
+	t := &txn{Tx: tx}
+	if err := fn(t); err != nil {
+		_ = tx.Rollback()
+		return l.unavailable(err)
+	}
+	if err := l.d.notify(ctx, tx, t.events); err != nil {
+		_ = tx.Rollback()
+		return l.unavailable(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return l.unavailable(fmt.Errorf("commit: %w", err))
+	}
+	if l.d.localEvents {
+		for _, e := range t.events {
+			l.hub.publish(e)
+		}
+	}
+	return nil
+}
+
+// dialect holds what differs between the back ends.
+type dialect struct {
+	name             string
+	idColumn, bigint string
+	appendOnly       string
+	forUpdate        string // row lock suffix of a SELECT; "" on SQLite (the write lock covers it)
+	skipLocked       string
+	localEvents      bool // publish in process (SQLite) rather than by NOTIFY
+	schemaVersion    func(context.Context, *sql.Tx) (int, error)
+	setSchemaVersion func(context.Context, *sql.Tx, int) error
+	// lock takes a transaction-scoped lock on key (PostgreSQL advisory lock;
+	// SQLite's write transaction already excludes every other writer).
+	lock   func(ctx context.Context, tx *sql.Tx, key string) error
+	notify func(ctx context.Context, tx *sql.Tx, events []Event) error
+}
+
+// redactURL hides the password of a database URL.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "AP_DATABASE_URL (unparsable, not shown)"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v)
+}

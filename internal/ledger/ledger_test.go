@@ -1,0 +1,536 @@
+package ledger
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+)
+
+const app = "2021000000000001"
+
+func TestRecordOrder(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		l := open(t, b.fresh(t))
+		a := l.Account(app, "sandbox")
+		n := NewOrder{OutTradeNo: "T1", Kind: "web", Amount: 19999, Title: "插画定制", Who: "claude-ai",
+			Audit: &Entry{Who: "claude-ai", Action: "create-web-page-alipay-payment", Amount: 19999, Result: "ok"}}
+		o, created, err := a.RecordOrder(ctx, n)
+		if err != nil || !created || o.Amount != 19999 || o.Status != StatusNotOpened {
+			t.Fatalf("first RecordOrder = %+v, %t, %v", o, created, err)
+		}
+		if _, created, err := a.RecordOrder(ctx, n); err != nil || created {
+			t.Fatalf("the same link again = created %t, %v; want fine, not created", created, err)
+		}
+		for _, bad := range []NewOrder{
+			{OutTradeNo: "T1", Kind: "web", Amount: 20000, Title: n.Title},
+			{OutTradeNo: "T1", Kind: "web", Amount: n.Amount, Title: "another"},
+		} {
+			_, _, err := a.RecordOrder(ctx, bad)
+			var oe *OrderError
+			if !errors.Is(err, ErrOrderConflict) || !errors.As(err, &oe) || oe.Existing.Amount != 19999 {
+				t.Errorf("RecordOrder(%+v) = %v; want ErrOrderConflict naming the recorded order", bad, err)
+			}
+			if errors.Is(err, ErrUnavailable) {
+				t.Errorf("a refusal is reported as the ledger failing: %v", err)
+			}
+		}
+		log, err := a.AuditLog(ctx, time.Time{}, 0)
+		if err != nil || len(log) != 1 || log[0].OutTradeNo != "T1" || log[0].Action != "create-web-page-alipay-payment" {
+			t.Fatalf("audit written with the new order (and only then) = %+v, %v", log, err)
+		}
+		// Another environment is another book.
+		if _, created, err := l.Account(app, "prod").RecordOrder(ctx, NewOrder{OutTradeNo: "T1", Kind: "web", Amount: 1, Title: "x"}); err != nil || !created {
+			t.Fatalf("same outTradeNo in prod = %t, %v; want a new order", created, err)
+		}
+		if _, err := a.RecordStatus(ctx, StatusSeen{OutTradeNo: "T1", Status: alipay.TradeSuccess, TradeNo: "2026", Source: SourceWatch}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := a.RecordOrder(ctx, n); !errors.Is(err, ErrOrderFinal) {
+			t.Fatalf("link for a paid order = %v; want ErrOrderFinal", err)
+		}
+		got, err := a.Order(ctx, "T1")
+		if err != nil || got.CreatedBy != "claude-ai" || got.Title != "插画定制" || got.TradeNo != "2026" || got.PaidAt.IsZero() {
+			t.Fatalf("Order = %+v, %v", got, err)
+		}
+		if _, err := a.Order(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Order(nope) = %v; want ErrNotFound", err)
+		}
+	})
+}
+
+func TestStatusNeverMovesBack(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		a := open(t, b.fresh(t)).Account(app, "local")
+		steps := []struct {
+			status, source string
+			changed        bool
+		}{
+			{alipay.TradeWaitBuyerPay, SourceWatch, true},
+			{alipay.TradeWaitBuyerPay, SourceQuery, false},
+			{alipay.TradeSuccess, SourceNotification, true},
+			{alipay.TradeWaitBuyerPay, SourceQuery, false}, // a stale answer
+			{alipay.TradeClosed, SourceQuery, true},        // fully refunded
+		}
+		for _, s := range steps {
+			changed, err := a.RecordStatus(ctx, StatusSeen{OutTradeNo: "Q1", Status: s.status, Amount: 500, Source: s.source, Who: "w"})
+			if err != nil || changed != s.changed {
+				t.Fatalf("RecordStatus(%s from %s) = %t, %v; want %t", s.status, s.source, changed, err, s.changed)
+			}
+		}
+		o, err := a.Order(ctx, "Q1")
+		if err != nil || o.Kind != KindExternal || o.Amount != 500 || o.Status != alipay.TradeClosed {
+			t.Fatalf("order seen only by queries = %+v, %v", o, err)
+		}
+		h, err := a.History(ctx, "Q1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range h {
+			got = append(got, c.Status+"/"+c.Source)
+		}
+		want := "WAIT_BUYER_PAY/watch TRADE_SUCCESS/notification TRADE_CLOSED/query"
+		if strings.Join(got, " ") != want {
+			t.Fatalf("history = %v; want %s", got, want)
+		}
+		if _, err := a.RecordStatus(ctx, StatusSeen{OutTradeNo: "Q1", Status: "BOGUS"}); err == nil {
+			t.Fatal("an unknown status was recorded")
+		}
+	})
+}
+
+func TestPaidEventQueuedOnceWhicheverSourceFirst(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		l := open(t, b.fresh(t))
+		a := l.Account(app, "prod")
+		if _, _, err := a.RecordOrder(ctx, NewOrder{OutTradeNo: "P1", Kind: "mobile", Amount: 1999, Title: "t"}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for _, src := range []string{SourceWatch, SourceQuery, SourceNotification, SourceWatch} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := a.RecordStatus(ctx, StatusSeen{OutTradeNo: "P1", Status: alipay.TradeSuccess, TradeNo: "T", Source: src}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		evs, err := l.ClaimEvents(ctx, "s1", 10, time.Minute)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("ClaimEvents = %d events, %v; want exactly 1", len(evs), err)
+		}
+		var p PaidEvent
+		if err := json.Unmarshal(evs[0].Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.EventID != PaidEventID(app, "prod", "P1") || evs[0].EventID != p.EventID || p.Amount != "19.99" || p.Type != "order.paid" {
+			t.Fatalf("paid event = %+v", p)
+		}
+		h, _ := a.History(ctx, "P1")
+		if len(h) != 1 || h[0].Source != p.Source {
+			t.Fatalf("history %+v; the event's source %q must be the first to see the payment", h, p.Source)
+		}
+	})
+}
+
+func TestOutboxClaimAckFail(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		c := newClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+		o := b.fresh(t)
+		o.Now = c.Now
+		l := open(t, o)
+		a := l.Account(app, "prod")
+		for _, no := range []string{"E1", "E2"} {
+			if _, err := a.RecordStatus(ctx, StatusSeen{OutTradeNo: no, Status: alipay.TradeSuccess, Amount: 100, Source: SourceQuery}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		first, err := l.ClaimEvents(ctx, "sender-a", 10, 30*time.Second)
+		if err != nil || len(first) != 2 || first[0].Attempts != 1 {
+			t.Fatalf("first claim = %+v, %v", first, err)
+		}
+		if again, _ := l.ClaimEvents(ctx, "sender-b", 10, 30*time.Second); len(again) != 0 {
+			t.Fatalf("leased events handed out twice: %+v", again)
+		}
+		if err := l.AckEvent(ctx, first[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.FailEvent(ctx, first[1].ID, c.Now().Add(10*time.Second), "HTTP 502"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := l.ClaimEvents(ctx, "sender-b", 10, 30*time.Second); len(got) != 0 {
+			t.Fatalf("a failed event came back before its retry time: %+v", got)
+		}
+		c.Add(10 * time.Second)
+		retry, err := l.ClaimEvents(ctx, "sender-b", 10, 30*time.Second)
+		if err != nil || len(retry) != 1 || retry[0].EventID != first[1].EventID || retry[0].Attempts != 2 {
+			t.Fatalf("retry claim = %+v, %v", retry, err)
+		}
+		// sender-b dies holding the lease: after it expires the event is handed out again.
+		c.Add(31 * time.Second)
+		again, err := l.ClaimEvents(ctx, "sender-c", 10, 30*time.Second)
+		if err != nil || len(again) != 1 || again[0].EventID != first[1].EventID {
+			t.Fatalf("claim after an expired lease = %+v, %v", again, err)
+		}
+		if n, _ := l.PendingEvents(ctx); n != 1 {
+			t.Fatalf("pending = %d, want 1", n)
+		}
+	})
+}
+
+func TestRefundLifecycle(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		l := open(t, b.fresh(t))
+		a := l.Account(app, "sandbox")
+		if _, _, err := a.RecordOrder(ctx, NewOrder{OutTradeNo: "R1", Kind: "web", Amount: 10000, Title: "t"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.RecordStatus(ctx, StatusSeen{OutTradeNo: "R1", Status: alipay.TradeSuccess, Source: SourceQuery}); err != nil {
+			t.Fatal(err)
+		}
+		req := RefundRequest{OutTradeNo: "R1", OutRequestNo: "r-1", Amount: 6000, Reason: "部分退款", Who: "cursor"}
+		r, existing, err := a.ReserveRefund(ctx, req)
+		if err != nil || existing || r.State != RefundReserved {
+			t.Fatalf("ReserveRefund = %+v, %t, %v", r, existing, err)
+		}
+		for _, s := range []string{RefundAsked, RefundAccepted, RefundSent} {
+			if err := a.Step(ctx, "R1", "r-1", s, "human", ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		un, err := a.Unsettled(ctx)
+		if err != nil || len(un) != 1 || un[0].OutRequestNo != "r-1" || !un[0].Unsettled() {
+			t.Fatalf("Unsettled after sent = %+v, %v", un, err)
+		}
+		if err := a.Settle(ctx, "R1", "r-1", OutcomeSucceeded, true, "REFUND_SUCCESS"); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Settle(ctx, "R1", "r-1", OutcomeSucceeded, false, ""); err != nil { // a retry's answer
+			t.Fatal(err)
+		}
+		o, _ := a.Order(ctx, "R1")
+		if o.Refunded != 6000 {
+			t.Fatalf("refunded so far = %s; want 60.00 counted once", o.Refunded)
+		}
+		if got, _ := a.Refunded(ctx, "R1"); got != 6000 {
+			t.Fatalf("Refunded = %s", got)
+		}
+		got, err := a.Refund(ctx, "R1", "r-1")
+		if err != nil || !got.ConfirmedByQuery || got.Outcome != OutcomeSucceeded || got.SentAt.IsZero() || got.Unsettled() {
+			t.Fatalf("Refund = %+v, %v", got, err)
+		}
+		steps, _ := a.Steps(ctx, "R1", "r-1")
+		var names []string
+		for _, s := range steps {
+			names = append(names, s.Step)
+		}
+		if want := "reserved asked accepted sent succeeded (query) succeeded"; strings.Join(names, " ") != want {
+			t.Fatalf("steps = %v; want %s", names, want)
+		}
+		// Same outRequestNo again: the recorded refund, not a second one.
+		if r, existing, err := a.ReserveRefund(ctx, req); err != nil || !existing || r.Outcome != OutcomeSucceeded {
+			t.Fatalf("retry ReserveRefund = %+v, %t, %v", r, existing, err)
+		}
+		req.Amount = 1
+		if _, _, err := a.ReserveRefund(ctx, req); !errors.Is(err, ErrRefundMismatch) {
+			t.Fatalf("same outRequestNo, another amount = %v", err)
+		}
+		// Over-refund: 100.00 - 60.00 leaves 40.00.
+		_, _, err = a.ReserveRefund(ctx, RefundRequest{OutTradeNo: "R1", OutRequestNo: "r-2", Amount: 4001})
+		var le *LimitError
+		if !errors.Is(err, ErrOverRefund) || !errors.As(err, &le) || le.Remaining != 4000 || !strings.Contains(err.Error(), "40.00") {
+			t.Fatalf("over-refund = %v; want ErrOverRefund with 40.00 remaining", err)
+		}
+		if _, _, err := a.ReserveRefund(ctx, RefundRequest{OutTradeNo: "R1", OutRequestNo: "r-2", Amount: 4000}); err != nil {
+			t.Fatalf("refund of exactly what remains = %v", err)
+		}
+		// A declined refund is final and never sent.
+		if err := a.Step(ctx, "R1", "r-2", RefundDeclined, "human", ""); err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := a.Refund(ctx, "R1", "r-2"); r.State != RefundDeclined || r.Unsettled() {
+			t.Fatalf("declined refund = %+v", r)
+		}
+	})
+}
+
+func TestDailyLimit(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		// 23:30 in Beijing is 15:30 UTC.
+		c := newClock(time.Date(2026, 11, 29, 15, 30, 0, 0, time.UTC))
+		o := b.fresh(t)
+		o.Now = c.Now
+		a := open(t, o).Account(app, "prod")
+		const limit = 10000
+		reserve := func(no string, amount alipay.Amount) error {
+			_, _, err := a.ReserveRefund(ctx, RefundRequest{OutTradeNo: "D", OutRequestNo: no, Amount: amount, DailyLimit: limit})
+			return err
+		}
+		if err := reserve("d1", 6000); err != nil {
+			t.Fatal(err)
+		}
+		err := reserve("d2", 5000)
+		var le *LimitError
+		if !errors.Is(err, ErrDailyLimit) || !errors.As(err, &le) || le.Remaining != 4000 || le.Used != 6000 {
+			t.Fatalf("over the daily limit = %v; want ErrDailyLimit, 40.00 remaining", err)
+		}
+		// A refused refund (declined, or failed at Alipay) gives its share back.
+		if err := a.Step(ctx, "D", "d1", RefundCancelled, "", ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := reserve("d2", 5000); err != nil {
+			t.Fatalf("after the first was cancelled: %v", err)
+		}
+		if err := a.Step(ctx, "D", "d2", RefundSent, "", ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Settle(ctx, "D", "d2", OutcomeFailed, false, "ACQ.TRADE_NOT_ALLOW_REFUND"); err != nil {
+			t.Fatal(err)
+		}
+		if err := reserve("d3", 10000); err != nil {
+			t.Fatalf("after the second failed: %v", err)
+		}
+		if err := reserve("d4", 1); !errors.Is(err, ErrDailyLimit) {
+			t.Fatalf("limit reached: %v", err)
+		}
+		c.Add(31 * time.Minute) // 00:01 the next day in Beijing
+		if err := reserve("d4", 10000); err != nil {
+			t.Fatalf("the next Beijing day: %v", err)
+		}
+	})
+}
+
+// TestDailyLimitConcurrent races refunds from two ledger handles on one
+// database (each its own pool of connections, as two processes would have):
+// exactly limit/amount of them may pass.
+func TestDailyLimitConcurrent(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		o := b.fresh(t)
+		handles := []*Account{open(t, o).Account(app, "prod"), open(t, o).Account(app, "prod")}
+		var mu sync.Mutex
+		passed, refused := 0, 0
+		var wg sync.WaitGroup
+		for i := range 30 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _, err := handles[i%2].ReserveRefund(ctx, RefundRequest{OutTradeNo: fmt.Sprintf("C%d", i%3),
+					OutRequestNo: fmt.Sprintf("c-%d", i), Amount: 1000, DailyLimit: 10000})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					passed++
+				case errors.Is(err, ErrDailyLimit):
+					refused++
+				default:
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if passed != 10 || refused != 20 {
+			t.Fatalf("passed %d, refused %d; want exactly 10 under a limit of 100.00", passed, refused)
+		}
+	})
+}
+
+func TestNotificationsDedupe(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		a := open(t, b.fresh(t)).Account(app, "prod")
+		n := Notification{NotifyID: "n-1", OutTradeNo: "N1", Params: map[string]string{"trade_status": "TRADE_SUCCESS", "sign": "abc"}, Verified: true}
+		if dup, err := a.RecordNotification(ctx, n); err != nil || dup {
+			t.Fatalf("first = %t, %v", dup, err)
+		}
+		if dup, err := a.RecordNotification(ctx, n); err != nil || !dup {
+			t.Fatalf("again = %t, %v; want duplicate", dup, err)
+		}
+		bad := Notification{OutTradeNo: "N1", Params: map[string]string{"x": "y"}, VerifyError: "signature"}
+		for range 2 { // no notify_id: nothing to dedupe on, both kept
+			if dup, err := a.RecordNotification(ctx, bad); err != nil || dup {
+				t.Fatalf("unverified = %t, %v", dup, err)
+			}
+		}
+		got, err := a.Notifications(ctx, "N1")
+		if err != nil || len(got) != 3 || got[0].Params["trade_status"] != "TRADE_SUCCESS" || !got[0].Verified || got[1].Verified {
+			t.Fatalf("Notifications = %+v, %v", got, err)
+		}
+	})
+}
+
+func TestAuditIsAppendOnly(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		l := open(t, b.fresh(t))
+		a := l.Account(app, "prod")
+		if err := a.Audit(ctx, Entry{Who: "claude-ai", Action: "refund-alipay-payment", OutTradeNo: "A1", OutRequestNo: "a-1", Amount: 5000, Result: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+		log, err := a.AuditLog(ctx, time.Time{}, 0)
+		if err != nil || len(log) != 1 || log[0].Who != "claude-ai" || log[0].Amount != 5000 || log[0].At.IsZero() {
+			t.Fatalf("AuditLog = %+v, %v", log, err)
+		}
+		for _, q := range []string{"UPDATE ap_audit SET result = 'x'", "DELETE FROM ap_audit"} {
+			if _, err := l.db.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
+				t.Errorf("%s = %v; want refused as append-only", q, err)
+			}
+		}
+	})
+}
+
+func TestLeases(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		c := newClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+		o := b.fresh(t)
+		o.Now = c.Now
+		a := open(t, o).Account(app, "prod")
+		try := func(holder string, want bool) {
+			t.Helper()
+			got, err := a.AcquireLease(ctx, "order:L1", holder, 10*time.Second)
+			if err != nil || got != want {
+				t.Fatalf("AcquireLease(%s) = %t, %v; want %t", holder, got, err, want)
+			}
+		}
+		try("replica-1", true)
+		try("replica-2", false)
+		c.Add(9 * time.Second)
+		try("replica-1", true) // renewed until 19 s
+		c.Add(9 * time.Second)
+		try("replica-2", false)
+		c.Add(2 * time.Second)
+		try("replica-2", true) // replica-1 stopped renewing
+		if err := a.ReleaseLease(ctx, "order:L1", "replica-1"); err != nil {
+			t.Fatal(err)
+		}
+		try("replica-1", false) // not its lease to release
+		if err := a.ReleaseLease(ctx, "order:L1", "replica-2"); err != nil {
+			t.Fatal(err)
+		}
+		try("replica-1", true)
+	})
+}
+
+func TestListOrders(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		c := newClock(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+		o := b.fresh(t)
+		o.Now = c.Now
+		a := open(t, o).Account(app, "prod")
+		for i := range 7 {
+			no := fmt.Sprintf("L%d", i)
+			if _, _, err := a.RecordOrder(ctx, NewOrder{OutTradeNo: no, Kind: "web", Amount: alipay.Amount(100 * (i + 1)), Title: "t"}); err != nil {
+				t.Fatal(err)
+			}
+			if i%2 == 0 {
+				if _, err := a.RecordStatus(ctx, StatusSeen{OutTradeNo: no, Status: alipay.TradeSuccess, Source: SourceWatch}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if i < 6 { // L5 and L6 share a creation time: the cursor must still not skip or repeat
+				c.Add(time.Hour)
+			}
+		}
+		var seen []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			p, err := a.ListOrders(ctx, Filter{Limit: 3, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range p.Orders {
+				seen = append(seen, o.OutTradeNo)
+			}
+			if p.Next == "" {
+				break
+			}
+			cursor = p.Next
+		}
+		if want := "L6 L5 L4 L3 L2 L1 L0"; strings.Join(seen, " ") != want {
+			t.Fatalf("pages = %v; want %s", seen, want)
+		}
+		start := time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC)
+		p, err := a.ListOrders(ctx, Filter{Statuses: []string{alipay.TradeSuccess}, Since: start, Until: start.Add(3 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, o := range p.Orders {
+			got = append(got, o.OutTradeNo)
+		}
+		if want := "L4 L2"; strings.Join(got, " ") != want {
+			t.Fatalf("paid between 02:00 and 05:00 = %v; want %s", got, want)
+		}
+		if _, err := a.ListOrders(ctx, Filter{Cursor: "garbage"}); !errors.Is(err, ErrCursor) {
+			t.Fatalf("bad cursor = %v", err)
+		}
+		un, err := a.Unfinished(ctx, start)
+		if err != nil || len(un) != 2 || un[0].OutTradeNo != "L3" || un[1].OutTradeNo != "L5" {
+			t.Fatalf("Unfinished = %+v, %v; want L3 L5 (L6 is paid)", un, err)
+		}
+	})
+}
+
+// TestEvents: a status change made through one handle reaches a subscriber
+// of another on PostgreSQL (another process, in production), and the same
+// handle's subscribers on SQLite.
+func TestEvents(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		o := b.fresh(t)
+		sub := open(t, o)
+		pub := sub
+		if b.name == "postgres" {
+			pub = open(t, o)
+		}
+		ch, err := sub.Subscribe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := pub.Account(app, "prod")
+		if _, err := a.RecordStatus(ctx, StatusSeen{OutTradeNo: "V1", Status: alipay.TradeSuccess, Amount: 100, Source: SourceWatch}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := a.ReserveRefund(ctx, RefundRequest{OutTradeNo: "V1", OutRequestNo: "v", Amount: 100}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Step(ctx, "V1", "v", RefundSent, "", ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Settle(ctx, "V1", "v", OutcomeSucceeded, false, ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.RecordStatus(ctx, StatusSeen{OutTradeNo: "V2", Status: alipay.TradeClosed, Source: SourceQuery}); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for len(got) < 3 {
+			select {
+			case e := <-ch:
+				got = append(got, string(e.Kind)+":"+e.OutTradeNo+":"+e.AppID+":"+e.Env)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("events so far %v; the rest did not arrive within 5 s", got)
+			}
+		}
+		if want := "paid:V1:" + app + ":prod refunded:V1:" + app + ":prod closed:V2:" + app + ":prod"; strings.Join(got, " ") != want {
+			t.Fatalf("events = %v; want %s", got, want)
+		}
+	})
+}

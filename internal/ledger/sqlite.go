@@ -1,0 +1,57 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+var sqliteDialect = dialect{
+	name:             "sqlite",
+	idColumn:         "INTEGER PRIMARY KEY",
+	bigint:           "INTEGER",
+	appendOnly:       sqliteAppendOnly,
+	localEvents:      true,
+	schemaVersion:    sqliteSchemaVersion,
+	setSchemaVersion: sqliteSetSchemaVersion,
+	lock:             func(context.Context, *sql.Tx, string) error { return nil },
+	notify:           func(context.Context, *sql.Tx, []Event) error { return nil },
+}
+
+// openSQLite opens (creating if needed) the file: WAL, a busy timeout, and
+// write transactions that take the write lock up front (BEGIN IMMEDIATE), so
+// writers of every process queue instead of failing.
+func openSQLite(ctx context.Context, path string) (*Ledger, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, sqliteOpenError(path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, sqliteOpenError(path, err)
+	}
+	f.Close()
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, sqliteOpenError(path, err)
+	}
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, sqliteOpenError(path, fmt.Errorf("open: %w", err))
+	}
+	return &Ledger{db: db, d: sqliteDialect, where: path}, nil
+}
