@@ -31,7 +31,7 @@ func Markdown(list []ServerTool) string {
 		}
 		b.WriteString("\n输出 / Output (`structuredContent`):")
 		for _, p := range schemaProps(t.OutputSchema) {
-			fmt.Fprintf(&b, " `%s` (%s)", p.name, p.kind())
+			fmt.Fprintf(&b, " `%s` (%s)", p.name, p.outputKind())
 		}
 		b.WriteString("\n")
 	}
@@ -59,6 +59,15 @@ func (p prop) kind() string {
 		return p.Type + ", " + p.Format
 	}
 	return p.Type
+}
+
+// outputKind is kind for a property of a result: what the server sends,
+// so nothing about what reaches Alipay.
+func (p prop) outputKind() string {
+	if p.Type == "string" && p.MaxLength > 0 && len(p.Enum) == 0 && !idFields[p.name] {
+		return fmt.Sprintf("string, ≤%d chars", p.MaxLength)
+	}
+	return p.kind()
 }
 
 func yesNo(v bool) string {

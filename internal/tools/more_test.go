@@ -329,17 +329,17 @@ func TestNewToolsBadInput(t *testing.T) {
 	d, _ := localDeps(t)
 	cs := connect(t, Options{Deps: d, Tools: everything})
 	for _, tc := range []struct{ tool, args, want string }{
-		{NameWaitPay, `{"outTradeNo":"X","timeoutSeconds":0}`, "timeoutSeconds: 0 is out of range"},
-		{NameWaitPay, `{"outTradeNo":"X","timeoutSeconds":56}`, "timeoutSeconds: 56 is out of range"},
-		{NameWaitPay, `{"outTradeNo":"X","timeoutSeconds":4.5}`, "timeoutSeconds: must be a whole number"},
-		{NameWaitPay, `{"outTradeNo":"X","timeoutSeconds":"45"}`, "timeoutSeconds: is a string"},
-		{NameWaitPay, `{"outTradeNo":"X","timeout":45}`, `"timeout": unknown property`},
-		{NameWaitPay, `{}`, "outTradeNo: required"},
-		{NameQRPay, `{"outTradeNo":"X","totalAmount":1,"orderTitle":"t","timeoutMinutes":21601}`, "timeoutMinutes: 21601 is out of range"},
+		{NameWaitPay, `{"outTradeNo":"X","timeoutSeconds":0}`, "timeoutSeconds: 超出范围 / 0 is out of range"},
+		{NameWaitPay, `{"outTradeNo":"X","timeoutSeconds":56}`, "timeoutSeconds: 超出范围 / 56 is out of range"},
+		{NameWaitPay, `{"outTradeNo":"X","timeoutSeconds":4.5}`, "must be a whole number, got 4.5"},
+		{NameWaitPay, `{"outTradeNo":"X","timeoutSeconds":"45"}`, "timeoutSeconds: 必须是数字"},
+		{NameWaitPay, `{"outTradeNo":"X","timeout":45}`, "unknown property"},
+		{NameWaitPay, `{}`, "outTradeNo: 必填参数缺失 / required"},
+		{NameQRPay, `{"outTradeNo":"X","totalAmount":1,"orderTitle":"t","timeoutMinutes":21601}`, "timeoutMinutes: 超出范围 / 21601 is out of range"},
 		{NameQRPay, `{"outTradeNo":"X","totalAmount":0.001,"orderTitle":"t"}`, "totalAmount:"},
-		{NameQRPay, `{"outTradeNo":"X","totalAmount":1,"orderTitle":"t","notifyUrl":"x"}`, `"notifyUrl": unknown property`},
+		{NameQRPay, `{"outTradeNo":"X","totalAmount":1,"orderTitle":"t","notifyUrl":"x"}`, `"notifyUrl": 不支持的参数`},
 		{NameClosePay, `{"outTradeNo":"订单"}`, "outTradeNo:"},
-		{NameClosePay, `{"outTradeNo":"X","reason":"y"}`, `"reason": unknown property`},
+		{NameClosePay, `{"outTradeNo":"X","reason":"y"}`, `"reason": 不支持的参数`},
 	} {
 		t.Run(tc.tool+tc.args, func(t *testing.T) {
 			wantError(t, call(t, cs, tc.tool, tc.args), tc.want, "Alipay was not called")

@@ -36,7 +36,7 @@ func (a *args) integer(name string) (int64, bool) {
 func allowed(f field) string {
 	switch {
 	case f.Type == "integer":
-		return fmt.Sprintf("a whole JSON number from %d to %d (%d 至 %d 的整数)", f.Min, f.Max, f.Min, f.Max)
+		return fmt.Sprintf("%d 至 %d 的整数 / a whole JSON number from %d to %d", f.Min, f.Max, f.Min, f.Max)
 	case f.Type == "number":
 		return "以元为单位的数字, 0.01 至 100000000, 最多两位小数 / " +
 			"a JSON number in yuan from 0.01 to 100000000 with at most two decimals, e.g. 19.99"
@@ -337,14 +337,14 @@ func clip(s string) string {
 // read from the JSON text: 45, never "45", 45.5 or 4.5e1.
 func checkInteger(f field, v json.RawMessage, a *args) string {
 	if len(v) > 0 && v[0] == '"' {
-		return "is a string, but the schema requires a JSON number without quotes (必须是数字, 不能是字符串)"
+		return "必须是数字, 不能是字符串 / is a string, but the schema requires a JSON number without quotes"
 	}
 	n, err := strconv.ParseInt(string(v), 10, 64)
 	if err != nil {
-		return fmt.Sprintf("must be a whole number, got %s (必须是整数)", clipRaw(v))
+		return fmt.Sprintf("必须是整数 / must be a whole number, got %s", clipRaw(v))
 	}
 	if n < f.Min || n > f.Max {
-		return fmt.Sprintf("%d is out of range (超出范围)", n)
+		return fmt.Sprintf("超出范围 / %d is out of range", n)
 	}
 	a.ints[f.Name] = n
 	return ""
