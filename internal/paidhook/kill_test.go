@@ -12,18 +12,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
 )
 
 // TestSenderChild is not a test: it is the sender process that
 // TestDeliverySurvivesKill9 starts (this test binary, re-executed) and
 // kills. It runs until killed.
 func TestSenderChild(t *testing.T) {
-	db := os.Getenv("PAIDHOOK_CHILD_DB")
+	db := os.Getenv("PAIDHOOK_CHILD_LEDGER")
 	if db == "" {
 		t.Skip("the sender process of TestDeliverySurvivesKill9; runs only when started by it")
 	}
-	ob := openOutbox(t, db)
-	s := mustSender(t, ob, Options{
+	s := mustSender(t, FromLedger(openLedger(t, db)), Options{
 		Target:  mustTarget(t, os.Getenv("PAIDHOOK_CHILD_URL"), testSecret),
 		Logger:  slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		Timeout: time.Minute, // the receiver holds the first request until the kill
@@ -34,19 +35,22 @@ func TestSenderChild(t *testing.T) {
 }
 
 // TestDeliverySurvivesKill9 is the issue's acceptance "webhook deliveries
-// survive kill -9 of the sender": a sender process is killed with SIGKILL
-// while its receiver holds the first event's request open; a restarted
-// sender delivers that event (again, same id, same bytes) and the two
-// queued behind it, which the dead sender had claimed too. Nothing is lost.
+// survive kill -9 of the sender", on the ledger's own outbox (SQLite, shared
+// by the processes): three payments are recorded; a sender process is
+// killed with SIGKILL while its receiver holds the first event's request
+// open; a restarted sender delivers that event (again, same id, same bytes)
+// and the two queued behind it, which the dead sender had claimed too.
+// Nothing is lost.
 func TestDeliverySurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	db := filepath.Join(t.TempDir(), "outbox.db")
-	ob := openOutbox(t, db)
-	events := []Event{testEvent(21), testEvent(22), testEvent(23)}
-	for _, e := range events {
-		ob.add(t, e)
+	db := filepath.Join(t.TempDir(), "ledger.db")
+	l := openLedger(t, db)
+	var ids []string
+	for _, out := range []string{"T202611290021", "T202611290022", "T202611290023"} {
+		pay(t, l, out, 1234, ledger.SourceWatch)
+		ids = append(ids, ledger.PaidEventID(ledgerApp, ledgerEnv, out))
 	}
 
 	arrived := make(chan struct{}, 16)
@@ -66,7 +70,7 @@ func TestDeliverySurvivesKill9(t *testing.T) {
 
 	start := func(name string) (*exec.Cmd, *bytes.Buffer) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestSenderChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "PAIDHOOK_CHILD_DB="+db, "PAIDHOOK_CHILD_URL="+srv.URL+"/hooks/paid")
+		cmd.Env = append(os.Environ(), "PAIDHOOK_CHILD_LEDGER="+db, "PAIDHOOK_CHILD_URL="+srv.URL+"/hooks/paid")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
@@ -90,8 +94,8 @@ func TestDeliverySurvivesKill9(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the first sender sent nothing")
 	}
-	if r := ob.row(t, events[0].ID); r.Delivered || r.LeaseOwner == "" {
-		t.Fatalf("before the kill: %+v, want leased and not delivered", r)
+	if n := pending(t, l); n != len(ids) {
+		t.Fatalf("before the kill: %d events pending, want %d", n, len(ids))
 	}
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -101,21 +105,12 @@ func TestDeliverySurvivesKill9(t *testing.T) {
 		t.Fatalf("first sender did not die of SIGKILL: %v", err)
 	}
 	close(killed)
-	for _, e := range events {
-		if r := ob.row(t, e.ID); r.Delivered {
-			t.Fatalf("%s delivered by a dead sender", e.ID)
-		}
+	if n := pending(t, l); n != len(ids) {
+		t.Fatalf("after the kill: %d events pending, want %d", n, len(ids))
 	}
 
 	start("restarted sender")
-	waitFor(t, "every event delivered after the restart", func() bool {
-		for _, e := range events {
-			if !ob.row(t, e.ID).Delivered {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, "every event delivered after the restart", func() bool { return pending(t, l) == 0 })
 
 	got := rc.deliveries()
 	bodies := map[string]string{}
@@ -130,15 +125,15 @@ func TestDeliverySurvivesKill9(t *testing.T) {
 		bodies[d.EventID] = string(d.Body)
 		count[d.EventID]++
 	}
-	if count[events[0].ID] < 2 {
-		t.Errorf("the interrupted event was sent %d times, want again after the restart", count[events[0].ID])
+	if got[0].EventID != ids[0] || count[ids[0]] < 2 {
+		t.Errorf("the interrupted event %s was sent %d times, want again after the restart", ids[0], count[ids[0]])
 	}
-	for _, e := range events {
-		if count[e.ID] == 0 {
-			t.Errorf("%s never reached the receiver", e.ID)
+	for _, id := range ids {
+		if count[id] == 0 {
+			t.Errorf("%s never reached the receiver", id)
 		}
 	}
-	if len(count) != len(events) {
-		t.Errorf("receiver saw ids %v, want exactly the %d queued", count, len(events))
+	if len(count) != len(ids) {
+		t.Errorf("receiver saw ids %v, want exactly the %d queued", count, len(ids))
 	}
 }

@@ -275,13 +275,13 @@ func TestNoSecretInLogsOrOutbox(t *testing.T) {
 
 // countingOutbox counts Claim calls, to know when the sender is idle.
 type countingOutbox struct {
-	*sqliteOutbox
+	Outbox
 	claims atomic.Int64
 }
 
 func (c *countingOutbox) Claim(ctx context.Context, owner string, n int, lease time.Duration) ([]Event, error) {
 	defer c.claims.Add(1)
-	return c.sqliteOutbox.Claim(ctx, owner, n, lease)
+	return c.Outbox.Claim(ctx, owner, n, lease)
 }
 
 // TestWakeSendsAtOnce: with a poll interval of an hour, an event queued
@@ -290,16 +290,17 @@ func TestWakeSendsAtOnce(t *testing.T) {
 	rc := &receiver{check: verifyGeneric(testSecret), respond: func(_ int, w http.ResponseWriter, d delivery) { answerGeneric(w, d) }}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
-	ob := &countingOutbox{sqliteOutbox: newOutbox(t)}
+	db := newOutbox(t)
+	ob := &countingOutbox{Outbox: db}
 	opts := fastOptions(mustTarget(t, srv.URL, testSecret))
 	opts.Poll = time.Hour
 	s := mustSender(t, ob, opts)
 	runSender(t, s)
 	waitFor(t, "the first, empty claim", func() bool { return ob.claims.Load() >= 1 })
 	ev := testEvent(7)
-	ob.add(t, ev)
+	db.add(t, ev)
 	s.Wake()
-	waitFor(t, "delivery after Wake", func() bool { return ob.row(t, ev.ID).Delivered })
+	waitFor(t, "delivery after Wake", func() bool { return db.row(t, ev.ID).Delivered })
 	if n := ob.claims.Load(); n != 2 {
 		t.Errorf("%d claims, want 2 (start and wake)", n)
 	}

@@ -1,0 +1,121 @@
+package paidhook
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
+)
+
+const (
+	ledgerApp = "2021000000000001"
+	ledgerEnv = "local"
+)
+
+func openLedger(t testing.TB, path string) *ledger.Ledger {
+	t.Helper()
+	l, err := ledger.Open(context.Background(), ledger.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// pay records that the buyer paid order out, as a watch (or a
+// notification) would: the ledger queues the paid event itself.
+func pay(t testing.TB, l *ledger.Ledger, out string, amount alipay.Amount, source string) {
+	t.Helper()
+	if _, err := l.Account(ledgerApp, ledgerEnv).RecordStatus(context.Background(), ledger.StatusSeen{
+		OutTradeNo: out, Status: alipay.TradeSuccess, TradeNo: "2026112922001400" + out[len(out)-4:],
+		Amount: amount, Source: source, Who: "test",
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pending(t testing.TB, l *ledger.Ledger) int {
+	t.Helper()
+	n, err := l.PendingEvents(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestLedgerOutbox: the sender drains the ledger's own outbox. A payment
+// recorded after the sender went idle (poll interval: an hour) is sent at
+// once through the ledger's paid event; a payment seen twice (watch, then
+// notification) is one event; a failed attempt is retried under the same
+// id and the outbox ends empty.
+func TestLedgerOutbox(t *testing.T) {
+	l := openLedger(t, filepath.Join(t.TempDir(), "ledger.db"))
+	rc := &receiver{check: verifyGeneric(testSecret)}
+	rc.respond = func(n int, w http.ResponseWriter, d delivery) {
+		if n == 2 {
+			http.Error(w, "try again", http.StatusBadGateway)
+			return
+		}
+		answerGeneric(w, d)
+	}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	ob := &countingOutbox{Outbox: FromLedger(l)}
+	opts := fastOptions(mustTarget(t, srv.URL, testSecret))
+	opts.Poll = time.Hour
+	s := mustSender(t, ob, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := WakeOnPaid(ctx, l, s); err != nil {
+		t.Fatal(err)
+	}
+	runSender(t, s)
+	waitFor(t, "the first, empty claim", func() bool { return ob.claims.Load() >= 1 })
+
+	pay(t, l, "T202611290101", 1999, ledger.SourceWatch)
+	pay(t, l, "T202611290101", 1999, ledger.SourceNotification) // the same payment, seen again
+	waitFor(t, "the first payment delivered", func() bool { return pending(t, l) == 0 })
+
+	pay(t, l, "T202611290102", 7, ledger.SourceQuery)
+	// Its first attempt gets a 502; the retry is due after the backoff,
+	// and the next Wake (a payment, here none) or poll would find it; the
+	// test wakes the sender as the next payment would.
+	waitFor(t, "the refused attempt", func() bool { return len(rc.deliveries()) >= 2 })
+	waitFor(t, "the retry", func() bool { s.Wake(); return pending(t, l) == 0 })
+
+	got := rc.deliveries()
+	if len(got) != 3 {
+		t.Fatalf("%d requests, want 3 (one payment once, the other twice)", len(got))
+	}
+	wantIDs := []string{
+		ledger.PaidEventID(ledgerApp, ledgerEnv, "T202611290101"),
+		ledger.PaidEventID(ledgerApp, ledgerEnv, "T202611290102"),
+		ledger.PaidEventID(ledgerApp, ledgerEnv, "T202611290102"),
+	}
+	for i, d := range got {
+		if d.Problem != "" || d.EventID != wantIDs[i] {
+			t.Errorf("request %d: id %s problem %q, want %s verified", i+1, d.EventID, d.Problem, wantIDs[i])
+		}
+	}
+	if string(got[1].Body) != string(got[2].Body) {
+		t.Errorf("the retry's body differs:\n%s\n%s", got[1].Body, got[2].Body)
+	}
+	var p map[string]string
+	if err := json.Unmarshal(got[0].Body, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p["amount"] != "19.99" || p["out_trade_no"] != "T202611290101" || p["env"] != ledgerEnv || p["app_id"] != ledgerApp || p["paid_at"] == "" {
+		t.Errorf("event body %s", got[0].Body)
+	}
+	var p2 map[string]string
+	_ = json.Unmarshal(got[1].Body, &p2)
+	if p2["amount"] != "0.07" {
+		t.Errorf("7 fen sent as %q", p2["amount"])
+	}
+}
