@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -16,11 +15,14 @@ import (
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
 )
 
+// childEnv names the ledger of the sender process TestSenderChild runs.
+const childEnv = "PAIDHOOK_CHILD_LEDGER"
+
 // TestSenderChild is not a test: it is the sender process that
 // TestDeliverySurvivesKill9 starts (this test binary, re-executed) and
 // kills. It runs until killed.
 func TestSenderChild(t *testing.T) {
-	db := os.Getenv("PAIDHOOK_CHILD_LEDGER")
+	db := os.Getenv(childEnv)
 	if db == "" {
 		t.Skip("the sender process of TestDeliverySurvivesKill9; runs only when started by it")
 	}
@@ -35,8 +37,8 @@ func TestSenderChild(t *testing.T) {
 }
 
 // TestDeliverySurvivesKill9 is the issue's acceptance "webhook deliveries
-// survive kill -9 of the sender", on the ledger's own outbox (SQLite, shared
-// by the processes): three payments are recorded; a sender process is
+// survive kill -9 of the sender", on the ledger's own outbox (SQLite and
+// PostgreSQL, shared by the processes): three payments are recorded; a sender process is
 // killed with SIGKILL while its receiver holds the first event's request
 // open; a restarted sender delivers that event (again, same id, same bytes)
 // and the two queued behind it, which the dead sender had claimed too.
@@ -45,7 +47,12 @@ func TestDeliverySurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	db := filepath.Join(t.TempDir(), "ledger.db")
+	for _, b := range ledgerBackends() {
+		t.Run(b.name, func(t *testing.T) { survivesKill9(t, b.where(t)) })
+	}
+}
+
+func survivesKill9(t *testing.T, db string) {
 	l := openLedger(t, db)
 	var ids []string
 	for _, out := range []string{"T202611290021", "T202611290022", "T202611290023"} {
@@ -70,7 +77,7 @@ func TestDeliverySurvivesKill9(t *testing.T) {
 
 	start := func(name string) (*exec.Cmd, *bytes.Buffer) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestSenderChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "PAIDHOOK_CHILD_LEDGER="+db, "PAIDHOOK_CHILD_URL="+srv.URL+"/hooks/paid")
+		cmd.Env = append(os.Environ(), childEnv+"="+db, "PAIDHOOK_CHILD_URL="+srv.URL+"/hooks/paid")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {

@@ -11,10 +11,10 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// sqliteOutbox is a small persistent Outbox for the tests, on a SQLite
-// file, built the way the ledger's ap_outbox table is meant to be used: the
-// event body stored verbatim, a lease per claim, Failed never undoing
-// Delivered. It lets the kill -9 test share the queue between processes.
+// sqliteOutbox is a small Outbox on a SQLite file for the unit tests, which
+// inspect a row's attempts and last error; the ledger's real outbox, behind
+// FromLedger, is tested in ledger_test.go and kill_test.go. It keeps the
+// same rules: a lease per claim, Failed never undoing Delivered.
 type sqliteOutbox struct {
 	db *sql.DB
 }
