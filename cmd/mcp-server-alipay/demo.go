@@ -60,9 +60,10 @@ func demoDataDir(flagValue string, getenv func(string) string) (string, error) {
 }
 
 type demo struct {
-	out  io.Writer
-	cs   *mcp.ClientSession
-	step int
+	out      io.Writer
+	cs       *mcp.ClientSession
+	step     int
+	progress chan string // notifications/progress of the running call
 }
 
 func (d *demo) printf(format string, args ...any) { fmt.Fprintf(d.out, format, args...) }
@@ -142,7 +143,15 @@ func (d *demo) run(ctx context.Context, self, dir string, getenv func(string) st
 	cmd := exec.Command(self)
 	cmd.Env = demoEnv(os.Environ(), dir)
 	cmd.Stderr = io.Discard
-	client := mcp.NewClient(&mcp.Implementation{Name: "mcp-server-alipay-demo", Version: versionString()}, nil)
+	d.progress = make(chan string, 16)
+	client := mcp.NewClient(&mcp.Implementation{Name: "mcp-server-alipay-demo", Version: versionString()}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+			select {
+			case d.progress <- fmt.Sprintf("%.0f/%.0f s: %s", req.Params.Progress, req.Params.Total, req.Params.Message):
+			default:
+			}
+		},
+	})
 	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil)
 	if err != nil {
 		return fmt.Errorf("start the MCP server subprocess (启动 MCP 服务子进程失败): %w", err)
@@ -225,6 +234,10 @@ func (d *demo) run(ctx context.Context, self, dir string, getenv func(string) st
 	}
 	if res.IsError || structuredField(res, "refundStatus") != alipay.RefundSuccess || structuredField(res, "refundAmount") != "50.00" {
 		return errors.New("the refund query does not show REFUND_SUCCESS of ¥50.00 (退款查询结果不符)")
+	}
+
+	if err := d.qrStory(ctx); err != nil {
+		return err
 	}
 
 	d.printf("\n✓ 演示完成 / Demo complete: %d 步全部成功 / all %d steps succeeded.\n", d.step, d.step)

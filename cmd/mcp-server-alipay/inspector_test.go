@@ -81,3 +81,66 @@ func TestInspectorCLI(t *testing.T) {
 		t.Fatalf("bad input: %v", res)
 	}
 }
+
+// The Inspector CLI (the TypeScript SDK, which validates structuredContent
+// against each output schema with Ajv) calls the three new tools.
+func TestInspectorCLINewTools(t *testing.T) {
+	gw := startLocal(t)
+	e := newEnv(t, gatewayEnv(gw))
+	e.vars["AP_SELECT_TOOLS"] = "all,closePay"
+
+	list := inspector(t, e, "--method", "tools/list")
+	var names []string
+	for _, tl := range list["tools"].([]any) {
+		names = append(names, tl.(map[string]any)["name"].(string))
+	}
+	for _, want := range []string{tools.NameQRPay, tools.NameClosePay, tools.NameWaitPay} {
+		if !strings.Contains(strings.Join(names, ","), want) {
+			t.Errorf("tools/list lacks %s: %v", want, names)
+		}
+	}
+
+	no := orderNo("INSPECT-QR")
+	res := inspector(t, e, "--method", "tools/call", "--tool-name", tools.NameQRPay,
+		"--tool-arg", "outTradeNo="+no, "--tool-arg", "totalAmount=19.99", "--tool-arg", "orderTitle=定制插画", "--tool-arg", "timeoutMinutes=30")
+	sc, _ := res["structuredContent"].(map[string]any)
+	code, _ := sc["qrCode"].(string)
+	if res["isError"] == true || !strings.HasPrefix(code, gw.URL()+"/qr/") {
+		t.Fatalf("QR payment: %v", res)
+	}
+	var image bool
+	for _, c := range res["content"].([]any) {
+		if m := c.(map[string]any); m["type"] == "image" && m["mimeType"] == "image/png" && m["data"] != "" {
+			image = true
+		}
+	}
+	if !image {
+		t.Errorf("no image/png content: %v", res["content"])
+	}
+
+	res = inspector(t, e, "--method", "tools/call", "--tool-name", tools.NameWaitPay,
+		"--tool-arg", "outTradeNo="+no, "--tool-arg", "timeoutSeconds=1")
+	sc, _ = res["structuredContent"].(map[string]any)
+	if res["isError"] == true || sc["result"] != "waiting" || sc["tradeStatus"] != "NOT_OPENED" {
+		t.Fatalf("wait before paying: %v", res)
+	}
+	if _, err := localalipay.PayLink(context.Background(), code); err != nil {
+		t.Fatal(err)
+	}
+	res = inspector(t, e, "--method", "tools/call", "--tool-name", tools.NameWaitPay, "--tool-arg", "outTradeNo="+no)
+	sc, _ = res["structuredContent"].(map[string]any)
+	if res["isError"] == true || sc["result"] != "paid" || sc["totalAmount"] != 19.99 {
+		t.Fatalf("wait after paying: %v", res)
+	}
+
+	res = inspector(t, e, "--method", "tools/call", "--tool-name", tools.NameClosePay, "--tool-arg", "outTradeNo="+no)
+	if res["isError"] != true || !strings.Contains(res["content"].([]any)[0].(map[string]any)["text"].(string), "refund-alipay-payment") {
+		t.Fatalf("closing a paid order: %v", res)
+	}
+	other := orderNo("INSPECT-CLOSE")
+	res = inspector(t, e, "--method", "tools/call", "--tool-name", tools.NameClosePay, "--tool-arg", "outTradeNo="+other)
+	sc, _ = res["structuredContent"].(map[string]any)
+	if res["isError"] == true || sc["closed"] != false || sc["tradeStatus"] != "NOT_OPENED" {
+		t.Fatalf("closing an unopened order: %v", res)
+	}
+}

@@ -51,4 +51,3 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	usage(stderr)
 	return 2
 }
-

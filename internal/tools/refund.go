@@ -20,7 +20,7 @@ const RefundResultSuccess = "退款成功 / refund succeeded"
 // refundPayment is refund-alipay-payment (alipay.trade.refund).
 func refundPayment(d Deps) ServerTool {
 	t := define("refundPay", NameRefundPay, "退款 / Refund payment",
-		"Refunds part or all of a paid Alipay order and returns the result. Each refund needs its own outRequestNo; retrying with the same outRequestNo never refunds twice. " +
+		"Refunds part or all of a paid Alipay order and returns the result. Each refund needs its own outRequestNo; retrying with the same outRequestNo never refunds twice. "+
 			"退款原因中的换行以一个空格发给支付宝。 Line breaks in refundReason reach Alipay as one space.",
 		// Money leaves the merchant: destructive. Keyed by outRequestNo,
 		// Alipay makes a repeat a no-op: idempotent.
