@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: installs the independent test peers (the
-# official Alipay Node SDK, the MCP Inspector CLI, headless Chromium, openssl,
-# PostgreSQL), then
+# official Alipay Node SDK, the MCP TypeScript SDK, Inspector CLI and
+# conformance suite, headless Chromium, openssl, PostgreSQL, Prometheus's
+# promtool), then
 # vets, tests, and gives every fuzz target a short run.
 #
 #   ./scripts/test.sh            everything
@@ -19,7 +20,7 @@ export PATH="$PATH:/usr/local/go/bin"
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "peers: Node packages (alipay-sdk, inspector-cli, playwright-core)"
+step "peers: Node packages (alipay-sdk, MCP TypeScript SDK, inspector-cli, conformance with Node 22, playwright-core)"
 if command -v npm >/dev/null 2>&1; then
 	npm ci --prefix interop --no-audit --no-fund --loglevel=error
 else
@@ -58,6 +59,22 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
 	fi
 fi
 ls -d /usr/lib/postgresql/*/bin 2>/dev/null || true
+
+step "peers: promtool (Prometheus's own metrics parser) for the /metrics tests"
+if ! command -v promtool >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		# Only promtool, from Debian's prometheus package: installing the
+		# package would also set up and start a Prometheus server.
+		tmp=$(mktemp -d)
+		(cd "$tmp" && { apt-get download -qq prometheus 2>/dev/null || { apt-get update -qq && apt-get download -qq prometheus 2>/dev/null; }; })
+		dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -xO ./usr/bin/promtool >/usr/local/bin/promtool
+		chmod 755 /usr/local/bin/promtool
+		rm -rf "$tmp"
+	else
+		echo "promtool not found and cannot install it (not root): metrics format tests will skip"
+	fi
+fi
+command -v promtool >/dev/null 2>&1 && promtool --version | head -1 || true
 
 step "format and vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './interop/*'))

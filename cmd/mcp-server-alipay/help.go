@@ -12,6 +12,8 @@ const usageText = `mcp-server-alipay %s — 支付宝 MCP Server / Alipay MCP se
 用法 / Usage:
   mcp-server-alipay              通过 stdio 提供 MCP 服务 (由 MCP 客户端启动)
                                  serve MCP over stdio (started by an MCP client)
+  mcp-server-alipay http         通过 Streamable HTTP 提供 MCP 服务 (智能体平台), 见 http --help
+                                 serve MCP over Streamable HTTP (agent platforms); see http --help
   mcp-server-alipay demo         用本地支付宝完整演示: 报价、支付链接、付款、查询、部分退款、查询退款
                                  the whole story against the local Alipay: quote, link, pay, query, partial refund, refund query
   mcp-server-alipay doctor       检查配置: 密钥、网关、一次签名调用 / check a configuration: keys, gateway, a signed call

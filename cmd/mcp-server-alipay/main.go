@@ -1,4 +1,5 @@
-// Command mcp-server-alipay serves the Alipay tools over MCP stdio, and has
+// Command mcp-server-alipay serves the Alipay tools over MCP stdio or
+// Streamable HTTP (http), and has
 // subcommands to try them (demo), check a configuration (doctor) and run the
 // local Alipay on its own (sandbox).
 package main
@@ -31,6 +32,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return code
 		}
 		return serve(ctx, getenv, stderr)
+	case "http":
+		return serveHTTP(ctx, args[1:], getenv, stdout, stderr)
 	case "sandbox":
 		return runSandbox(ctx, args[1:], stdout, stderr)
 	case "demo":

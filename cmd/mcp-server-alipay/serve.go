@@ -28,38 +28,15 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) in
 	logger, closeLog := openLog(cfg, stderr)
 	defer closeLog()
 
-	b, err := newBackend(ctx, cfg, logger)
+	svc, err := newService(ctx, cfg, logger, tools.Options{})
 	if err != nil {
 		fmt.Fprintf(stderr, "mcp-server-alipay: %v\n", err)
 		return 1
 	}
-	defer b.Close()
-
-	deps := tools.Deps{Client: b.client, Local: b.local != nil, RefundMax: cfg.RefundMax, Confirm: confirmMode(cfg.RefundConfirm),
-		PayTimeout: cfg.PayTimeout}
-	served := tools.Served(cfg.Tools, cfg.ReadOnly)
-	// Watching follows the order status resource, which needs queryPay.
-	watch := cfg.WatchPayments && tools.ResourceSelected(served)
-	if watch {
-		deps.Watcher = paywatch.New(ctx, b.watchClient, watchOptions(b.local != nil, logger))
-		defer deps.Watcher.Close() // before b.Close: the watches query it
-	}
-	srv, err := tools.NewServer(tools.Options{
-		Deps:     deps,
-		Tools:    cfg.Tools,
-		ReadOnly: cfg.ReadOnly,
-		Logger:   logger,
-		Version:  versionString(),
-	})
-	if err != nil {
-		fmt.Fprintf(stderr, "mcp-server-alipay: %v\n", err)
-		return 1
-	}
-	if b.local != nil {
-		fmt.Fprintf(stderr, "mcp-server-alipay: 本地支付宝 / local Alipay at %s (数据 / data: %s); 不涉及真实资金 / no real money\n", b.local.URL(), b.dataDir)
-	}
+	defer svc.Close()
+	svc.announceLocal(stderr)
 	if cfg.ReadOnly {
-		fmt.Fprintf(stderr, "mcp-server-alipay: 只读模式 / read-only mode (AP_READ_ONLY=true): 只提供 / serving only %s\n", strings.Join(served, ", "))
+		fmt.Fprintf(stderr, "mcp-server-alipay: 只读模式 / read-only mode (AP_READ_ONLY=true): 只提供 / serving only %s\n", strings.Join(svc.served, ", "))
 	}
 	if stdinIsTerminal() {
 		fmt.Fprintf(stderr, "mcp-server-alipay %s: 正在等待 MCP 客户端通过 stdio 连接 (由 Cursor、Cline、Claude Desktop 等启动)。\n"+
@@ -67,12 +44,68 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) in
 			"想先看看效果? 运行 / To see it work, run:  mcp-server-alipay demo\n"+
 			"按 Ctrl+C 退出 / Press Ctrl+C to quit.\n", versionString())
 	}
-	logger.Info("server start", "version", versionString(), "env", string(cfg.Env), "gateway", b.client.GatewayURL(), "tools", served, "read_only", cfg.ReadOnly, "watch_payments", watch, "refund_confirm", string(cfg.RefundConfirm))
-	if err := srv.Run(ctx, &mcp.StdioTransport{}); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+	svc.logStart(logger, "stdio")
+	if err := svc.server.Run(ctx, &mcp.StdioTransport{}); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 		explainRunError(stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// service is what both transports serve: the MCP server with the selected
+// tools, and the Alipay and payment watch behind it.
+type service struct {
+	cfg     *config.Config
+	backend *backend
+	served  []string          // the tools served (AP_SELECT_TOOLS less writes under AP_READ_ONLY)
+	watcher *paywatch.Watcher // nil when orders are not watched
+	server  *mcp.Server
+}
+
+// newService builds the MCP server from cfg. o carries what the transport
+// adds (a call hook, per-caller results); its Deps, Tools, Logger and
+// Version are filled in here.
+func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger, o tools.Options) (*service, error) {
+	b, err := newBackend(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	svc := &service{cfg: cfg, backend: b, served: tools.Served(cfg.Tools, cfg.ReadOnly)}
+	deps := tools.Deps{Client: b.client, Local: b.local != nil, RefundMax: cfg.RefundMax, Confirm: confirmMode(cfg.RefundConfirm),
+		PayTimeout: cfg.PayTimeout}
+	// Watching follows the order status resource, which needs queryPay.
+	if cfg.WatchPayments && tools.ResourceSelected(svc.served) {
+		svc.watcher = paywatch.New(ctx, b.watchClient, watchOptions(b.local != nil, logger))
+		deps.Watcher = svc.watcher
+	}
+	o.Deps, o.Tools, o.ReadOnly, o.Logger, o.Version = deps, cfg.Tools, cfg.ReadOnly, logger, versionString()
+	if svc.server, err = tools.NewServer(o); err != nil {
+		svc.Close()
+		return nil, err
+	}
+	return svc, nil
+}
+
+// Close stops the watch, then the backend (the watches query it).
+func (s *service) Close() {
+	if s.watcher != nil {
+		s.watcher.Close()
+	}
+	s.backend.Close()
+}
+
+// announceLocal tells the human on stderr where the local Alipay runs.
+func (s *service) announceLocal(stderr io.Writer) {
+	if b := s.backend; b.local != nil {
+		fmt.Fprintf(stderr, "mcp-server-alipay: 本地支付宝 / local Alipay at %s (数据 / data: %s); 不涉及真实资金 / no real money\n", b.local.URL(), b.dataDir)
+	}
+}
+
+// logStart writes the start line of the call log.
+func (s *service) logStart(logger *slog.Logger, transport string, attrs ...any) {
+	cfg := s.cfg
+	logger.Info("server start", append([]any{"version", versionString(), "transport", transport, "env", string(cfg.Env), "gateway", s.backend.client.GatewayURL(),
+		"tools", s.served, "read_only", cfg.ReadOnly, "watch_payments", s.watcher != nil, "refund_confirm", string(cfg.RefundConfirm)}, attrs...)...)
 }
 
 // confirmMode maps AP_REFUND_CONFIRM to the refund tool's mode.

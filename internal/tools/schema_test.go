@@ -176,3 +176,17 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// Every tool needs one of the three scopes of the HTTP service's tokens: a
+// new tool without one would be served to every token.
+func TestEveryToolHasAScope(t *testing.T) {
+	for _, st := range All(Deps{}) {
+		s := ScopeOf(st.Tool.Name)
+		if s == "" {
+			t.Errorf("%s has no scope", st.Tool.Name)
+		}
+		if readOnly := st.Tool.Annotations.ReadOnlyHint; readOnly != (s == ScopeRead) {
+			t.Errorf("%s: scope %s, but readOnlyHint %v", st.Tool.Name, s, readOnly)
+		}
+	}
+}

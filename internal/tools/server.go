@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -68,6 +69,15 @@ type Options struct {
 	ReadOnly bool
 	Logger   *slog.Logger // one line per tool call; nil = no call log
 	Version  string       // reported in serverInfo
+	// OnCall, when not nil, is told of every tool call when it ends: the
+	// tool, the outcome status the log line carries, and how long it took.
+	// The HTTP service counts calls with it for /metrics.
+	OnCall func(tool, outcome string, d time.Duration)
+	// PerCaller says that results depend on who calls (the HTTP service
+	// filters tools/list by the caller's scopes): list and read results are
+	// then marked cacheScope "private" for 2026-07-28 clients, so that no
+	// intermediary serves one caller's list to another.
+	PerCaller bool
 }
 
 // Served returns the full names of the tools a selection (nil = all but
@@ -99,6 +109,9 @@ func NewServer(o Options) (*mcp.Server, error) {
 		// Advertise exactly tools (and resources below): no logging
 		// capability, no list changes.
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
+	}
+	if o.PerCaller {
+		so.SetCacheable = func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) { c.CacheScope = "private" }
 	}
 	known := make([]string, 0, 8)
 	for _, t := range All(Deps{}) {
@@ -139,7 +152,7 @@ func NewServer(o Options) (*mcp.Server, error) {
 	for _, t := range All(o.Deps) {
 		switch {
 		case slices.Contains(served, t.Tool.Name):
-			s.AddTool(t.Tool, t.MCPHandler(o.Logger))
+			s.AddTool(t.Tool, t.MCPHandler(o.Logger, o.OnCall))
 		case o.ReadOnly && !t.Tool.Annotations.ReadOnlyHint:
 			refused[t.Tool.Name] = true
 		}
@@ -181,4 +194,27 @@ func refuseReadOnly(refused map[string]bool, logger *slog.Logger) mcp.Middleware
 // query-alipay-payment.
 func ResourceSelected(selected []string) bool {
 	return selected == nil || slices.Contains(selected, NameQueryPay)
+}
+
+// Scope is the permission a caller needs to use a tool over HTTP.
+type Scope string
+
+// The three scopes of the HTTP service's tokens.
+const (
+	ScopeRead   Scope = "read"   // payment and refund queries, waiting for a payment, the order status resource
+	ScopePay    Scope = "pay"    // payment links and QR codes, closing an order
+	ScopeRefund Scope = "refund" // refunds
+)
+
+// ScopeOf is the scope a tool needs; "" for a name that is not one of ours.
+func ScopeOf(name string) Scope {
+	switch name {
+	case NameQueryPay, NameRefundQuery, NameWaitPay:
+		return ScopeRead
+	case NameMobilePay, NameWebPagePay, NameQRPay, NameClosePay:
+		return ScopePay
+	case NameRefundPay:
+		return ScopeRefund
+	}
+	return ""
 }

@@ -74,12 +74,16 @@ func All(d Deps) []ServerTool {
 }
 
 // MCPHandler adapts the tool's handler to the SDK, logging one line per call
-// when logger is not nil.
-func (t ServerTool) MCPHandler(logger *slog.Logger) mcp.ToolHandler {
+// when logger is not nil, and telling onCall, when not nil, of every call's
+// outcome and duration.
+func (t ServerTool) MCPHandler(logger *slog.Logger, onCall func(tool, outcome string, d time.Duration)) mcp.ToolHandler {
 	name := t.Tool.Name
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		start := time.Now()
 		res, out := t.Handler(ctx, req)
+		if onCall != nil {
+			onCall(name, out.Status, time.Since(start))
+		}
 		if logger != nil {
 			attrs := []slog.Attr{
 				slog.String("tool", name),

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/nodeinterop"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
+)
+
+// httpServer is `mcp-server-alipay http` running as a subprocess.
+type httpServer struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuf
+	url    string // the MCP endpoint, http://127.0.0.1:port/mcp
+	exited chan error
+}
+
+var servingRE = regexp.MustCompile(`serving MCP at (http://\S+/mcp)`)
+
+// startHTTP starts the binary's http command on a free loopback port and
+// waits for it to say where it serves.
+func startHTTP(t *testing.T, e *env, args ...string) *httpServer {
+	t.Helper()
+	cmd := e.command(append([]string{"http", "--listen", "127.0.0.1:0"}, args...)...)
+	s := &httpServer{cmd: cmd, stderr: &lockedBuf{}, exited: make(chan error, 1)}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.exited:
+		case <-time.After(40 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := servingRE.FindStringSubmatch(s.stderr.String()); m != nil {
+			s.url = m[1]
+			return s
+		}
+		select {
+		case err := <-s.exited:
+			t.Fatalf("http exited early: %v\n%s", err, s.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("http did not start:\n%s", s.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type bearerTransport struct{ token string }
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	if b.token != "" {
+		r.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// goClient connects the Go SDK's Streamable HTTP client at proto ("" = the
+// newest revision).
+func (s *httpServer) goClient(t *testing.T, proto, token string) *mcp.ClientSession {
+	t.Helper()
+	c := mcp.NewClient(&mcp.Implementation{Name: "go-http-test", Version: "1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.url, HTTPClient: &http.Client{Transport: bearerTransport{token}}},
+		&mcp.ClientSessionOptions{ProtocolVersion: proto})
+	if err != nil {
+		t.Fatalf("connect %s: %v\n%s", proto, err, s.stderr.String())
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+const httpToken = "platform-token-0123456789abcdef"
+
+// The http command serves the stdio tools to the Go SDK's client in both
+// eras, with a token limiting what it may do, and stops cleanly on SIGTERM.
+func TestHTTPCommand(t *testing.T) {
+	gw := startLocal(t)
+	vars := gatewayEnv(gw)
+	vars["AP_HTTP_TOKENS"] = "platform:read,pay:" + httpToken
+	e := newEnv(t, vars)
+	s := startHTTP(t, e)
+	for _, proto := range []string{"", "2025-11-25"} {
+		cs := s.goClient(t, proto, httpToken)
+		var names []string
+		res, err := cs.ListTools(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tl := range res.Tools {
+			names = append(names, tl.Name)
+		}
+		want := []string{tools.NameMobilePay, tools.NameWebPagePay, tools.NameQueryPay, tools.NameRefundQuery}
+		if !slices.Equal(names, want) {
+			t.Errorf("%q: tools = %v, want %v (no refund without the refund scope)", proto, names, want)
+		}
+		no := orderNo("HTTPCMD")
+		r, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","totalAmount":19.99,"orderTitle":"插画"}`)})
+		if err != nil || r.IsError {
+			t.Fatalf("%q: create link: %v %v", proto, err, r)
+		}
+		if _, err := localalipay.PayLink(context.Background(), r.StructuredContent.(map[string]any)["url"].(string)); err != nil {
+			t.Fatal(err)
+		}
+		r, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tools.NameQueryPay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `"}`)})
+		if err != nil || r.IsError || !strings.Contains(resultText(r), "TRADE_SUCCESS") {
+			t.Fatalf("%q: query: %v %s", proto, err, resultText(r))
+		}
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, s.stderr.String())
+		}
+	case <-time.After(35 * time.Second):
+		t.Fatal("no exit within 35 s of SIGTERM")
+	}
+	s.exited <- nil // for the cleanup
+	if !strings.Contains(s.stderr.String(), "已停止 / stopped") {
+		t.Errorf("stderr:\n%s", s.stderr.String())
+	}
+	if strings.Contains(s.stderr.String(), httpToken) {
+		t.Error("the token appears on stderr")
+	}
+	if log, _ := os.ReadFile(filepath.Join(e.home, "mcp-server-alipay.log")); bytes.Contains(log, []byte(httpToken)) || !bytes.Contains(log, []byte(`"transport":"http"`)) {
+		t.Errorf("log file: token present or no http start line:\n%s", log)
+	}
+}
+
+// Off loopback without authentication, and with bad HTTP settings, the
+// command refuses to start, naming the variable.
+func TestHTTPCommandRefusesBadSetups(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		args []string
+		want string
+	}{
+		{"open off loopback", nil, []string{"--listen", "0.0.0.0:0"}, "authentication is required"},
+		{"short token", map[string]string{"AP_HTTP_TOKENS": "a:read:short"}, nil, "AP_HTTP_TOKENS"},
+		{"bad scope", map[string]string{"AP_HTTP_TOKENS": "a:write:" + httpToken}, nil, `invalid scope "write"`},
+		{"missing token file", map[string]string{"AP_HTTP_TOKENS_FILE": "/nonexistent/tokens"}, nil, "AP_HTTP_TOKENS_FILE"},
+		{"oauth without public URL", map[string]string{"AP_HTTP_OAUTH_ISSUER": "https://issuer.example"}, nil, "AP_HTTP_PUBLIC_URL"},
+		{"bad rate", map[string]string{"AP_HTTP_RATE_LIMIT": "fast"}, nil, "AP_HTTP_RATE_LIMIT"},
+		{"tls cert without key", nil, []string{"--tls-cert", "/tmp/x.pem"}, "--tls-key"},
+	} {
+		e := newEnv(t, tc.vars)
+		cmd := e.command(append([]string{"http"}, tc.args...)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%s: %v, stderr:\n%s\nwant exit 2 and %q", tc.name, err, stderr.String(), tc.want)
+		}
+		if strings.Contains(stderr.String(), httpToken) {
+			t.Errorf("%s: stderr quotes the token", tc.name)
+		}
+	}
+}
+
+// The TypeScript SDK's Streamable HTTP client (the one most hosts use)
+// lists and calls the tools; its token has no refund scope, so the refund
+// tool is neither listed nor callable.
+func TestTypeScriptSDKClientOverHTTP(t *testing.T) {
+	nodeinterop.Dir(t)
+	gw := startLocal(t)
+	vars := gatewayEnv(gw)
+	vars["AP_HTTP_TOKENS"] = "platform:read,pay:" + httpToken
+	s := startHTTP(t, newEnv(t, vars))
+	no := orderNo("TSSDK")
+	out := nodeinterop.Run(t, "mcp-http-client.mjs", nil, s.url, httpToken, no)
+	var got struct {
+		ProtocolVersion  string
+		SessionID        *string
+		Tools            []string
+		Created, Queried struct {
+			IsError           bool
+			StructuredContent map[string]any
+			Content           []struct{ Text string }
+		}
+		Refund map[string]any
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if got.SessionID == nil || got.ProtocolVersion < "2025-06-18" {
+		t.Errorf("protocol %q, session %v: want a stateful session", got.ProtocolVersion, got.SessionID)
+	}
+	if want := []string{tools.NameMobilePay, tools.NameWebPagePay, tools.NameQueryPay, tools.NameRefundQuery}; !slices.Equal(got.Tools, want) {
+		t.Errorf("tools = %v, want %v", got.Tools, want)
+	}
+	if got.Created.IsError || !strings.HasPrefix(got.Created.StructuredContent["url"].(string), gw.URL()) {
+		t.Errorf("create: %+v", got.Created)
+	}
+	if !got.Queried.IsError || !strings.Contains(got.Queried.Content[0].Text, "ACQ.TRADE_NOT_EXIST") {
+		t.Errorf("query before paying: %+v", got.Queried)
+	}
+	if pe, _ := got.Refund["protocolError"].(string); !strings.Contains(pe, "unknown tool") {
+		t.Errorf("refund without the refund scope: %v", got.Refund)
+	}
+}
+
+// The MCP Inspector CLI lists and calls the tools in HTTP mode.
+func TestInspectorCLIOverHTTP(t *testing.T) {
+	dir := nodeinterop.Dir(t)
+	gw := startLocal(t)
+	vars := gatewayEnv(gw)
+	vars["AP_HTTP_TOKENS"] = "inspector:all:" + httpToken
+	s := startHTTP(t, newEnv(t, vars))
+	run := func(args ...string) map[string]any {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		cli := filepath.Join(dir, "node_modules", "@modelcontextprotocol", "inspector-cli", "build", "index.js")
+		cmd := exec.CommandContext(ctx, "node", append([]string{cli, s.url, "--transport", "http", "--header", "Authorization: Bearer " + httpToken}, args...)...)
+		cmd.Dir = filepath.Join(dir, "node_modules") // it reads ../package.json
+		var out, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("inspector %v: %v\n%s\n%s", args, err, out.String(), stderr.String())
+		}
+		var m map[string]any
+		if err := json.Unmarshal(out.Bytes(), &m); err != nil {
+			t.Fatalf("inspector output: %v\n%s", err, out.String())
+		}
+		return m
+	}
+	list := run("--method", "tools/list")
+	if n := len(list["tools"].([]any)); n != 5 {
+		t.Errorf("tools/list: %d tools", n)
+	}
+	no := orderNo("INSPHTTP")
+	res := run("--method", "tools/call", "--tool-name", tools.NameMobilePay,
+		"--tool-arg", "outTradeNo="+no, "--tool-arg", "totalAmount=0.29", "--tool-arg", "orderTitle=t")
+	if res["isError"] == true || !strings.HasPrefix(res["structuredContent"].(map[string]any)["url"].(string), gw.URL()) {
+		t.Errorf("create: %v", res)
+	}
+}
+
+// The official conformance suite passes every scenario that applies to a
+// server without its fixture tools; interop/conformance-expected-failures.yaml
+// lists the others and why, and the suite fails if one of them passes.
+func TestConformance(t *testing.T) {
+	dir := nodeinterop.Dir(t)
+	node := filepath.Join(dir, "node_modules", ".bin", "node") // Node 22, from the node@22 package
+	s := startHTTP(t, newEnv(t, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "node_modules", "@modelcontextprotocol", "conformance", "dist", "index.js"),
+		"server", "--url", s.url, "--expected-failures", filepath.Join(dir, "conformance-expected-failures.yaml"), "-o", t.TempDir())
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("conformance: %v\n%s", err, out)
+	}
+	for _, sc := range []string{"server-initialize", "logging-set-level", "ping", "tools-list", "server-sse-multiple-streams", "resources-list", "prompts-list", "dns-rebinding-protection"} {
+		if !regexp.MustCompile(`(?m)^✓ ` + sc + `: \d+ passed, 0 failed$`).Match(out) {
+			t.Errorf("scenario %s did not pass:\n%s", sc, out)
+		}
+	}
+}

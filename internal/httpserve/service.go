@@ -1,0 +1,439 @@
+package httpserve
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/metrics"
+)
+
+// Options configure a Service.
+type Options struct {
+	// Server is the MCP server to serve; one for the process, shared by
+	// every session, so that resource updates reach all subscribers.
+	Server *mcp.Server
+	// Listen is the address to listen on, e.g. 127.0.0.1:8848.
+	Listen string
+	// PublicURL is this server's base URL as clients reach it (behind a
+	// proxy: the proxy's), e.g. https://mcp.example.com. Its host is
+	// allowed by the Host check; with OAuth it is required, and the
+	// resource (and token audience) is PublicURL + "/mcp".
+	PublicURL string
+	// Tokens are the static bearer tokens.
+	Tokens []Token
+	// OAuth enables the OAuth 2.1 resource-server mode.
+	OAuth *OAuth
+	// AllowedHosts are extra Host names accepted besides the loopback names
+	// and PublicURL's host; "*" accepts any.
+	AllowedHosts []string
+	// AllowedOrigins are browser origins (scheme://host[:port]) trusted for
+	// cross-origin requests; PublicURL's origin is always trusted.
+	AllowedOrigins []string
+	// RateLimit is requests per second per token at /mcp, with RateBurst
+	// (default: one second's worth); 0 disables the limit. Without
+	// authentication (an open loopback server) there is no limit.
+	RateLimit float64
+	RateBurst int
+	// TLSCert and TLSKey, both set, serve HTTPS.
+	TLSCert, TLSKey string
+	// Routes are extra handlers mounted without bearer authentication (the
+	// payment notification receiver), keyed by http.ServeMux pattern. They
+	// get the Host check, the body limit and the timeouts.
+	Routes map[string]http.Handler
+	// Ready are the readiness checks of /readyz.
+	Ready []Check
+	// Metrics, made with NewMetrics; nil makes fresh ones.
+	Metrics *Metrics
+	// Logger gets the service's own log lines; nil discards them.
+	Logger *slog.Logger
+	// ShutdownTimeout bounds a graceful shutdown (default 30 s).
+	ShutdownTimeout time.Duration
+	// SessionTimeout closes stateful sessions idle this long (default 30 min).
+	SessionTimeout time.Duration
+	// MaxBodyBytes bounds request bodies (default 1 MiB).
+	MaxBodyBytes int64
+}
+
+// Check is one readiness check: nil means ready.
+type Check struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Service is the HTTP service. Make it with New, then Serve.
+type Service struct {
+	o         Options
+	handler   http.Handler
+	metrics   *Metrics
+	authOn    bool
+	calls     inflight
+	draining  atomic.Bool
+	resource  string // PublicURL + "/mcp", "" without PublicURL
+	listenTLS bool
+}
+
+const (
+	defaultShutdown = 30 * time.Second
+	defaultSession  = 30 * time.Minute
+	defaultMaxBody  = 1 << 20
+	// drainGrace is how long a shutdown waits after the last call's answer
+	// before it closes the sessions.
+	drainGrace = time.Second
+	// newProtocol is the first revision served statelessly.
+	newProtocol = "2026-07-28"
+)
+
+// New checks the options and builds the handler. Off loopback it refuses to
+// run without authentication.
+func New(o Options) (*Service, error) {
+	if o.Server == nil {
+		return nil, errors.New("httpserve: no MCP server")
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = defaultShutdown
+	}
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = defaultSession
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = defaultMaxBody
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{o: o, metrics: o.Metrics, listenTLS: o.TLSCert != ""}
+	if s.metrics == nil {
+		s.metrics = NewMetrics()
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return nil, errors.New("--tls-cert 和 --tls-key 须同时设置 / --tls-cert and --tls-key go together")
+	}
+	host, _, err := net.SplitHostPort(o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("AP_HTTP_LISTEN / --listen %q: 应为 host:port / want host:port: %w", o.Listen, err)
+	}
+	loopback := isLoopbackHost(host)
+
+	var pub *url.URL
+	if o.PublicURL != "" {
+		pub, err = url.Parse(o.PublicURL)
+		if err != nil || (pub.Scheme != "http" && pub.Scheme != "https") || pub.Host == "" || pub.RawQuery != "" || pub.Fragment != "" {
+			return nil, fmt.Errorf("AP_HTTP_PUBLIC_URL %q: 应为 http(s)://host[:port][/path] / want http(s)://host[:port][/path]", o.PublicURL)
+		}
+		s.resource = strings.TrimSuffix(o.PublicURL, "/") + "/mcp"
+	}
+
+	a := &authenticator{tokens: o.Tokens}
+	if o.OAuth != nil {
+		if pub == nil {
+			return nil, errors.New("OAuth 模式需要 AP_HTTP_PUBLIC_URL (令牌的 aud 必须是本服务器的地址) / OAuth mode needs AP_HTTP_PUBLIC_URL: tokens must name this server as their audience")
+		}
+		iss, err := url.Parse(o.OAuth.Issuer)
+		if err != nil || iss.Scheme == "" || iss.Host == "" {
+			return nil, fmt.Errorf("AP_HTTP_OAUTH_ISSUER %q: 应为签发方的 URL / want the issuer's URL", o.OAuth.Issuer)
+		}
+		// The audience is this server: its MCP endpoint (the MCP
+		// authorization spec's resource) or, as many issuers set it, its
+		// base URL.
+		a.jwt = newJWTVerifier(*o.OAuth, []string{s.resource, strings.TrimSuffix(o.PublicURL, "/")})
+		a.metadataURL = strings.TrimSuffix(pub.Scheme+"://"+pub.Host, "/") + "/.well-known/oauth-protected-resource" + strings.TrimSuffix(pub.Path, "/") + "/mcp"
+	}
+	s.authOn = a.enabled()
+	if !loopback && !s.authOn {
+		return nil, fmt.Errorf("监听 %s 不是本机回环地址, 必须启用认证 (AP_HTTP_TOKENS、AP_HTTP_TOKENS_FILE 或 AP_HTTP_OAUTH_ISSUER) / "+
+			"%s is not a loopback address: authentication is required (AP_HTTP_TOKENS, AP_HTTP_TOKENS_FILE or AP_HTTP_OAUTH_ISSUER)", o.Listen, o.Listen)
+	}
+
+	hosts := hostGuard{}
+	switch {
+	case len(o.AllowedHosts) == 1 && o.AllowedHosts[0] == "*":
+	case loopback || pub != nil || len(o.AllowedHosts) > 0:
+		hosts.allowed = append(hosts.allowed, loopbackNames...)
+		if pub != nil {
+			hosts.allowed = append(hosts.allowed, strings.ToLower(pub.Hostname()))
+		}
+		if host != "" && !isLoopbackHost(host) && net.ParseIP(host) != nil && !net.ParseIP(host).IsUnspecified() {
+			hosts.allowed = append(hosts.allowed, host)
+		}
+		for _, h := range o.AllowedHosts {
+			hosts.allowed = append(hosts.allowed, strings.ToLower(hostOnly(h)))
+		}
+	}
+	trusted := o.AllowedOrigins
+	if pub != nil {
+		trusted = append(trusted, pub.Scheme+"://"+pub.Host)
+	}
+	origins, err := newOriginGuard(trusted)
+	if err != nil {
+		return nil, err
+	}
+
+	o.Server.AddReceivingMiddleware(scopeMiddleware(s.authOn))
+	so := mcp.StreamableHTTPOptions{
+		// Our Host check replaces the SDK's loopback-only one, which would
+		// refuse a proxy's Host header on a replica listening on loopback.
+		DisableLocalhostProtection: true,
+		MaxRequestBodyBytes:        o.MaxBodyBytes,
+		Logger:                     o.Logger,
+		SessionTimeout:             o.SessionTimeout,
+	}
+	stateful := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return o.Server }, &so)
+	sl := so
+	sl.Stateless = true
+	stateless := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return o.Server }, &sl)
+	s.metrics.sessions = func() (int, int) {
+		var st, eph int
+		for ss := range o.Server.Sessions() {
+			if ss.ID() != "" {
+				st++
+			} else {
+				eph++
+			}
+		}
+		return st, eph
+	}
+
+	var mcpH http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// 2026-07-28 has no sessions and is served only statelessly; every
+		// older revision gets stateful sessions (server-to-client requests,
+		// the GET stream for notifications). A request belongs to the new
+		// protocol when it says so in Mcp-Protocol-Version and names no
+		// session.
+		if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("Mcp-Protocol-Version") >= newProtocol {
+			stateless.ServeHTTP(w, r)
+			return
+		}
+		stateful.ServeHTTP(w, r)
+	})
+	mcpH = s.calls.wrap(mcpH)
+	if s.authOn {
+		// The limit is per token; an open loopback server has one user.
+		mcpH = newLimiter(o.RateLimit, o.RateBurst, func() { s.metrics.rateLimited.Inc() }).wrap(mcpH)
+		mcpH = a.middleware(func() { s.metrics.authFailed.Inc() })(mcpH)
+	}
+	mcpH = origins.wrap(mcpH)
+
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", mcpH)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", s.serveReady)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", metrics.ContentType)
+		s.metrics.reg.Write(w)
+	})
+	if a.jwt != nil {
+		meta := auth.ProtectedResourceMetadataHandler(resourceMetadata(s.resource, o.OAuth))
+		mux.Handle("/.well-known/oauth-protected-resource", meta)
+		mux.Handle("/.well-known/oauth-protected-resource"+strings.TrimSuffix(pub.Path, "/")+"/mcp", meta)
+	}
+	for pattern, h := range o.Routes {
+		mux.Handle(pattern, h)
+	}
+	s.handler = hosts.wrap(bodyLimit(o.MaxBodyBytes, mux))
+	return s, nil
+}
+
+// Handler is the service's whole HTTP handler (for tests that bring their
+// own listener).
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// Metrics are the service's metrics.
+func (s *Service) Metrics() *Metrics { return s.metrics }
+
+// AuthEnabled reports whether callers must present a token.
+func (s *Service) AuthEnabled() bool { return s.authOn }
+
+func bodyLimit(n int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > n {
+			http.Error(w, fmt.Sprintf("请求体超过 %d 字节 / request body exceeds %d bytes", n, n), http.StatusRequestEntityTooLarge)
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, n)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// serveReady answers 200 when every check passes and the service is not
+// shutting down, 503 otherwise, with each check's result as JSON.
+func (s *Service) serveReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	type result struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}
+	res := result{Status: "ok", Checks: map[string]string{}}
+	if s.draining.Load() {
+		res.Status = "shutting down"
+	}
+	for _, c := range s.o.Ready {
+		if err := c.Check(ctx); err != nil {
+			res.Status = "not ready"
+			res.Checks[c.Name] = err.Error()
+		} else {
+			res.Checks[c.Name] = "ok"
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if res.Status != "ok" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(res)
+}
+
+// Serve listens on Options.Listen and serves until ctx ends, then shuts
+// down gracefully (see Shutdown). ready, when not nil, is called with the
+// bound address once the listener is open.
+func (s *Service) Serve(ctx context.Context, ready func(addr net.Addr)) error {
+	ln, err := net.Listen("tcp", s.o.Listen)
+	if err != nil {
+		return fmt.Errorf("监听 %s 失败 / cannot listen on %s: %w", s.o.Listen, s.o.Listen, err)
+	}
+	return s.ServeListener(ctx, ln, ready)
+}
+
+// ServeListener is Serve on a listener the caller opened.
+func (s *Service) ServeListener(ctx context.Context, ln net.Listener, ready func(addr net.Addr)) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		// ReadTimeout bounds reading a request with its body; the body is
+		// small (MaxBodyBytes). No WriteTimeout: event streams are long.
+		ReadTimeout:    30 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn),
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if s.listenTLS {
+			errc <- hs.ServeTLS(ln, s.o.TLSCert, s.o.TLSKey)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	return s.shutdown(hs, errc)
+}
+
+// shutdown stops accepting connections, lets the calls in flight finish
+// (within ShutdownTimeout), then closes every session, which ends the
+// long-lived event streams, and waits for the server to stop. Calls still
+// running at the deadline are cut off.
+func (s *Service) shutdown(hs *http.Server, errc <-chan error) error {
+	s.draining.Store(true)
+	deadline, cancel := context.WithTimeout(context.Background(), s.o.ShutdownTimeout)
+	defer cancel()
+	s.o.Logger.Info("http shutdown: draining", "calls_in_flight", s.calls.count())
+	done := make(chan error, 1)
+	go func() { done <- hs.Shutdown(deadline) }()
+	if s.calls.count() > 0 {
+		s.calls.wait(deadline)
+		// The last answers are written; give clients a moment to read
+		// them before their sessions' event streams end, which some
+		// clients (the Go SDK's) take as the end of the session, pending
+		// calls included.
+		select {
+		case <-time.After(drainGrace):
+		case <-deadline.Done():
+		}
+	}
+	for ss := range s.o.Server.Sessions() {
+		ss.Close()
+	}
+	err := <-done
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.o.Logger.Warn("http shutdown: calls still running at the deadline; closing", "calls_in_flight", s.calls.count())
+		hs.Close()
+		err = nil
+	}
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// inflight counts the POSTs to /mcp in progress, except 2026-07-28
+// subscriptions/listen streams, which never finish on their own (the SDK
+// checks that Mcp-Method matches the body). A POST ends when its answers
+// are written, so a graceful shutdown that waits for them loses none.
+type inflight struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed when n drops to zero; nil while n == 0
+}
+
+func (f *inflight) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Header.Get("Mcp-Method") == "subscriptions/listen" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		f.add(1)
+		defer f.add(-1)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (f *inflight) add(d int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 && d > 0 {
+		f.zero = make(chan struct{})
+	}
+	f.n += d
+	if f.n == 0 && f.zero != nil {
+		close(f.zero)
+		f.zero = nil
+	}
+}
+
+func (f *inflight) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+// wait returns when no call is in flight or ctx ends.
+func (f *inflight) wait(ctx context.Context) {
+	for {
+		f.mu.Lock()
+		z := f.zero
+		f.mu.Unlock()
+		if z == nil {
+			return
+		}
+		select {
+		case <-z:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
