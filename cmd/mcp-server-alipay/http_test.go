@@ -116,7 +116,7 @@ func TestHTTPCommand(t *testing.T) {
 		for _, tl := range res.Tools {
 			names = append(names, tl.Name)
 		}
-		want := []string{tools.NameMobilePay, tools.NameWebPagePay, tools.NameQueryPay, tools.NameRefundQuery}
+		want := []string{tools.NameQRPay, tools.NameMobilePay, tools.NameWebPagePay, tools.NameQueryPay, tools.NameRefundQuery, tools.NameWaitPay}
 		if !slices.Equal(names, want) {
 			t.Errorf("%q: tools = %v, want %v (no refund without the refund scope)", proto, names, want)
 		}
@@ -216,7 +216,7 @@ func TestTypeScriptSDKClientOverHTTP(t *testing.T) {
 	if got.SessionID == nil || got.ProtocolVersion < "2025-06-18" {
 		t.Errorf("protocol %q, session %v: want a stateful session", got.ProtocolVersion, got.SessionID)
 	}
-	if want := []string{tools.NameMobilePay, tools.NameWebPagePay, tools.NameQueryPay, tools.NameRefundQuery}; !slices.Equal(got.Tools, want) {
+	if want := []string{tools.NameQRPay, tools.NameMobilePay, tools.NameWebPagePay, tools.NameQueryPay, tools.NameRefundQuery, tools.NameWaitPay}; !slices.Equal(got.Tools, want) {
 		t.Errorf("tools = %v, want %v", got.Tools, want)
 	}
 	if got.Created.IsError || !strings.HasPrefix(got.Created.StructuredContent["url"].(string), gw.URL()) {
@@ -256,7 +256,7 @@ func TestInspectorCLIOverHTTP(t *testing.T) {
 		return m
 	}
 	list := run("--method", "tools/list")
-	if n := len(list["tools"].([]any)); n != 5 {
+	if n := len(list["tools"].([]any)); n != 7 {
 		t.Errorf("tools/list: %d tools", n)
 	}
 	no := orderNo("INSPHTTP")

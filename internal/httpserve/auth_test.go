@@ -60,8 +60,8 @@ func TestStaticTokensAndScopes(t *testing.T) {
 		token string
 		want  []string
 	}{
-		{readerSecret, []string{tools.NameQueryPay, tools.NameRefundQuery}},
-		{payerSecret, []string{tools.NameMobilePay, tools.NameWebPagePay, tools.NameQueryPay, tools.NameRefundQuery}},
+		{readerSecret, readTools},
+		{payerSecret, payTools},
 		{adminSecret, allTools},
 	} {
 		for _, proto := range []string{"", "2025-11-25"} {
@@ -257,8 +257,7 @@ func TestOAuthResourceServer(t *testing.T) {
 			token string
 			want  []string
 		}{
-			{"RS256 read+pay", is.token(t, jwt.SigningMethodRS256, is.rsa, "rsa1", claims(nil)),
-				[]string{tools.NameMobilePay, tools.NameWebPagePay, tools.NameQueryPay, tools.NameRefundQuery}},
+			{"RS256 read+pay", is.token(t, jwt.SigningMethodRS256, is.rsa, "rsa1", claims(nil)), payTools},
 			{"ES256 scp list, base URL audience", is.token(t, jwt.SigningMethodES256, is.ec, "ec1", claims(func(c jwt.MapClaims) {
 				delete(c, "scope")
 				c["scp"] = []string{"alipay:refund"}

@@ -16,7 +16,8 @@ type Metrics struct {
 	toolCalls   *metrics.CounterVec
 	toolLatency *metrics.HistogramVec
 	// Notifications counts Alipay payment notifications by result:
-	// received, verified, rejected, duplicate.
+	// received (every post), then one of verified, duplicate, rejected
+	// (failed a check) or failed (could not be recorded; Alipay retries).
 	Notifications *metrics.CounterVec
 	// Webhooks counts paid-webhook deliveries by outcome: delivered, failed.
 	Webhooks    *metrics.CounterVec
@@ -47,8 +48,8 @@ func NewMetrics() *Metrics {
 		_, n := m.sessions()
 		return float64(n)
 	})
-	m.Notifications = r.NewCounterVec("alipay_notifications_total", "Alipay payment notifications by result: received, verified, rejected, duplicate.", "result")
-	for _, res := range []string{"received", "verified", "rejected", "duplicate"} {
+	m.Notifications = r.NewCounterVec("alipay_notifications_total", "Alipay payment notifications by result: received (every post), then one of verified, duplicate, rejected, failed.", "result")
+	for _, res := range []string{"received", "verified", "duplicate", "rejected", "failed"} {
 		m.Notifications.Add(0, res)
 	}
 	m.Webhooks = r.NewCounterVec("webhook_deliveries_total", "Paid-webhook deliveries by outcome: delivered, failed.", "outcome")

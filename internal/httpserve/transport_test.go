@@ -2,6 +2,7 @@ package httpserve
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,8 +15,13 @@ import (
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
 )
 
-// allTools in the order tools/list gives them (by name).
-var allTools = []string{tools.NameMobilePay, tools.NameWebPagePay, tools.NameQueryPay, tools.NameRefundQuery, tools.NameRefundPay}
+// The tools served by default (close-alipay-payment is opt-in), by scope,
+// in the order tools/list gives them (by name).
+var (
+	allTools  = []string{tools.NameQRPay, tools.NameMobilePay, tools.NameWebPagePay, tools.NameQueryPay, tools.NameRefundQuery, tools.NameRefundPay, tools.NameWaitPay}
+	readTools = []string{tools.NameQueryPay, tools.NameRefundQuery, tools.NameWaitPay}
+	payTools  = []string{tools.NameQRPay, tools.NameMobilePay, tools.NameWebPagePay, tools.NameQueryPay, tools.NameRefundQuery, tools.NameWaitPay} // read+pay
+)
 
 // Every protocol revision the SDK speaks gets the same tools: 2026-07-28
 // statelessly (no session id), the older ones with a session.
@@ -132,6 +138,51 @@ func TestRefundConfirmationBothRevisions(t *testing.T) {
 			}
 			if asked != 1 {
 				t.Errorf("the user was asked %d times, want 1", asked)
+			}
+		})
+	}
+}
+
+// Progress notifications of a long call reach the caller in both eras, on
+// the call's own event stream; and a wait wakes when the buyer pays.
+func TestProgressAndWaitBothRevisions(t *testing.T) {
+	h := start(t, nil)
+	for _, proto := range []string{"", "2025-11-25"} {
+		t.Run("proto="+proto, func(t *testing.T) {
+			progress := make(chan float64, 100)
+			cs := h.connect(t, proto, "", &mcp.ClientOptions{ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+				progress <- r.Params.Progress
+			}})
+			no := fmt.Sprintf("WAIT%d", time.Now().UnixNano())
+			res, err := callTool(context.Background(), cs, tools.NameWebPagePay, `{"outTradeNo":"`+no+`","totalAmount":1,"orderTitle":"t"}`)
+			if err != nil || res.IsError {
+				t.Fatalf("create link: %v %v", err, res)
+			}
+			type answer struct {
+				res *mcp.CallToolResult
+				err error
+			}
+			got := make(chan answer, 1)
+			go func() {
+				r, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tools.NameWaitPay,
+					Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","timeoutSeconds":50}`), Meta: mcp.Meta{"progressToken": "p1"}})
+				got <- answer{r, err}
+			}()
+			select {
+			case <-progress:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no progress notification")
+			}
+			start := time.Now()
+			if _, err := localalipay.PayLink(context.Background(), res.StructuredContent.(map[string]any)["url"].(string)); err != nil {
+				t.Fatal(err)
+			}
+			a := <-got
+			if a.err != nil || a.res.IsError || !strings.Contains(resultText(a.res), "TRADE_SUCCESS") {
+				t.Fatalf("wait: %v %s", a.err, resultText(a.res))
+			}
+			if d := time.Since(start); d > 20*time.Second {
+				t.Errorf("the wait took %v after the payment", d)
 			}
 		})
 	}
