@@ -75,6 +75,13 @@ type Options struct {
 	// after each pause) every watch stops; 0 = 6, about 17 minutes of
 	// failure with the default pauses.
 	BreakerGiveUp int
+
+	// Leases, when set (the ledger, shared by several processes), let only
+	// one process query a given order: the others skip their queries while
+	// another holds the order's lease. nil = every watch queries.
+	Leases Leases
+	// Holder names this process in Leases; "" = host, pid and a random part.
+	Holder string
 }
 
 // Watcher watches orders, each in its own goroutine, and calls its
@@ -139,6 +146,9 @@ func New(ctx context.Context, q Querier, o Options) *Watcher {
 	}
 	if o.BreakerGiveUp <= 0 {
 		o.BreakerGiveUp = DefaultBreakerGiveUp
+	}
+	if o.Leases != nil && o.Holder == "" {
+		o.Holder = newHolder()
 	}
 	w := &Watcher{q: q, o: o, log: o.Logger, clock: o.Clock, br: newBreaker(o), watches: map[string]*watch{},
 		subs: map[string]map[*subscription]struct{}{}, closes: closeBook{at: map[string]time.Time{}}}
@@ -263,6 +273,13 @@ func (w *Watcher) run(ctx context.Context, e *watch) {
 		if w.clock.Sleep(ctx, min(next, deadline.Sub(now))) != nil {
 			return
 		}
+		if !w.mayQuery(ctx, e.no) {
+			// Another process queries it and its changes come through
+			// the ledger's events; try again at the next interval, in
+			// case that process dies.
+			next = w.interval(i)
+			continue
+		}
 		v, pause := w.br.admit(w.clock.Now())
 		if v == hold {
 			next = pause + w.interval(i)
@@ -345,8 +362,12 @@ func (w *Watcher) finish(e *watch) {
 	if w.watches[e.no] == e {
 		delete(w.watches, e.no)
 	}
+	_, replaced := w.watches[e.no]
 	w.mu.Unlock()
 	e.cancel()
+	if !replaced {
+		w.releaseLease(e.no)
+	}
 	close(e.done)
 }
 
