@@ -31,6 +31,7 @@ var Variables = []string{
 	"AP_ENCRYPTION_ALGO", "AP_CURRENT_ENV", "AP_SELECT_TOOLS", "AP_LOG_ENABLED",
 	"AP_INVOKE_AUTH_TOKEN", "AP_GATEWAY_URL", "AP_LOCAL_DATA_DIR", "AP_REFUND_MAX_AMOUNT",
 	"AP_WATCH_PAYMENTS", "AP_REFUND_CONFIRM", "AP_PAID_WEBHOOK", "AP_PAID_WEBHOOK_SECRET",
+	"AP_STATE_KEY",
 }
 
 // RefundConfirm says when a refund asks the human first (AP_REFUND_CONFIRM).
@@ -71,6 +72,10 @@ type Config struct {
 	PaidWebhook paidhook.Target
 	ReadOnly    bool          // AP_READ_ONLY: serve only the tools annotated read-only
 	PayTimeout  time.Duration // AP_PAY_TIMEOUT: how long a link or QR code stays payable
+	// StateKey is AP_STATE_KEY: the key refund confirmation states are
+	// sealed under, shared by every replica on one database; nil means a
+	// random key per process. It is a secret: never logged or shown.
+	StateKey []byte
 	// Warnings are harmless oddities worth a line on stderr, such as keys
 	// that local mode ignores.
 	Warnings []string
@@ -207,10 +212,39 @@ func Load(getenv func(string) string) (*Config, error) {
 		c.Warnings = append(c.Warnings, "AP_PAID_WEBHOOK_SECRET 已设置但 AP_PAID_WEBHOOK 未设置, 不会发送付款通知 / AP_PAID_WEBHOOK_SECRET is set but AP_PAID_WEBHOOK is not: no paid notification is sent")
 	}
 
+	if err := loadStateKey(c, get("AP_STATE_KEY"), get("AP_DATABASE_URL")); err != nil {
+		errs = append(errs, err)
+	}
+
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// MinStateKey is the shortest AP_STATE_KEY accepted: 32 characters, as
+// "openssl rand -base64 32" prints 44.
+const MinStateKey = 32
+
+// loadStateKey reads AP_STATE_KEY. Several replicas on one PostgreSQL
+// database (AP_DATABASE_URL) must seal refund confirmations under one key,
+// or a confirmation asked by one replica is refused by the next, so the key
+// is required then. Errors never quote the key.
+func loadStateKey(c *Config, key, databaseURL string) error {
+	shared := strings.HasPrefix(strings.ToLower(databaseURL), "postgres://") || strings.HasPrefix(strings.ToLower(databaseURL), "postgresql://")
+	switch {
+	case key == "" && shared:
+		return errors.New("AP_STATE_KEY: 设置了 AP_DATABASE_URL (多个副本共用数据库) 时必填, 所有副本用同一个至少 32 个字符的密钥, 例如 openssl rand -base64 32 的输出 / " +
+			"required when AP_DATABASE_URL is set (replicas sharing a database): the same key of at least 32 characters on every replica, e.g. the output of openssl rand -base64 32")
+	case key == "":
+		return nil
+	case len(key) < MinStateKey:
+		return fmt.Errorf("AP_STATE_KEY: 太短 (%d 个字符, 值未显示), 至少需要 %d 个字符, 例如 openssl rand -base64 32 的输出 / "+
+			"too short (%d characters, value not shown): at least %d characters are required, e.g. the output of openssl rand -base64 32",
+			len(key), MinStateKey, len(key), MinStateKey)
+	}
+	c.StateKey = []byte(key)
+	return nil
 }
 
 // DefaultPayTimeout is AP_PAY_TIMEOUT when unset: a link or QR code made
@@ -367,9 +401,9 @@ func quote(s string) string { return fmt.Sprintf("%q", short(s)) }
 
 // String describes the configuration without key material.
 func (c Config) String() string {
-	return fmt.Sprintf("Config{Env:%s AppID:%s AppKey:%s PubKey:%s SignType:%s Gateway:%s ReturnURL:%s NotifyURL:%s AppAuthToken:%s Tools:%v LogEnabled:%t LocalDataDir:%s RefundMax:%s WatchPayments:%t RefundConfirm:%s PaidWebhook:%s ReadOnly:%t PayTimeout:%s}",
+	return fmt.Sprintf("Config{Env:%s AppID:%s AppKey:%s PubKey:%s SignType:%s Gateway:%s ReturnURL:%s NotifyURL:%s AppAuthToken:%s Tools:%v LogEnabled:%t LocalDataDir:%s RefundMax:%s WatchPayments:%t RefundConfirm:%s PaidWebhook:%s ReadOnly:%t PayTimeout:%s StateKey:%s}",
 		c.Env, c.AppID, redacted(c.PrivateKey != nil), redacted(c.AlipayPublicKey != nil), c.SignType, c.GatewayURL,
-		c.ReturnURL, c.NotifyURL, redacted(c.AppAuthToken != ""), c.Tools, c.LogEnabled, c.LocalDataDir, c.refundMaxText(), c.WatchPayments, c.RefundConfirm, c.PaidWebhook, c.ReadOnly, c.PayTimeout)
+		c.ReturnURL, c.NotifyURL, redacted(c.AppAuthToken != ""), c.Tools, c.LogEnabled, c.LocalDataDir, c.refundMaxText(), c.WatchPayments, c.RefundConfirm, c.PaidWebhook, c.ReadOnly, c.PayTimeout, redacted(len(c.StateKey) > 0))
 }
 
 // GoString keeps %#v from printing the keys.
@@ -392,6 +426,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("paid_webhook", c.PaidWebhook.String()),
 		slog.Bool("read_only", c.ReadOnly),
 		slog.Duration("pay_timeout", c.PayTimeout),
+		slog.String("state_key", redacted(len(c.StateKey) > 0)),
 	)
 }
 

@@ -238,6 +238,9 @@ func TestLoadErrors(t *testing.T) {
 		{"paid webhook without secret", map[string]string{"AP_PAID_WEBHOOK": "https://shop.example/hooks/paid"}, []string{"AP_PAID_WEBHOOK_SECRET:", "required", "openssl rand -hex 32"}},
 		{"short paid webhook secret", map[string]string{"AP_PAID_WEBHOOK": "https://shop.example/hooks/paid", "AP_PAID_WEBHOOK_SECRET": "hunter2"}, []string{"AP_PAID_WEBHOOK_SECRET:", "at least 16"}},
 		{"secret for a wecom bot", map[string]string{"AP_PAID_WEBHOOK": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx", "AP_PAID_WEBHOOK_SECRET": "SECabc"}, []string{"AP_PAID_WEBHOOK_SECRET:", "WeCom", "unset"}},
+		{"state key without a database", map[string]string{"AP_STATE_KEY": "short-state-key"}, []string{"AP_STATE_KEY:", "太短", "too short", "15", "at least 32"}},
+		{"database without a state key", map[string]string{"AP_DATABASE_URL": "postgres://ledger@db.internal/ledger"}, []string{"AP_STATE_KEY:", "必填", "required when AP_DATABASE_URL is set", "openssl rand -base64 32"}},
+		{"database with a short state key", map[string]string{"AP_DATABASE_URL": "postgresql://db/ledger", "AP_STATE_KEY": "0123456789abcdef0123456789abcde"}, []string{"AP_STATE_KEY:", "31", "at least 32"}},
 		{"several at once", map[string]string{"AP_APP_ID": "", "AP_CURRENT_ENV": "x", "AP_LOG_ENABLED": "x"},
 			[]string{"AP_APP_ID:", "AP_CURRENT_ENV:", "AP_LOG_ENABLED:"}},
 	}
@@ -345,6 +348,8 @@ func TestConfigNeverPrintsKeys(t *testing.T) {
 	e := validEnv(t)
 	e["AP_PAID_WEBHOOK"] = "https://open.feishu.cn/open-apis/bot/v2/hook/feishu-hook-id-0001"
 	e["AP_PAID_WEBHOOK_SECRET"] = "feishu-secret-0002"
+	e["AP_STATE_KEY"] = "state-key-0003-shared-by-every-replica"
+	e["AP_DATABASE_URL"] = "postgres://ledger@db.internal/ledger"
 	c, err := Load(env(e))
 	if err != nil {
 		t.Fatal(err)
@@ -358,11 +363,41 @@ func TestConfigNeverPrintsKeys(t *testing.T) {
 		if strings.Contains(out, k.appPriv[:60]) || strings.Contains(out, "PrivateKey") && strings.Contains(out, "Primes") {
 			t.Errorf("key material printed: %.200s", out)
 		}
+		if strings.Contains(out, "state-key-0003") || strings.Contains(out, fmt.Sprint([]byte("state-key-0003"))[1:20]) {
+			t.Errorf("AP_STATE_KEY printed: %s", out)
+		}
 		if strings.Contains(out, "feishu-hook-id-0001") || strings.Contains(out, "feishu-secret-0002") {
 			t.Errorf("paid webhook token or secret printed: %s", out)
 		}
 		if !strings.Contains(out, "open.feishu.cn") {
 			t.Errorf("paid webhook host not shown: %s", out)
 		}
+	}
+}
+
+// TestStateKey: AP_STATE_KEY is taken when long enough, and required once
+// AP_DATABASE_URL names a PostgreSQL database; SQLite needs none.
+func TestStateKey(t *testing.T) {
+	key := "0123456789abcdef0123456789abcdef"
+	for _, tc := range []struct {
+		name, db, key string
+		want          []byte
+	}{
+		{"neither", "", "", nil},
+		{"key alone", "", key, []byte(key)},
+		{"postgres with key", "postgres://ledger@db/ledger", key, []byte(key)},
+		{"sqlite path needs none", "/var/lib/ledger.db", "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := validEnv(t)
+			e["AP_DATABASE_URL"], e["AP_STATE_KEY"] = tc.db, tc.key
+			c, err := Load(env(e))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(c.StateKey) != string(tc.want) {
+				t.Fatalf("StateKey = %q, want %q", c.StateKey, tc.want)
+			}
+		})
 	}
 }

@@ -109,7 +109,7 @@ func askRefund(ctx context.Context, d Deps, r alipay.RefundRequest, q *alipay.Tr
 		base.Status, base.Code = "asked", "CONFIRMATION_REQUESTED"
 		return &mcp.CallToolResult{
 			InputRequests: mcp.InputRequestMap{confirmInput: confirmQuestion(d, r, q)},
-			RequestState:  refundStates.seal(claimsOf(r)),
+			RequestState:  d.sealer().seal(claimsOf(r)),
 		}, base
 	}
 	if d.Confirm == ConfirmAlways {
@@ -211,12 +211,18 @@ const earlierCall = "之前用同一个 outRequestNo 的调用可能已经退款
 // the state's one answer, then reads the user's answer.
 func judgeRetry(ctx context.Context, d Deps, p *mcp.CallToolParamsRaw, r alipay.RefundRequest, base Outcome) (*mcp.CallToolResult, Outcome) {
 	base.Status = "refused"
-	claims, err := refundStates.open(p.RequestState, claimsOf(r))
+	claims, err := d.sealer().open(p.RequestState, claimsOf(r))
 	if err != nil {
 		base.Code = "CONFIRMATION_INVALID"
 		return toolError(fmt.Sprintf(notMade+"%s\n"+askAgain+" "+earlierCall, stateProblem(err))), base
 	}
-	fresh, err := refundAnswers.consume(claims.Nonce, time.Unix(claims.Expires, 0))
+	fresh, err := d.consumeAnswer(ctx, claims.Nonce, time.Unix(claims.Expires, 0))
+	if errors.Is(err, errAnswerUnrecorded) {
+		base.Code = "LEDGER_UNAVAILABLE"
+		return toolError(notMade + "账本不可用, 无法记录这次答复, 所以没有采用它。The ledger is unavailable, so this answer could not be recorded and was not taken.\n" +
+			"怎么办 / What to do: 请运营者检查数据库 (AP_DATABASE_URL); 恢复后用同样的参数重新调用 refund-alipay-payment, 会再次询问用户。" +
+			"Ask the operator to check the database (AP_DATABASE_URL); once it is back, call refund-alipay-payment again with the same arguments and the user will be asked again. " + earlierCall), base
+	}
 	if err != nil {
 		base.Code = "CONFIRMATION_BUSY"
 		return toolError(notMade + "最近 10 分钟内确认过的退款太多, 暂时无法记录这次答复。Too many refund confirmations were answered in the last 10 minutes to record this one.\n" +

@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -46,8 +47,50 @@ type stateSealer struct {
 	now func() time.Time
 }
 
-// refundStates is the process's sealer; its key is random per process.
+// refundStates is the process's sealer when no AP_STATE_KEY is set; its key
+// is random per process.
 var refundStates = newStateSealer()
+
+// sealer is the sealer of d's server: under AP_STATE_KEY when set, so that a
+// question one replica asks is judged by whichever replica the answer
+// reaches; else the process's own.
+func (d Deps) sealer() *stateSealer {
+	if len(d.StateKey) == 0 {
+		return refundStates
+	}
+	// A key of its own for this use, derived from AP_STATE_KEY: the
+	// operator's key itself signs nothing.
+	h := hmac.New(sha256.New, d.StateKey)
+	h.Write([]byte("mcp-server-alipay refund confirmation state key"))
+	return &stateSealer{key: h.Sum(nil), now: time.Now}
+}
+
+// AnswerBook spends the one answer of each refund confirmation for every
+// process sharing the ledger: the first to take a nonce's lease (which no
+// one renews, and which lasts until the state expires) judges the answer,
+// and a replay on any replica is refused. *ledger.Account satisfies it.
+type AnswerBook interface {
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+}
+
+// errAnswerUnrecorded: the ledger could not record that an answer was
+// spent, so it is not taken (fail closed).
+var errAnswerUnrecorded = errors.New("the ledger could not record the answer")
+
+// consumeAnswer marks a state's nonce answered until exp: in the ledger
+// when d.Answers is set (several replicas), else in this process. It
+// reports false if the nonce was answered before.
+func (d Deps) consumeAnswer(ctx context.Context, nonce string, exp time.Time) (bool, error) {
+	if d.Answers == nil {
+		return refundAnswers.consume(nonce, exp)
+	}
+	ttl := time.Until(exp) + time.Minute // outlives the state, whatever the clocks
+	ok, err := d.Answers.AcquireLease(ctx, "refund-answer:"+nonce, rand.Text(), ttl)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", errAnswerUnrecorded, err)
+	}
+	return ok, nil
+}
 
 func newStateSealer() *stateSealer {
 	key := make([]byte, 32)

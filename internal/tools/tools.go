@@ -22,6 +22,13 @@ type Deps struct {
 	// Confirm says when a refund asks the human first (AP_REFUND_CONFIRM);
 	// the zero value is ConfirmAuto. See refundask.go.
 	Confirm ConfirmMode
+	// StateKey is AP_STATE_KEY: refund confirmation states are sealed under
+	// a key derived from it, so that every replica accepts the others'
+	// states; nil = a random key per process.
+	StateKey []byte
+	// Answers spends each confirmation's one answer across the processes
+	// sharing the ledger (the ledger account); nil = in this process only.
+	Answers AnswerBook
 	// PayTimeout is how long a link or QR code stays payable
 	// (AP_PAY_TIMEOUT); 0 = DefaultPayTimeout.
 	PayTimeout time.Duration
