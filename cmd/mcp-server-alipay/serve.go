@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/config"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/paywatch"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/rpcid"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
 )
 
@@ -45,7 +46,9 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) in
 			"按 Ctrl+C 退出 / Press Ctrl+C to quit.\n", versionString())
 	}
 	svc.logStart(logger, "stdio")
-	if err := svc.server.Run(ctx, &mcp.StdioTransport{}); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+	// rpcid keeps request ids exact: the SDK reads numeric ids through
+	// float64 (see internal/rpcid).
+	if err := svc.server.Run(ctx, rpcid.Transport(rpcid.NewMapper(), os.Stdin, os.Stdout)); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 		explainRunError(stderr, err)
 		return 1
 	}
