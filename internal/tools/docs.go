@@ -51,7 +51,7 @@ func (p prop) kind() string {
 		return fmt.Sprintf("string, 1–%d of `A-Z a-z 0-9 _ -`", p.MaxLength)
 	case p.name == subjectField:
 		return fmt.Sprintf("string, ≤%d chars, no `/` `=` `&`; line breaks reach Alipay as one space", p.MaxLength)
-	case p.MaxLength > 0 && p.Type == "string":
+	case p.name == "refundReason":
 		return fmt.Sprintf("string, ≤%d chars; line breaks reach Alipay as one space", p.MaxLength)
 	case p.MaxLength > 0:
 		return fmt.Sprintf("string, ≤%d chars", p.MaxLength)
