@@ -65,11 +65,14 @@ func TestVersionCommand(t *testing.T) {
 		t.Errorf("version extra: exit %d, stderr %q", code, stderr)
 	}
 
+	// go run with the caller's environment: its HOME holds the Go build
+	// and module caches.
 	run := exec.Command("go", "run", ".", "version")
-	run.Env = e.environ()
+	var runErr strings.Builder
+	run.Stderr = &runErr
 	got, err := run.Output()
 	if err != nil {
-		t.Fatalf("go run: %v", err)
+		t.Fatalf("go run: %v\n%s", err, runErr.String())
 	}
 	if first(string(got)) != first(out) {
 		t.Errorf("go run says %q, the built binary %q", first(string(got)), first(out))
