@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -21,8 +22,12 @@ var ErrCashier = errors.New("收银台报错 (the local Alipay cashier refused t
 // ErrForeignLink is wrapped when a link does not point at a local Alipay on
 // this machine: PayLink and OpenLink open only http(s) links whose host is
 // 127.0.0.1 (any loopback address), [::1] or localhost, without a DNS lookup.
-var ErrForeignLink = errors.New("只能打开本机上的本地模拟支付宝的链接, 主机须为 127.0.0.1、[::1] 或 localhost " +
-	"(only links to a LOCAL Alipay on this machine are opened: host 127.0.0.1, [::1] or localhost)")
+var ErrForeignLink = errors.New("只能打开本机上的本地模拟支付宝的链接, 主机须为 127.0.0.1、[::1] 或 localhost / " +
+	"only links to a LOCAL Alipay on this machine are opened: host 127.0.0.1, [::1] or localhost")
+
+// ErrOtherDataDir is wrapped when the control API's pay-link is given a
+// link that a local Alipay on another data directory made.
+var ErrOtherDataDir = errors.New("该链接不是这个数据目录的本地模拟支付宝做的 / the link was not made by a LOCAL Alipay on this data directory")
 
 var (
 	formRE       = regexp.MustCompile(`(?s)<form id="pay-form" method="post" action="([^"]*)"[^>]*>(.*?)</form>`)
@@ -125,7 +130,7 @@ var buyerClient = &http.Client{
 func loopbackLink(link string) (*url.URL, error) {
 	u, err := url.Parse(link)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w; 链接 %q 不是 http(s) 地址 (the link is not an http(s) URL)", ErrForeignLink, shorten(link))
+		return nil, fmt.Errorf("%w; 链接 %q 不是 http(s) 地址 / the link is not an http(s) URL", ErrForeignLink, shorten(link))
 	}
 	if err := checkLoopback(u); err != nil {
 		return nil, err
@@ -136,13 +141,16 @@ func loopbackLink(link string) (*url.URL, error) {
 // checkLoopback refuses a URL whose host is not loopback.
 func checkLoopback(u *url.URL) error {
 	if !isLoopbackHost(u.Host) {
-		return fmt.Errorf("%w; 链接的主机是 %q (the link's host is %q)", ErrForeignLink, shorten(u.Host), shorten(u.Host))
+		return fmt.Errorf("%w; 链接的主机是 %q / the link's host is %q", ErrForeignLink, shorten(u.Host), shorten(u.Host))
 	}
 	return nil
 }
 
-// ownLink is loopbackLink that also wants this server's port: the control
-// API fetches only its own pages.
+// ownLink is loopbackLink that also wants a link of this server's data
+// directory: signed for its app, or on a port one of its processes has
+// listened on (its own, or that of a process that made the link and has
+// since exited). The link is then fetched from this server itself, so the
+// control API fetches only its own pages, whichever process made the link.
 func (s *Server) ownLink(link string) (*url.URL, error) {
 	u, err := loopbackLink(link)
 	if err != nil {
@@ -152,11 +160,25 @@ func (s *Server) ownLink(link string) (*url.URL, error) {
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
-	if u.Scheme != "http" || port != s.port() {
-		return nil, fmt.Errorf("%w; 链接指向 %s, 不是本服务 %s (the link points at %s, not this LOCAL Alipay at %s)",
-			ErrForeignLink, shorten(u.Scheme+"://"+u.Host), s.url, shorten(u.Scheme+"://"+u.Host), s.url)
+	p, _ := strconv.Atoi(port)
+	appID := u.Query().Get("app_id")
+	switch {
+	case appID != "" && appID != s.id.AppID:
+		return nil, fmt.Errorf("%w: 它属于另一个数据目录的本地模拟支付宝 (app_id %s), 这里是 %s, 数据目录 %s / "+
+			"it belongs to a LOCAL Alipay with another data directory (app_id %s); this one is %s with data directory %s",
+			ErrOtherDataDir, shorten(appID), s.id.AppID, s.opts.DataDir, shorten(appID), s.id.AppID, s.opts.DataDir)
+	case u.Scheme != "http":
+		return nil, fmt.Errorf("%w: 本地模拟支付宝只用 http, 链接用的是 %s / the LOCAL Alipay speaks http only; the link uses %s",
+			ErrOtherDataDir, shorten(u.Scheme), shorten(u.Scheme))
+	case appID == "" && !s.isOwnPort(p):
+		return nil, fmt.Errorf("%w: 数据目录 %s 的本地模拟支付宝从未在端口 %s 上监听过 / "+
+			"no LOCAL Alipay on data directory %s has ever listened on port %s",
+			ErrOtherDataDir, s.opts.DataDir, shorten(port), s.opts.DataDir, shorten(port))
 	}
-	return u, nil
+	own, _ := url.Parse(s.url)
+	v := *u
+	v.Host = own.Host
+	return &v, nil
 }
 
 // openLink GETs a checked link and returns the cashier page, or the error it

@@ -37,6 +37,10 @@ type Options struct {
 	// TimestampSkew is the allowed distance of a request's timestamp from
 	// Beijing time; 0 = DefaultTimestampSkew.
 	TimestampSkew time.Duration
+	// PortPoll is how often the server looks for ports of its data
+	// directory whose process has exited, to serve their links (see
+	// ports.go); 0 = DefaultPortPoll, negative = never.
+	PortPoll time.Duration
 }
 
 // Credentials are the settings a client needs to talk to this Alipay.
@@ -83,6 +87,8 @@ type Server struct {
 	cancel       context.CancelFunc
 	notifierDone chan struct{}
 	serveDone    chan struct{}
+	ports        portSet
+	portsDone    chan struct{}
 	closeOnce    sync.Once
 	closeErr     error
 }
@@ -122,6 +128,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		wake:         make(chan struct{}, 1),
 		notifierDone: make(chan struct{}),
 		serveDone:    make(chan struct{}),
+		portsDone:    make(chan struct{}),
+		ports:        portSet{held: map[int]net.Listener{}},
 		notifyClient: &http.Client{
 			Timeout:       notifyTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -178,6 +186,19 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	go s.runNotifier(nctx)
+	if ta, ok := s.ln.Addr().(*net.TCPAddr); ok && (ta.IP.IsUnspecified() || ta.IP.Equal(net.IPv4(127, 0, 0, 1))) {
+		s.recordPort(ta.Port)
+	}
+	poll := opts.PortPoll
+	if poll == 0 {
+		poll = DefaultPortPoll
+	}
+	go func() {
+		defer close(s.portsDone)
+		if poll > 0 {
+			s.takeOverPorts(nctx, poll)
+		}
+	}()
 	s.log.Info("local alipay started", "url", s.url, "data_dir", opts.DataDir, "app_id", s.id.AppID)
 	return s, nil
 }
@@ -239,6 +260,8 @@ func (s *Server) Close() error {
 		}
 		s.cancel()
 		<-s.notifierDone
+		<-s.portsDone
+		s.closePorts()
 		<-s.serveDone
 		s.releaseLeases()
 		s.closeErr = errors.Join(err, s.st.close())
