@@ -286,6 +286,18 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(out, s) {
 			t.Errorf("demo output lacks %q", s)
 		}
+	}	// Every id and link is whole, so it can be copied.
+	if strings.Contains(out, "…") {
+		t.Errorf("demo output cuts something with …:\n%s", out)
+	}
+}
+
+// The demo's order number is dated in Beijing time, like every time the
+// tools show: 22:36 UTC on 29 November is 06:36 on the 30th in Beijing.
+func TestDemoOrderNoBeijingDate(t *testing.T) {
+	at := time.Date(2026, 11, 29, 22, 36, 22, 0, time.UTC)
+	if got := demoOrderNo(at); !strings.HasPrefix(got, "DEMO-20261130-063622-") {
+		t.Errorf("demoOrderNo(%v) = %s, want DEMO-20261130-063622-…", at, got)
 	}
 }
 

@@ -37,7 +37,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	self, err := os.Executable()
 	if err != nil {
-		fmt.Fprintf(stderr, "demo: find this program (找不到程序自身): %v\n", err)
+		fmt.Fprintf(stderr, "demo: 找不到程序自身 / cannot find this program: %v\n", err)
 		return 1
 	}
 	d := &demo{out: stdout}
@@ -154,7 +154,7 @@ func (d *demo) run(ctx context.Context, self, dir string, getenv func(string) st
 	})
 	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil)
 	if err != nil {
-		return fmt.Errorf("start the MCP server subprocess (启动 MCP 服务子进程失败): %w", err)
+		return fmt.Errorf("启动 MCP 服务子进程失败 / cannot start the MCP server subprocess: %w", err)
 	}
 	defer cs.Close()
 	d.cs = cs
@@ -170,13 +170,13 @@ func (d *demo) run(ctx context.Context, self, dir string, getenv func(string) st
 	d.printf("MCP 会话 / MCP session: %s %s over stdio, protocol %s; %d 个工具 / tools: %s\n",
 		init.ServerInfo.Name, init.ServerInfo.Version, init.ProtocolVersion, len(names), strings.Join(names, ", "))
 
-	orderNo := "DEMO-" + time.Now().Format("20060102-150405") + "-" + randomHex(3)
+	orderNo := demoOrderNo(time.Now())
 	const title = "定制插画 Custom illustration"
 
 	d.heading("报价", "Quote")
 	d.printf("   客户: \"想要一张 A4 水彩风格的猫咪插画, 做手机壁纸, 一周内交付。\"\n")
 	d.printf("   Customer: \"A watercolour cat illustration, A4, for a phone wallpaper, within a week.\"\n")
-	d.printf("   Agent: 报价 ¥199.00, 订单号 %s / quotes ¥199.00, order number %s (来自商户订单系统 / from the merchant's order system)\n", orderNo, orderNo)
+	d.printf("   Agent: 报价 ¥199.00, 订单号 %s (来自商户订单系统) / quotes ¥199.00, order number %s (from the merchant's order system)\n", orderNo, orderNo)
 
 	d.heading("创建支付链接", "Create the payment link")
 	res, err := d.call(ctx, tools.NameWebPagePay, fmt.Sprintf(`{"outTradeNo":%q,"totalAmount":199.00,"orderTitle":%q}`, orderNo, title))
@@ -185,7 +185,7 @@ func (d *demo) run(ctx context.Context, self, dir string, getenv func(string) st
 	}
 	link := structuredField(res, "url")
 	if res.IsError || link == "" {
-		return errors.New("no payment link was created (未创建支付链接)")
+		return errors.New("未创建支付链接 / no payment link was created")
 	}
 
 	d.heading("买家打开链接之前查询", "Query before the buyer opens the link")
@@ -194,17 +194,17 @@ func (d *demo) run(ctx context.Context, self, dir string, getenv func(string) st
 		return err
 	}
 	if !res.IsError || !strings.Contains(resultText(res), "ACQ.TRADE_NOT_EXIST") {
-		return errors.New("expected ACQ.TRADE_NOT_EXIST before the buyer opens the link (买家打开链接之前的查询应返回 ACQ.TRADE_NOT_EXIST)")
+		return errors.New("买家打开链接之前的查询应返回 ACQ.TRADE_NOT_EXIST / expected ACQ.TRADE_NOT_EXIST before the buyer opens the link")
 	}
-	d.printf("   (正常: 买家打开链接后支付宝才创建交易 / expected: Alipay creates the trade when the buyer opens the link)\n")
+	d.printf("   正常: 买家打开链接后支付宝才创建交易 / expected: Alipay creates the trade when the buyer opens the link\n")
 
 	d.heading("买家打开链接并付款", "The buyer opens the link and pays")
 	d.printf("   本地收银台, 通过 HTTP 模拟买家 / the local cashier, with the buyer simulated over HTTP\n")
 	back, err := localalipay.PayLink(ctx, link)
 	if err != nil {
-		return fmt.Errorf("pay the link (付款失败): %w", err)
+		return fmt.Errorf("付款失败 / paying the link failed: %w", err)
 	}
-	d.printf("   ✓ 已付款, 浏览器将回到 / paid; the browser goes back to: %s\n", clipURL(back))
+	d.printf("   ✓ 已付款, 浏览器将回到 / paid; the browser goes back to:\n     %s\n", back)
 
 	d.heading("查询支付", "Query the payment")
 	res, err = d.call(ctx, tools.NameQueryPay, fmt.Sprintf(`{"outTradeNo":%q}`, orderNo))
@@ -212,7 +212,7 @@ func (d *demo) run(ctx context.Context, self, dir string, getenv func(string) st
 		return err
 	}
 	if res.IsError || structuredField(res, "tradeStatus") != alipay.TradeSuccess {
-		return errors.New("the payment is not TRADE_SUCCESS (支付状态不是 TRADE_SUCCESS)")
+		return errors.New("支付状态不是 TRADE_SUCCESS / the payment is not TRADE_SUCCESS")
 	}
 	d.printf("   ✓ 已付款, 插画师开始创作 / paid: the illustrator starts drawing\n")
 
@@ -224,7 +224,7 @@ func (d *demo) run(ctx context.Context, self, dir string, getenv func(string) st
 		return err
 	}
 	if res.IsError || structuredField(res, "refundResult") != tools.RefundResultSuccess {
-		return errors.New("the refund did not succeed (退款未成功)")
+		return errors.New("退款未成功 / the refund did not succeed")
 	}
 
 	d.heading("查询退款", "Query the refund")
@@ -233,7 +233,7 @@ func (d *demo) run(ctx context.Context, self, dir string, getenv func(string) st
 		return err
 	}
 	if res.IsError || structuredField(res, "refundStatus") != alipay.RefundSuccess || structuredField(res, "refundAmount") != "50.00" {
-		return errors.New("the refund query does not show REFUND_SUCCESS of ¥50.00 (退款查询结果不符)")
+		return errors.New("退款查询结果不符 / the refund query does not show REFUND_SUCCESS of ¥50.00")
 	}
 
 	if err := d.qrStory(ctx); err != nil {
@@ -261,11 +261,10 @@ func demoEnv(environ []string, dir string) []string {
 	return append(env, "AP_CURRENT_ENV=local", "AP_LOCAL_DATA_DIR="+dir)
 }
 
-func clipURL(s string) string {
-	if len(s) > 100 {
-		return s[:100] + "…"
-	}
-	return s
+// demoOrderNo is a fresh order number dated in Beijing time, like every
+// time the tools show.
+func demoOrderNo(now time.Time) string {
+	return "DEMO-" + now.In(alipay.ChinaZone()).Format("20060102-150405") + "-" + randomHex(3)
 }
 
 func randomHex(n int) string {

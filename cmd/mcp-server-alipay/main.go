@@ -35,7 +35,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "http":
 		return serveHTTP(ctx, args[1:], getenv, stdout, stderr)
 	case "sandbox":
-		return runSandbox(ctx, args[1:], stdout, stderr)
+		return runSandbox(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], getenv, stdout, stderr)
 	case "doctor":

@@ -31,12 +31,12 @@ var sandboxCommands = []struct{ name, arg, zh, en string }{
 	{"pay-link", "LINK", "打开支付链接并支付", "open a payment link and pay it"},
 }
 
-const sandboxURLFlag = `  --url     运行中的本地支付宝的地址 (默认 http://` + localalipay.DefaultAddr + `)
-            base URL of a running sandbox (default http://` + localalipay.DefaultAddr + `)
+const sandboxURLFlag = `  --url     运行中的本地支付宝的地址 (默认 http://` + localalipay.DefaultAddr + `; pay-link 默认用链接自己的地址)
+            base URL of a running sandbox (default http://` + localalipay.DefaultAddr + `; pay-link: the link's own address)
 `
 
 const sandboxFooter = `
-这不是真实的支付宝, 不会产生真实扣款 (This is NOT the real Alipay: no money moves).
+这不是真实的支付宝, 不会产生真实扣款 / This is NOT the real Alipay: no money moves.
 详见 / see docs/local-alipay.md
 `
 
@@ -44,7 +44,7 @@ const sandboxFooter = `
 func sandboxUsage() string {
 	var b strings.Builder
 	b.WriteString(`用法 / usage:
-  mcp-server-alipay sandbox [--listen ADDR] [--data DIR]
+  mcp-server-alipay sandbox [--listen ADDR] [--data-dir DIR]
         运行本地模拟支付宝 (LOCAL Alipay) 直到 Ctrl+C, 并打印客户端需要的 AP_* 设置
         run the LOCAL Alipay until interrupted and print the AP_* settings a client needs
 `)
@@ -54,8 +54,10 @@ func sandboxUsage() string {
 	b.WriteString(`
   --listen  监听地址 (默认 ` + localalipay.DefaultAddr + `; 被占用时用随机端口)
             address to listen on (default ` + localalipay.DefaultAddr + `; a random port if that is taken)
-  --data    密钥和数据库所在目录 (默认 $XDG_DATA_HOME/mcp-server-alipay/local 或 ~/.local/share/mcp-server-alipay/local)
-            data directory for keys and the database (default as above)
+  --data-dir DIR  密钥和数据库所在目录 (默认 AP_LOCAL_DATA_DIR, 否则 $XDG_DATA_HOME/mcp-server-alipay/local
+            或 ~/.local/share/mcp-server-alipay/local); 旧写法 --data 仍可用
+            data directory for keys and the database (default AP_LOCAL_DATA_DIR, otherwise as above);
+            the old spelling --data still works
 ` + sandboxURLFlag + sandboxFooter)
 	return b.String()
 }
@@ -72,28 +74,21 @@ func sandboxCommandUsage(name string) string {
 }
 
 // runSandbox implements `mcp-server-alipay sandbox …`.
-func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runSandbox(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		return runSandboxControl(ctx, args[0], args[1:], stdout, stderr)
 	}
 	fs := newFlagSet("sandbox")
-	listen := fs.String("listen", "", "监听地址 (address to listen on)")
-	data := fs.String("data", "", "数据目录 (data directory)")
-	if code, ok := parseSandboxFlags(fs, "sandbox", args, stdout, stderr, sandboxUsage()); !ok {
+	listen := fs.String("listen", "", "监听地址 / address to listen on")
+	data := fs.String("data-dir", "", "数据目录 / data directory")
+	fs.StringVar(data, "data", "", "旧写法 / old spelling of --data-dir")
+	if code, done := parseArgs(fs, sandboxUsage(), args, stdout, stderr); done {
 		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "sandbox: 多余的参数 %q (unexpected argument %q)\n\n%s", fs.Arg(0), fs.Arg(0), sandboxUsage())
-		return 2
-	}
-	dir := *data
-	if dir == "" {
-		d, err := localalipay.DefaultDataDir()
-		if err != nil {
-			fmt.Fprintf(stderr, "sandbox: 找不到数据目录, 请用 --data DIR 指定 (no data directory; give --data DIR): %v\n", err)
-			return 1
-		}
-		dir = d
+	dir, err := demoDataDir(*data, getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "mcp-server-alipay sandbox: 找不到数据目录, 请用 --data-dir DIR 指定 / no data directory; give --data-dir DIR: %v\n", err)
+		return 1
 	}
 	addr, explicit := *listen, *listen != ""
 	if !explicit {
@@ -101,28 +96,28 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	warning, err := listenWarning(addr)
 	if err != nil {
-		fmt.Fprintf(stderr, "sandbox: %v\n", err)
+		fmt.Fprintf(stderr, "mcp-server-alipay sandbox: %v\n", err)
 		return 2
 	}
 	fmt.Fprint(stderr, warning)
 	opts := localalipay.Options{DataDir: dir, Addr: addr}
 	srv, err := localalipay.Start(ctx, opts)
 	if err != nil && !explicit && errors.Is(err, syscall.EADDRINUSE) {
-		fmt.Fprintf(stderr, "sandbox: %s 已被占用 (也许是另一个 sandbox 或本地模式的 MCP 服务器), 改用随机端口 "+
-			"(%s is in use, maybe by another sandbox or an MCP server in local mode; using a random port)\n", addr, addr)
+		fmt.Fprintf(stderr, "mcp-server-alipay sandbox: %s 已被占用 (也许是另一个 sandbox 或本地模式的 MCP 服务器), 改用随机端口 / "+
+			"%s is in use, maybe by another sandbox or an MCP server in local mode; using a random port\n", addr, addr)
 		opts.Addr = "127.0.0.1:0"
 		srv, err = localalipay.Start(ctx, opts)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "sandbox: %v\n", err)
+		fmt.Fprintf(stderr, "mcp-server-alipay sandbox: %v\n", err)
 		return 1
 	}
 	defer srv.Close()
 	printSandboxBanner(stdout, srv)
 	<-ctx.Done()
-	fmt.Fprintln(stderr, "sandbox: stopping; undelivered notifications stay queued for the next start (未送达的通知会在下次启动时继续发送)")
+	fmt.Fprintln(stderr, "mcp-server-alipay sandbox: 正在停止; 未送达的通知会在下次启动时继续发送 / stopping; undelivered notifications stay queued for the next start")
 	if err := srv.Close(); err != nil {
-		fmt.Fprintf(stderr, "sandbox: 关闭失败 (close failed): %v\n", err)
+		fmt.Fprintf(stderr, "mcp-server-alipay sandbox: 关闭失败 / close failed: %v\n", err)
 		return 1
 	}
 	return 0
@@ -130,19 +125,19 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 func printSandboxBanner(w io.Writer, srv *localalipay.Server) {
 	c := srv.Credentials()
-	fmt.Fprintf(w, `本地模拟支付宝 LOCAL Alipay — 不是真实的支付宝, 不会产生真实扣款 (not the real Alipay; no real money)
-listening on %s  (data: %s)
+	fmt.Fprintf(w, `本地模拟支付宝 / LOCAL Alipay — 不是真实的支付宝, 不会产生真实扣款 / not the real Alipay; no real money
+监听 / listening on %s  (数据目录 / data: %s)
 
 # 把这些设置交给客户端 / settings for a client (AP_CURRENT_ENV=sandbox or prod, with AP_GATEWAY_URL):
 # AP_APP_KEY 是本地测试应用的私钥, 不是真实凭据, 有意打印出来
-# (AP_APP_KEY is the private key of a LOCAL test app, not a real credential; printing it is intended)
+# / AP_APP_KEY is the private key of a LOCAL test app, not a real credential; printing it is intended
 AP_APP_ID=%s
 AP_APP_KEY=%s
 AP_PUB_KEY=%s
 AP_GATEWAY_URL=%s
 
-control API: %s/_local/trades   (docs/local-alipay.md)
-Ctrl+C to stop.
+控制 API / control API: %s/_local/trades   (docs/local-alipay.md)
+按 Ctrl+C 停止 / Ctrl+C to stop.
 `, srv.URL(), srv.DataDir(), c.AppID, c.AppPrivateKey, c.AlipayPublicKey, c.GatewayURL, srv.URL())
 }
 
@@ -151,13 +146,13 @@ Ctrl+C to stop.
 func listenWarning(addr string) (string, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", fmt.Errorf("--listen %q: want HOST:PORT, e.g. %s (监听地址格式应为 主机:端口)", addr, localalipay.DefaultAddr)
+		return "", fmt.Errorf("--listen %q: 监听地址格式应为 主机:端口, 如 %s / want HOST:PORT, e.g. %s", addr, localalipay.DefaultAddr, localalipay.DefaultAddr)
 	}
 	if isLoopback(host) {
 		return "", nil
 	}
-	return fmt.Sprintf("警告 WARNING: listening on %s, not loopback: other machines can reach the gateway and the cashier pages\n"+
-		"(本地支付宝监听在非本机地址, 局域网内的设备可以访问网关和收银台; the /_local/ control API still answers this machine only)\n", addr), nil
+	return fmt.Sprintf("警告 / WARNING: 本地支付宝监听在非本机地址 %s, 局域网内的设备可以访问网关和收银台; /_local/ 控制 API 仍只回答本机 / "+
+		"listening on %s, not loopback: other machines can reach the gateway and the cashier pages; the /_local/ control API still answers this machine only\n", addr, addr), nil
 }
 
 func isLoopback(host string) bool {
@@ -177,12 +172,12 @@ func runSandboxControl(ctx context.Context, cmd string, args []string, stdout, s
 		}
 	}
 	if n < 0 {
-		fmt.Fprintf(stderr, "sandbox: 未知的子命令 %q (unknown subcommand %q)\n\n%s", cmd, cmd, sandboxUsage())
+		fmt.Fprintf(stderr, "mcp-server-alipay sandbox: 未知的子命令 %q / unknown subcommand %q\n\n%s", cmd, cmd, sandboxUsage())
 		return 2
 	}
 	usage := sandboxCommandUsage(cmd)
 	fs := newFlagSet("sandbox " + cmd)
-	base := fs.String("url", "http://"+localalipay.DefaultAddr, "运行中的本地支付宝的地址 (base URL of a running sandbox)")
+	base := fs.String("url", "http://"+localalipay.DefaultAddr, "运行中的本地支付宝的地址 / base URL of a running sandbox")
 	// Accept the flag before or after the argument.
 	var pos []string
 	for len(args) > 0 {
@@ -200,11 +195,18 @@ func runSandboxControl(ctx context.Context, cmd string, args []string, stdout, s
 		if n == 1 {
 			plural = ""
 		}
-		fmt.Fprintf(stderr, "sandbox %s: 需要 %d 个参数, 实际 %d 个 (wants %d argument%s, got %d)\n\n%s", cmd, n, len(pos), n, plural, len(pos), usage)
+		fmt.Fprintf(stderr, "mcp-server-alipay sandbox %s: 需要 %d 个参数, 实际 %d 个 / wants %d argument%s, got %d\n\n%s", cmd, n, len(pos), n, plural, len(pos), usage)
 		return 2
 	}
+	if cmd == "pay-link" && !flagSet(fs, "url") {
+		// A link names the local Alipay that made it; any process on its
+		// data directory serves that address while one runs.
+		if lu, err := url.Parse(pos[0]); err == nil && lu.Scheme == "http" && lu.Host != "" {
+			*base = "http://" + lu.Host
+		}
+	}
 	if u, err := url.Parse(*base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		fmt.Fprintf(stderr, "sandbox %s: --url %q 无效, 应如 http://%s (--url must be a base URL like http://%s)\n", cmd, *base, localalipay.DefaultAddr, localalipay.DefaultAddr)
+		fmt.Fprintf(stderr, "mcp-server-alipay sandbox %s: --url %q 无效, 应如 http://%s / --url must be a base URL like http://%s\n", cmd, *base, localalipay.DefaultAddr, localalipay.DefaultAddr)
 		return 2
 	}
 	u := strings.TrimRight(*base, "/") + "/_local"
@@ -226,21 +228,21 @@ func runSandboxControl(ctx context.Context, cmd string, args []string, stdout, s
 	}
 	out, status, err := controlCall(ctx, method, u+path, body)
 	if err != nil {
-		fmt.Fprintf(stderr, "sandbox %s: 连接失败, %s 上的本地模拟支付宝是否在运行? 启动: mcp-server-alipay sandbox "+
-			"(request failed; is a sandbox running at %s? start one with: mcp-server-alipay sandbox)\n%v\n", cmd, *base, *base, err)
+		fmt.Fprintf(stderr, "mcp-server-alipay sandbox %s: 连接失败, %s 上没有运行中的本地模拟支付宝? 启动: mcp-server-alipay sandbox --data-dir DIR / "+
+			"request failed; is no LOCAL Alipay running at %s? Start one with: mcp-server-alipay sandbox --data-dir DIR\n%v\n", cmd, *base, *base, err)
 		return 1
 	}
 	if status != http.StatusOK {
-		fmt.Fprintf(stderr, "sandbox %s: HTTP %d\n%s", cmd, status, out)
+		fmt.Fprintf(stderr, "mcp-server-alipay sandbox %s: HTTP %d\n%s", cmd, status, out)
 		return 1
 	}
 	if cmd == "env" {
 		var m map[string]string
 		if err := json.Unmarshal(out, &m); err != nil {
-			fmt.Fprintf(stderr, "sandbox env: 回答不是预期的 JSON (the answer is not the expected JSON): %v\n", err)
+			fmt.Fprintf(stderr, "mcp-server-alipay sandbox env: 回答不是预期的 JSON / the answer is not the expected JSON: %v\n", err)
 			return 1
 		}
-		fmt.Fprintln(stdout, "# AP_APP_KEY 是本地测试应用的私钥, 有意打印出来 (AP_APP_KEY is the private key of a LOCAL test app, printed on purpose)")
+		fmt.Fprintln(stdout, "# AP_APP_KEY 是本地测试应用的私钥, 有意打印出来 / AP_APP_KEY is the private key of a LOCAL test app, printed on purpose")
 		for _, k := range []string{"AP_APP_ID", "AP_APP_KEY", "AP_PUB_KEY", "AP_GATEWAY_URL"} {
 			fmt.Fprintf(stdout, "%s=%s\n", k, m[k])
 		}
@@ -262,8 +264,15 @@ func parseSandboxFlags(fs *flag.FlagSet, name string, args []string, stdout, std
 		fmt.Fprint(stdout, usage)
 		return 0, false
 	}
-	fmt.Fprintf(stderr, "%s: 无效的参数 (invalid flag): %v\n\n%s", name, err, usage)
+	fmt.Fprintf(stderr, "mcp-server-alipay %s: 无效的参数 / invalid flag: %v\n\n%s", name, err, usage)
 	return 2, false
+}
+
+// flagSet says whether the flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func controlCall(ctx context.Context, method, u, body string) ([]byte, int, error) {

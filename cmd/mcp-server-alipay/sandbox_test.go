@@ -48,7 +48,7 @@ func TestSandboxServesAndControls(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- runSandbox(ctx, []string{"--listen", "127.0.0.1:0", "--data", t.TempDir()}, &stdout, &stderr)
+		done <- runSandbox(ctx, []string{"--listen", "127.0.0.1:0", "--data", t.TempDir()}, noEnv, &stdout, &stderr)
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(stdout.String(), "Ctrl+C") {
@@ -90,7 +90,7 @@ func TestSandboxServesAndControls(t *testing.T) {
 
 	control := func(args ...string) (int, string, string) {
 		var o, e bytes.Buffer
-		code := runSandbox(ctx, append(args, "--url", base), &o, &e)
+		code := runSandbox(ctx, append(args, "--url", base), noEnv, &o, &e)
 		return code, o.String(), e.String()
 	}
 	if code, o, e := control("pay-link", link); code != 0 || !strings.Contains(o, "/cashier/paid?") {
@@ -137,21 +137,21 @@ func TestSandboxBadUsage(t *testing.T) {
 	}{
 		{"bad listen", []string{"--listen", "nope"}, 2, []string{"HOST:PORT", "主机:端口"}},
 		{"unknown flag", []string{"--nope"}, 2, []string{"-nope", "无效的参数", "invalid flag"}},
-		{"unexpected argument", []string{"--listen", "127.0.0.1:0", "--data", t.TempDir(), "x"}, 2, []string{"多余的参数", "unexpected argument"}},
+		{"unexpected argument", []string{"--listen", "127.0.0.1:0", "--data", t.TempDir(), "x"}, 2, []string{"不接受参数", "unexpected argument"}},
 		{"unknown subcommand", []string{"frobnicate"}, 2, []string{"unknown subcommand", "未知的子命令"}},
 		{"missing argument", []string{"pay"}, 2, []string{"需要 1 个参数", "wants 1 argument", "OUT_TRADE_NO"}},
 		{"extra argument", []string{"trades", "x"}, 2, []string{"需要 0 个参数", "wants 0 arguments"}},
 		{"unknown flag of a subcommand", []string{"trades", "--nope"}, 2, []string{"-nope", "无效的参数", "invalid flag"}},
-		{"nothing running", []string{"trades", "--url", "http://127.0.0.1:1"}, 1, []string{"is a sandbox running", "本地模拟支付宝是否在运行"}},
+		{"nothing running", []string{"trades", "--url", "http://127.0.0.1:1"}, 1, []string{"is no LOCAL Alipay running", "没有运行中的本地模拟支付宝"}},
 		{"bad url", []string{"trades", "--url", "ftp://x"}, 2, []string{"--url", "http://127.0.0.1:8849"}},
-		{"help", []string{"--help"}, 0, []string{"LOCAL Alipay", "本地模拟支付宝", "--listen", "监听地址"}},
+		{"help", []string{"--help"}, 0, []string{"LOCAL Alipay", "本地模拟支付宝", "--listen", "监听地址", "--data-dir DIR", "--data still works"}},
 		{"subcommand help", []string{"pay", "--help"}, 0, []string{"sandbox pay OUT_TRADE_NO", "不用浏览器", "without a browser", "--url"}},
 		{"pay-link help", []string{"pay-link", "-h"}, 0, []string{"sandbox pay-link LINK", "打开支付链接", "open a payment link"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var o, e bytes.Buffer
-			code := runSandbox(context.Background(), tc.args, &o, &e)
+			code := runSandbox(context.Background(), tc.args, noEnv, &o, &e)
 			if code != tc.code {
 				t.Fatalf("code %d, want %d; stderr %q", code, tc.code, e.String())
 			}
@@ -219,3 +219,6 @@ func TestListenWarning(t *testing.T) {
 		})
 	}
 }
+
+// noEnv is an environment without any variable.
+func noEnv(string) string { return "" }
