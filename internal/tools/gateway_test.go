@@ -39,9 +39,10 @@ func testKeys(t *testing.T) (app, ali *rsa.PrivateKey) {
 // out_request_no of a refund query that found a refund) unless inner
 // names them itself or noEcho is set.
 type answer struct {
-	inner  string
-	tamper bool
-	noEcho bool
+	inner    string
+	tamper   bool
+	noEcho   bool
+	unsigned bool // an error_response without sign, as for isv.invalid-app-id
 }
 
 // gateway is a small Alipay gateway for handler tests: it checks each
@@ -80,6 +81,11 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.calls = append(g.calls, method)
 	g.mu.Unlock()
 	a := g.reply(method, biz)
+	if a.unsigned {
+		w.Header().Set("Content-Type", "application/json;charset=utf-8")
+		fmt.Fprintf(w, `{"error_response":%s}`, a.inner)
+		return
+	}
 	if !a.noEcho {
 		a.inner = echoIDs(a.inner, biz)
 	}

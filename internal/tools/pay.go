@@ -102,7 +102,9 @@ func linkText(d Deps, mobile bool, pr alipay.PayRequest, link string) string {
 	fmt.Fprintf(&b, "[点击支付 / Pay](%s)\n\n", link)
 	fmt.Fprintf(&b, "- 商户订单号 / outTradeNo: %s\n", pr.OutTradeNo)
 	fmt.Fprintf(&b, "- 金额 / amount: ¥%s\n", pr.TotalAmount)
-	fmt.Fprintf(&b, "- 标题 / title: %s\n", pr.Subject)
+	// The title is the model's text: shown on one line, without markup
+	// (displayTitle), so the link above stays the only link.
+	fmt.Fprintf(&b, "- 标题 / title: %s\n", displayTitle(pr.Subject, 256))
 	fmt.Fprintf(&b, "- 有效期至 / payable until: %s (北京时间 / Beijing time; 之后未付款的订单自动关闭 / an unpaid order closes then)\n\n", pr.TimeExpire)
 	if mobile {
 		b.WriteString("在手机上打开链接, 会唤起支付宝或在浏览器中付款。Open the link on a phone: it opens Alipay or pays in the browser.\n")

@@ -48,12 +48,12 @@ func runQuery(d Deps) run {
 		var b strings.Builder
 		b.WriteString("支付宝交易查询结果 / Alipay trade:\n")
 		fmt.Fprintf(&b, "- 商户订单号 / outTradeNo: %s\n", no)
-		fmt.Fprintf(&b, "- 支付宝交易号 / tradeNo: %s\n", q.TradeNo)
+		fmt.Fprintf(&b, "- 支付宝交易号 / tradeNo: %s\n", displayText(q.TradeNo, 64))
 		fmt.Fprintf(&b, "- 金额 / amount: ¥%s\n", total)
 		if q.SendPayDate != "" {
-			fmt.Fprintf(&b, "- 付款时间 / paid at: %s (北京时间 / Beijing time)\n", q.SendPayDate)
+			fmt.Fprintf(&b, "- 付款时间 / paid at: %s (北京时间 / Beijing time)\n", displayText(q.SendPayDate, 32))
 		}
-		fmt.Fprintf(&b, "- 状态 / status: %s — %s", q.TradeStatus, tradeStatusMeaning(q.TradeStatus))
+		fmt.Fprintf(&b, "- 状态 / status: %s — %s", displayText(q.TradeStatus, 64), tradeStatusMeaning(q.TradeStatus))
 		if d.Local {
 			b.WriteString(localNote)
 		}
@@ -100,5 +100,5 @@ const localNote = "\n\n(本地支付宝, 不涉及真实资金 / local Alipay: n
 // output schema requires.
 func incomplete(method, problem string) *mcp.CallToolResult {
 	return toolError(fmt.Sprintf("支付宝的答复不完整, 未采用 / Alipay's answer to %s was incomplete and was not used: %s.\n"+
-		"怎么办 / What to do: 稍后重试查询; 若持续出现, 在支付宝商家平台核实。Query again later; if it persists, check in the Alipay merchant portal.", method, problem))
+		"怎么办 / What to do: 稍后重试查询; 若持续出现, 在支付宝商家平台核实。Query again later; if it persists, check in the Alipay merchant portal.", method, displayText(problem, 300)))
 }

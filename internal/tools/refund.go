@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -61,7 +62,11 @@ func runRefund(d Deps) run {
 				"怎么办 / What to do: 在支付宝商家平台手动退款, 或由管理员调高 AP_REFUND_MAX_AMOUNT。Refund it in the Alipay merchant portal, or have the operator raise AP_REFUND_MAX_AMOUNT.",
 				r.RefundAmount, d.RefundMax)), base
 		}
-		q, res, code := precheck(ctx, d, r)
+		// The checks before the question get part of the call's budget,
+		// so that a stalling gateway leaves time for the refund itself.
+		checks, cancel := context.WithTimeout(ctx, d.budget()*checksShare/10)
+		defer cancel()
+		q, res, code := precheck(checks, d, r)
 		if res != nil {
 			base.Status, base.Code = "refused", code
 			if code == alipay.SubTradeNotExist {
@@ -69,13 +74,37 @@ func runRefund(d Deps) run {
 			}
 			return res, base
 		}
+		if res := remainingCheck(checks, d, r, q); res != nil {
+			base.Status, base.Code = "refused", "REFUND_EXCEEDS_REMAINING"
+			return res, base
+		}
 		// The last step before money moves: the human's confirmation, when
 		// the client can ask (or AP_REFUND_CONFIRM=always demands it).
-		if res, out := askRefund(ctx, d, r, q, base); res != nil {
+		if res, out := askRefund(ctx, checks, d, r, q, base); res != nil {
 			return res, out
+		}
+		cancel()
+		// Not enough time left to wait for Alipay's answer (the user took
+		// long to answer): do not send what could not be followed up.
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d.budget()*minRefundShare/10 {
+			base.Status, base.Code = "refused", "OUT_OF_TIME"
+			return toolError("退款未执行, 本次调用未调用退款接口 / Refund NOT made; this call did not call the refund API: " +
+				"本次调用剩余的时间不够等待支付宝的答复。Too little of this call's time was left to wait for Alipay's answer.\n" +
+				"怎么办 / What to do: 用同样的参数重新调用 refund-alipay-payment。Call refund-alipay-payment again with the same arguments. " + earlierCall), base
+		}
+		if d.History != nil {
+			// Remembered before sending: a refund whose answer is lost
+			// still counts in the next refund's arithmetic.
+			_ = d.History.Sent(ctx, r.OutTradeNo, r.OutRequestNo, r.RefundAmount)
 		}
 		rr, err := d.Client.Refund(ctx, r)
 		if err != nil {
+			if notSent(err) {
+				base.Status, base.Code = "refused", "NOT_SENT"
+				return toolError(fmt.Sprintf("退款未执行, 退款请求没有发出 / Refund NOT made; the refund request was not sent: %s\n"+
+					"怎么办 / What to do: 用同样的参数重新调用 refund-alipay-payment。Call refund-alipay-payment again with the same arguments. %s",
+					displayErr(err), earlierCall)), base
+			}
 			return alipayError(opRefund, err, base)
 		}
 		if rr.TradeNo == "" {
@@ -123,13 +152,72 @@ func precheck(ctx context.Context, d Deps, r alipay.RefundRequest) (*alipay.Trad
 	return q, nil, ""
 }
 
+// Shares of the call budget, in tenths: the checks before the question
+// (trade query, refund history, the earlier-refund query) get 4/10; the
+// refund API is called only while 2/10 or more remain.
+const (
+	checksShare    = 4
+	minRefundShare = 2
+)
+
+// notSent reports whether a failed call sent no request at all (its
+// context ended first), so nothing can have reached Alipay.
+func notSent(err error) bool {
+	var ae *alipay.Error
+	return errors.As(err, &ae) && ae.Attempts == 0 && ae.Code == "" && ae.HTTPStatus == 0
+}
+
+// remainingCheck refuses a refund larger than what remains refundable: the
+// trade's total (from the precheck's query q) minus the successful refunds
+// the history knows of, other than this outRequestNo (a retry of it is
+// settled by its own refund query). It says nothing when the trade or the
+// history is unknown: Alipay checks the amount itself.
+func remainingCheck(ctx context.Context, d Deps, r alipay.RefundRequest, q *alipay.TradeQuery) *mcp.CallToolResult {
+	if q == nil || d.History == nil {
+		return nil
+	}
+	total, err := alipay.ParseAmount(q.TotalAmount)
+	if err != nil {
+		return nil
+	}
+	known, err := d.History.Succeeded(ctx, r.OutTradeNo)
+	if err != nil {
+		return nil
+	}
+	var refunded alipay.Amount
+	var nos []string
+	for _, k := range known {
+		if k.OutRequestNo == r.OutRequestNo {
+			continue
+		}
+		refunded += k.Amount
+		nos = append(nos, k.OutRequestNo)
+	}
+	remaining := max(total-refunded, 0)
+	if r.RefundAmount <= remaining {
+		return nil
+	}
+	earlier := "无 / none"
+	if len(nos) > 0 {
+		earlier = strings.Join(nos, ", ")
+	}
+	return toolError(fmt.Sprintf("退款被拒绝, 未询问用户, 未调用退款接口 / Refund refused; the user was not asked and the refund API was not called: "+
+		"退款金额 ¥%s 超过剩余可退金额 ¥%s (订单金额 ¥%s, 已成功退款 ¥%s)。"+
+		"refundAmount ¥%s is more than the ¥%s that remains refundable (order amount ¥%s, already refunded ¥%s).\n"+
+		"- 剩余可退 / remains refundable: ¥%s\n"+
+		"- 已知的成功退款 / known successful refunds (outRequestNo): %s\n"+
+		"怎么办 / What to do: 最多退 ¥%s; 已退款项可用 query-alipay-refund 按 outRequestNo 逐笔查看。"+
+		"Refund at most ¥%s; check earlier refunds one by one with query-alipay-refund and their outRequestNo.",
+		r.RefundAmount, remaining, total, refunded, r.RefundAmount, remaining, total, refunded, remaining, earlier, remaining, remaining))
+}
+
 // mismatchRefused refuses a refund before the refund API is called because
 // a check's answer was about another order or request: a gateway that
 // misroutes answers cannot be trusted with this one either.
 func mismatchRefused(err error) *mcp.CallToolResult {
 	return toolError(fmt.Sprintf("退款被拒绝, 未调用退款接口 / Refund refused; the refund API was not called: "+
-		"支付宝网关答复的是另一笔订单或请求, 答复未采用 / the gateway answered about something else, and its answer was NOT used: %v\n"+
-		"怎么办 / What to do: %s", err, mismatchAdvice))
+		"支付宝网关答复的是另一笔订单或请求, 答复未采用 / the gateway answered about something else, and its answer was NOT used: %s\n"+
+		"怎么办 / What to do: %s", displayErr(err), mismatchAdvice))
 }
 
 // refundText describes a refund whose answer said fund_change=Y.
@@ -145,7 +233,7 @@ func refundText(d Deps, r alipay.RefundRequest, rr *alipay.RefundResult) string 
 func refundFields(b *strings.Builder, d Deps, r alipay.RefundRequest, tradeNo, refundFee string) {
 	fmt.Fprintf(b, "- 商户订单号 / outTradeNo: %s\n", r.OutTradeNo)
 	fmt.Fprintf(b, "- 退款请求号 / outRequestNo: %s\n", r.OutRequestNo)
-	fmt.Fprintf(b, "- 支付宝交易号 / tradeNo: %s\n", tradeNo)
+	fmt.Fprintf(b, "- 支付宝交易号 / tradeNo: %s\n", displayText(tradeNo, 64))
 	fmt.Fprintf(b, "- 退款金额 / refund amount: ¥%s\n", r.RefundAmount)
 	if fee, err := alipay.ParseAmount(refundFee); err == nil {
 		fmt.Fprintf(b, "- 这笔订单累计已退 / refunded on this order so far: ¥%s\n", fee)
@@ -194,12 +282,12 @@ func runRefundQuery(d Deps) run {
 		b.WriteString("支付宝退款查询结果 / Alipay refund:\n")
 		fmt.Fprintf(&b, "- 商户订单号 / outTradeNo: %s\n", no)
 		fmt.Fprintf(&b, "- 退款请求号 / outRequestNo: %s\n", reqNo)
-		fmt.Fprintf(&b, "- 支付宝交易号 / tradeNo: %s\n", q.TradeNo)
+		fmt.Fprintf(&b, "- 支付宝交易号 / tradeNo: %s\n", displayText(q.TradeNo, 64))
 		fmt.Fprintf(&b, "- 退款金额 / refund amount: ¥%s\n", amt)
 		if q.GmtRefundPay != "" {
-			fmt.Fprintf(&b, "- 退款时间 / refunded at: %s (北京时间 / Beijing time)\n", q.GmtRefundPay)
+			fmt.Fprintf(&b, "- 退款时间 / refunded at: %s (北京时间 / Beijing time)\n", displayText(q.GmtRefundPay, 32))
 		}
-		fmt.Fprintf(&b, "- 状态 / status: %s — %s", q.RefundStatus, refundStatusMeaning(q.RefundStatus))
+		fmt.Fprintf(&b, "- 状态 / status: %s — %s", displayText(q.RefundStatus, 64), refundStatusMeaning(q.RefundStatus))
 		if d.Local {
 			b.WriteString(localNote)
 		}

@@ -83,7 +83,9 @@ func callRequest(ctx context.Context) *mcp.CallToolRequest {
 // the refund reported as already done, or a tool error (declined,
 // cancelled, a bad or replayed answer, or no way to ask under
 // ConfirmAlways). q is the trade from the precheck, nil if unknown.
-func askRefund(ctx context.Context, d Deps, r alipay.RefundRequest, q *alipay.TradeQuery, base Outcome) (*mcp.CallToolResult, Outcome) {
+//
+// checks bounds the queries made before asking; ctx bounds the question.
+func askRefund(ctx, checks context.Context, d Deps, r alipay.RefundRequest, q *alipay.TradeQuery, base Outcome) (*mcp.CallToolResult, Outcome) {
 	if d.Confirm == ConfirmNever {
 		return nil, base
 	}
@@ -96,11 +98,11 @@ func askRefund(ctx context.Context, d Deps, r alipay.RefundRequest, q *alipay.Tr
 	// never turn a "no" into a refund because it looks like a client that
 	// cannot ask.
 	if p != nil && (p.RequestState != "" || p.InputResponses != nil) {
-		return judgeRetry(ctx, d, p, r, base)
+		return judgeRetry(checks, d, p, r, base)
 	}
 	legacy := req != nil && legacySession(req.Session)
 	if req != nil && canAskForm(askCapabilities(req, legacy)) {
-		if res, out := alreadyRefunded(ctx, d, r, base); res != nil {
+		if res, out := alreadyRefunded(checks, d, r, base); res != nil {
 			return res, out
 		}
 		if legacy {
@@ -191,10 +193,10 @@ func askNow(ctx context.Context, d Deps, ss *mcp.ServerSession, r alipay.RefundR
 	if err != nil {
 		base.Status, base.Code = "refused", "CONFIRMATION_FAILED"
 		return toolError(fmt.Sprintf(notMade+"无法向用户确认这笔退款: 客户端的确认没有给出有效答复。"+
-			"The refund could not be confirmed: the client's confirmation gave no valid answer (%v).\n"+
+			"The refund could not be confirmed: the client's confirmation gave no valid answer (%s).\n"+
 			"怎么办 / What to do: 告诉用户确认没有成功; 用户仍要退款时, 用同样的参数重新调用 refund-alipay-payment, 会再次询问用户, 或在支付宝商家平台手动退款。"+
 			"Tell the user the confirmation failed; if they still want the refund, call refund-alipay-payment again with the same arguments (the user will be asked again), or refund in the Alipay merchant portal. "+
-			earlierCall, err)), base
+			earlierCall, displayErr(err))), base
 	}
 	return judgeAnswer(answer, r, base)
 }

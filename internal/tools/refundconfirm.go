@@ -24,11 +24,11 @@ func confirmRefund(ctx context.Context, d Deps, r alipay.RefundRequest, rr *alip
 	q, err := d.Client.QueryRefund(ctx, r.OutTradeNo, r.OutRequestNo)
 	if err != nil {
 		base.Code = "REFUND_NOT_CONFIRMED"
-		return toolError(notConfirmed(r, rr.FundChange, fmt.Sprintf("确认用的退款查询失败 / the confirming refund query failed: %v", err))), base
+		return toolError(notConfirmed(r, rr.FundChange, fmt.Sprintf("确认用的退款查询失败 / the confirming refund query failed: %s", displayErr(err)))), base
 	}
 	if q.RefundStatus != alipay.RefundSuccess {
 		base.Code = "REFUND_NOT_CONFIRMED"
-		status := q.RefundStatus
+		status := displayText(q.RefundStatus, 64)
 		if status == "" {
 			status = "无 / none"
 		}
@@ -37,7 +37,7 @@ func confirmRefund(ctx context.Context, d Deps, r alipay.RefundRequest, rr *alip
 	amt, perr := alipay.ParseAmount(q.RefundAmount)
 	if perr != nil {
 		base.Code = "REFUND_NOT_CONFIRMED"
-		return toolError(notConfirmed(r, rr.FundChange, fmt.Sprintf("退款查询的 refund_amount %q 不是金额 / the refund query's refund_amount is not an amount.", q.RefundAmount))), base
+		return toolError(notConfirmed(r, rr.FundChange, fmt.Sprintf("退款查询的 refund_amount %q 不是金额 / the refund query's refund_amount is not an amount.", displayText(q.RefundAmount, 32)))), base
 	}
 	if amt != r.RefundAmount {
 		base.Code = "OUT_REQUEST_NO_USED"
@@ -62,7 +62,7 @@ func confirmedByQuery(d Deps, r alipay.RefundRequest, q *alipay.RefundQuery, tra
 	b.WriteString(how)
 	b.WriteByte('\n')
 	if q.GmtRefundPay != "" {
-		fmt.Fprintf(&b, "- 退款时间 / refunded at: %s (北京时间 / Beijing time)\n", q.GmtRefundPay)
+		fmt.Fprintf(&b, "- 退款时间 / refunded at: %s (北京时间 / Beijing time)\n", displayText(q.GmtRefundPay, 32))
 	}
 	refundFields(&b, d, r, tradeNo, refundFee)
 	return success(refundOut{TradeNo: tradeNo, RefundResult: RefundResultSuccess}, b.String())
@@ -80,6 +80,7 @@ func numberUsed(r alipay.RefundRequest, amt alipay.Amount) *mcp.CallToolResult {
 
 // notConfirmed is the error for a refund whose outcome is unknown.
 func notConfirmed(r alipay.RefundRequest, fundChange, why string) string {
+	fundChange = displayText(fundChange, 8)
 	if fundChange == "" {
 		fundChange = "(空 / empty)"
 	}

@@ -24,14 +24,14 @@ func confirmQuestion(d Deps, r alipay.RefundRequest, q *alipay.TradeQuery) *mcp.
 		if total, err := alipay.ParseAmount(q.TotalAmount); err == nil {
 			fmt.Fprintf(&b, "- 订单金额 / order amount: ¥%s\n", total)
 		}
-		if s := oneLine(q.Subject, maxSubjectRunes); s != "" {
+		if s := displayTitle(q.Subject, maxSubjectRunes); s != "" {
 			fmt.Fprintf(&b, "- 商品 / item: %s\n", s)
 		}
-		if s := oneLine(q.TradeStatus, 32); s != "" {
+		if s := displayText(q.TradeStatus, 32); s != "" {
 			fmt.Fprintf(&b, "- 订单状态 / order status: %s\n", s)
 		}
 	}
-	reason := oneLine(r.RefundReason, 256)
+	reason := displayTitle(r.RefundReason, 256)
 	if reason == "" {
 		reason = "(未填写 / none given)"
 	}

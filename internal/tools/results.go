@@ -51,11 +51,26 @@ func invalidInput(tool string, problems []string) *mcp.CallToolResult {
 	fmt.Fprintf(&b, "参数错误, 未调用支付宝 / Invalid arguments for %s; Alipay was not called:\n", tool)
 	for _, p := range problems {
 		b.WriteString("- ")
-		b.WriteString(p)
+		b.WriteString(displayText(p, 1000))
 		b.WriteByte('\n')
 	}
 	b.WriteString("请修正后重试 / Fix the arguments and call again.")
 	return toolError(b.String())
+}
+
+// maxGatewayText caps gateway text quoted in a result: 199 characters and
+// "…", at most 200.
+const maxGatewayText = 199
+
+// quoteGateway quotes gateway text (sub_msg) on one line of at most 200
+// characters, attributed to Alipay, marked unverified when the answer was
+// not signed; quotation marks inside become ＂ so it cannot close the quote.
+func quoteGateway(s string, unverified bool) string {
+	q := strings.ReplaceAll(displayTitle(s, maxGatewayText), `"`, "＂")
+	if unverified {
+		return fmt.Sprintf(`支付宝说明 (未验签) / Alipay says (unverified): "%s"`, q)
+	}
+	return fmt.Sprintf(`支付宝说明 / Alipay says: "%s"`, q)
 }
 
 // op names what a tool was doing, so the advice fits the call.
@@ -82,34 +97,41 @@ func alipayError(o op, err error, ids Outcome) (*mcp.CallToolResult, Outcome) {
 	case o == opLink:
 		// Links are signed locally; no gateway is involved.
 		out.Code = "LINK_ERROR"
-		fmt.Fprintf(&b, "无法创建支付链接 / Could not create the payment link: %v\n怎么办 / What to do: 检查参数和 AP_APP_KEY。Check the arguments and AP_APP_KEY.", err)
+		fmt.Fprintf(&b, "无法创建支付链接 / Could not create the payment link: %s\n怎么办 / What to do: 检查参数和 AP_APP_KEY。Check the arguments and AP_APP_KEY.", displayErr(err))
 	case errors.Is(err, alipay.ErrAnswerMismatch):
 		out.Code = "ANSWER_MISMATCH"
-		fmt.Fprintf(&b, "支付宝网关答复的是另一笔订单或请求, 答复未采用 / The gateway answered about something else; its answer was NOT used: %v\n", err)
+		fmt.Fprintf(&b, "支付宝网关答复的是另一笔订单或请求, 答复未采用 / The gateway answered about something else; its answer was NOT used: %s\n", displayErr(err))
 		fmt.Fprintf(&b, "怎么办 / What to do: %s %s", mismatchAdvice, unknownOutcome(o))
 	case errors.As(err, &ae) && ae.Code != "":
-		out.Code, out.SubCode = ae.Code, ae.SubCode
-		fmt.Fprintf(&b, "支付宝返回错误 / Alipay returned an error (%s):\n", ae.Method)
-		fmt.Fprintf(&b, "- code: %s (%s)\n", ae.Code, ae.Msg)
+		out.Code, out.SubCode = displayText(ae.Code, 32), displayText(ae.SubCode, 64)
+		if ae.Unverified {
+			fmt.Fprintf(&b, "支付宝网关返回错误, 答复未签名, 未经验证 / The gateway returned an error in an UNSIGNED answer, so it is unverified (%s):\n", ae.Method)
+		} else {
+			fmt.Fprintf(&b, "支付宝返回错误 / Alipay returned an error (%s):\n", ae.Method)
+		}
+		fmt.Fprintf(&b, "- code: %s (%s)\n", out.Code, displayText(ae.Msg, 64))
 		if ae.SubCode != "" {
-			fmt.Fprintf(&b, "- sub_code: %s\n- sub_msg: %s\n", ae.SubCode, ae.SubMsg)
+			fmt.Fprintf(&b, "- sub_code: %s\n", out.SubCode)
+		}
+		if ae.SubMsg != "" {
+			fmt.Fprintf(&b, "- %s\n", quoteGateway(ae.SubMsg, ae.Unverified))
 		}
 		if ae.Unverified {
 			b.WriteString("- 这是未签名的错误响应, 仅供诊断 / the answer was not signed; shown for diagnosis only\n")
 		}
 		if ae.TraceID != "" {
-			fmt.Fprintf(&b, "- trace_id: %s\n", ae.TraceID)
+			fmt.Fprintf(&b, "- trace_id: %s\n", displayText(ae.TraceID, 64))
 		}
 		fmt.Fprintf(&b, "怎么办 / What to do: %s", adviceFor(o, ae))
 	case errors.Is(err, alipay.ErrBadSignature):
 		out.Code = "SIGNATURE_VERIFICATION_FAILED"
-		fmt.Fprintf(&b, "支付宝响应验签失败, 结果不可信, 未采用 / The gateway's answer failed signature verification and was NOT trusted: %v\n", err)
+		fmt.Fprintf(&b, "支付宝响应验签失败, 结果不可信, 未采用 / The gateway's answer failed signature verification and was NOT trusted: %s\n", displayErr(err))
 		fmt.Fprintf(&b, "怎么办 / What to do: 检查 AP_PUB_KEY 是这个应用在当前环境的「支付宝公钥」而不是你的应用公钥; 如果配置无误, 说明响应在途中被篡改。"+
 			"Check that AP_PUB_KEY is the Alipay public key (支付宝公钥) of this app in this environment, not your app public key; "+
 			"if it is, the answer was altered on the way. %s", unknownOutcome(o))
 	case errors.Is(err, alipay.ErrMalformedResponse):
 		out.Code = "MALFORMED_RESPONSE"
-		fmt.Fprintf(&b, "网关返回的不是支付宝响应 / The gateway did not answer like Alipay: %v\n", err)
+		fmt.Fprintf(&b, "网关返回的不是支付宝响应 / The gateway did not answer like Alipay: %s\n", displayErr(err))
 		fmt.Fprintf(&b, "怎么办 / What to do: 检查 AP_GATEWAY_URL / AP_CURRENT_ENV 指向支付宝网关。Check that AP_GATEWAY_URL / AP_CURRENT_ENV point at an Alipay gateway. %s", unknownOutcome(o))
 	case errors.As(err, &ae) && ae.HTTPStatus != 0:
 		out.Code = fmt.Sprintf("HTTP_%d", ae.HTTPStatus)
@@ -117,10 +139,10 @@ func alipayError(o op, err error, ids Outcome) (*mcp.CallToolResult, Outcome) {
 		fmt.Fprintf(&b, "怎么办 / What to do: 稍后重试; 若持续出现, 检查 AP_GATEWAY_URL。Retry later; if it persists, check AP_GATEWAY_URL. %s", unknownOutcome(o))
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		out.Code = "CANCELLED"
-		fmt.Fprintf(&b, "调用被取消或超时 / The call was cancelled or timed out: %v\n怎么办 / What to do: %s", err, unknownOutcome(o))
+		fmt.Fprintf(&b, "调用被取消或超时 / The call was cancelled or timed out: %s\n怎么办 / What to do: %s", displayErr(err), unknownOutcome(o))
 	default:
 		out.Code = "NETWORK_ERROR"
-		fmt.Fprintf(&b, "无法从支付宝得到答复 / No answer from Alipay: %v\n", err)
+		fmt.Fprintf(&b, "无法从支付宝得到答复 / No answer from Alipay: %s\n", displayErr(err))
 		fmt.Fprintf(&b, "怎么办 / What to do: 检查网络、代理和 AP_GATEWAY_URL, 然后重试。Check the network, proxy and AP_GATEWAY_URL, then retry. %s", unknownOutcome(o))
 	}
 	return toolError(b.String()), out
@@ -172,8 +194,8 @@ func adviceFor(o op, e *alipay.Error) string {
 		return "这个 outRequestNo 已用于一笔金额或内容不同的退款。新的退款请用新的 outRequestNo; 要确认之前那笔, 用 query-alipay-refund 查询。" +
 			"This outRequestNo was already used for a refund with another amount. Use a new outRequestNo for a new refund; check the earlier one with query-alipay-refund."
 	case alipay.SubRefundFeeErr, "ACQ.REFUND_FEE_ERROR", "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL":
-		return "退款金额超过了可退金额 (订单金额减去已退款金额)。先用 query-alipay-payment 查看订单金额, 再退不超过剩余的金额。" +
-			"The refund amount is more than what remains refundable (order amount minus earlier refunds). Check the order with query-alipay-payment and refund at most the remainder."
+		return "退款金额超过了剩余可退金额 (订单金额减去已成功的退款)。query-alipay-payment 只显示订单金额, 不显示退款: 用 query-alipay-refund 按 outRequestNo 逐笔查看之前的退款 (或在支付宝商家平台查看), 再退不超过剩余的金额。" +
+			"The refund amount is more than what remains refundable (the order amount minus earlier successful refunds). query-alipay-payment shows the order amount but not its refunds: check each earlier refund with query-alipay-refund and its outRequestNo (or in the Alipay merchant portal), then refund at most the remainder."
 	case alipay.SubTradeStatusError, "ACQ.REASON_ILLEGAL_STATUS", "ACQ.REASON_TRADE_STATUS_INVALID":
 		return "交易状态不允许这个操作: 买家可能还没付款, 或交易已关闭/已全额退款。先用 query-alipay-payment 查询状态。" +
 			"The trade's status does not allow this: the buyer may not have paid yet, or the trade is closed or fully refunded. Check it with query-alipay-payment."

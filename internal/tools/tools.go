@@ -32,6 +32,16 @@ type Deps struct {
 	// PayTimeout is how long a link or QR code stays payable
 	// (AP_PAY_TIMEOUT); 0 = DefaultPayTimeout.
 	PayTimeout time.Duration
+	// CallBudget bounds every tool call and resource read, checks,
+	// retries and the call itself together; 0 = DefaultCallBudget. Tests
+	// scale it down. wait-alipay-payment keeps its own bound
+	// (timeoutSeconds).
+	CallBudget time.Duration
+	// History knows the earlier refunds of an order, for the refund
+	// arithmetic before the human is asked; nil = this process's memory of
+	// the refunds it sent (see RefundHistory). A caller that builds a
+	// server per request passes one shared history.
+	History RefundHistory
 
 	// expiries remembers until when the links and QR codes this server
 	// made can be paid; NewServer sets it.
@@ -52,6 +62,21 @@ func (d Deps) payTimeout() time.Duration {
 	return DefaultPayTimeout
 }
 
+// DefaultCallBudget is the wall-clock bound of one tool call, whatever the
+// gateway does (stalls after the headers, trickles the body, never
+// answers). Hosts give up on a call at 60 s (the TypeScript SDK's default);
+// 45 s leaves the answer time to arrive, so the model reads "outcome
+// unknown, retry with the SAME outRequestNo" instead of a host timeout.
+const DefaultCallBudget = 45 * time.Second
+
+// budget is d.CallBudget or the default.
+func (d Deps) budget() time.Duration {
+	if d.CallBudget > 0 {
+		return d.CallBudget
+	}
+	return DefaultCallBudget
+}
+
 // Handler runs one call and reports its outcome for the log. Tool errors are
 // results with IsError; a Handler never returns a Go error.
 type Handler func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, Outcome)
@@ -66,9 +91,16 @@ type ServerTool struct {
 	OptIn bool
 }
 
-// All returns every tool: the reference's five in its order, then ours.
+// All returns every tool: the reference's five in its order, then ours;
+// each is bounded by the call budget, except wait-alipay-payment, which
+// waits as long as it is asked to (timeoutSeconds) and bounds itself.
 func All(d Deps) []ServerTool {
-	return []ServerTool{
+	if d.History == nil && d.Client != nil {
+		// One per All: a caller that builds servers per request shares
+		// one history through Deps instead.
+		d.History = NewMemoryHistory(d.Client, 0)
+	}
+	all := []ServerTool{
 		createMobilePayment(d),
 		createWebPagePayment(d),
 		queryPayment(d),
@@ -77,6 +109,21 @@ func All(d Deps) []ServerTool {
 		createQRPayment(d),
 		closePayment(d),
 		waitPayment(d),
+	}
+	for i := range all {
+		if all[i].Tool.Name != NameWaitPay {
+			all[i].Handler = bounded(d.budget(), all[i].Handler)
+		}
+	}
+	return all
+}
+
+// bounded gives a handler one deadline for everything it does.
+func bounded(budget time.Duration, h Handler) Handler {
+	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, Outcome) {
+		ctx, cancel := context.WithTimeout(ctx, budget)
+		defer cancel()
+		return h(ctx, req)
 	}
 }
 
