@@ -129,12 +129,12 @@ func notOpenedClose(d Deps, no string, now time.Time) *mcp.CallToolResult {
 // paidCannotClose is the error for a close of a paid order.
 func paidCannotClose(d Deps, no string, q *alipay.TradeQuery) *mcp.CallToolResult {
 	var b strings.Builder
-	fmt.Fprintf(&b, "订单 %s 已付款 (%s), 已付款的订单不能关闭, 未做任何改动。Order %s is paid (%s); a paid order cannot be closed, and nothing was changed.\n", no, q.TradeStatus, no, q.TradeStatus)
+	fmt.Fprintf(&b, "订单 %s 已付款 (%s), 已付款的订单不能关闭, 未做任何改动。Order %s is paid (%s); a paid order cannot be closed, and nothing was changed.\n", no, displayText(q.TradeStatus, 64), no, displayText(q.TradeStatus, 64))
 	if q.TotalAmount != "" {
-		fmt.Fprintf(&b, "- 金额 / amount: ¥%s\n", q.TotalAmount)
+		fmt.Fprintf(&b, "- 金额 / amount: ¥%s\n", displayText(q.TotalAmount, 32))
 	}
 	if q.TradeNo != "" {
-		fmt.Fprintf(&b, "- 支付宝交易号 / tradeNo: %s\n", q.TradeNo)
+		fmt.Fprintf(&b, "- 支付宝交易号 / tradeNo: %s\n", displayText(q.TradeNo, 64))
 	}
 	b.WriteString("怎么办 / What to do: 要把钱退给买家, 先和用户确认, 再用 refund-alipay-payment (outTradeNo、金额、新的 outRequestNo)。" +
 		"To give the money back, confirm with the user, then call refund-alipay-payment (outTradeNo, amount, a new outRequestNo).")

@@ -49,8 +49,8 @@ func runQR(d Deps) run {
 		}
 		png, err := qrPNG(res.QRCode)
 		if err != nil {
-			return toolError(fmt.Sprintf("无法把支付宝返回的二维码内容画成图片 / Could not draw Alipay's qr_code as an image: %v\n"+
-					"怎么办 / What to do: 订单已在支付宝创建; 改用支付链接, 或稍后重试。The order exists at Alipay; send a payment link instead, or retry later.", err)),
+			return toolError(fmt.Sprintf("无法把支付宝返回的二维码内容画成图片 / Could not draw Alipay's qr_code as an image: %s\n"+
+					"怎么办 / What to do: 订单已在支付宝创建; 改用支付链接, 或稍后重试。The order exists at Alipay; send a payment link instead, or retry later.", displayErr(err))),
 				Outcome{Status: "tool_error", OutTradeNo: no, Code: "QR_IMAGE"}
 		}
 		d.expiries.remember(no, expires)
@@ -83,7 +83,7 @@ func qrText(d Deps, pr alipay.PrecreateRequest, code string) string {
 	fmt.Fprintf(&b, "二维码内容 / QR code content: %s\n\n", code)
 	fmt.Fprintf(&b, "- 商户订单号 / outTradeNo: %s\n", pr.OutTradeNo)
 	fmt.Fprintf(&b, "- 金额 / amount: ¥%s\n", pr.TotalAmount)
-	fmt.Fprintf(&b, "- 标题 / title: %s\n", pr.Subject)
+	fmt.Fprintf(&b, "- 标题 / title: %s\n", displayTitle(pr.Subject, 256))
 	fmt.Fprintf(&b, "- 有效期至 / payable until: %s (北京时间 / Beijing time; 之后未付款的订单自动关闭 / an unpaid order closes then)\n\n", pr.TimeExpire)
 	b.WriteString("买家扫码后支付宝才创建这笔交易, 在此之前 query-alipay-payment 会返回 ACQ.TRADE_NOT_EXIST。\n")
 	b.WriteString("Alipay creates the trade only when the buyer scans the code; until then query-alipay-payment answers ACQ.TRADE_NOT_EXIST.")

@@ -173,10 +173,10 @@ func waitResult(d Deps, no string, cur seen) *mcp.CallToolResult {
 			fmt.Fprintf(&b, "- 金额 / amount: ¥%s\n", out.TotalAmount)
 		}
 		if out.PaidAt != "" {
-			fmt.Fprintf(&b, "- 付款时间 / paid at: %s (北京时间 / Beijing time)\n", out.PaidAt)
+			fmt.Fprintf(&b, "- 付款时间 / paid at: %s (北京时间 / Beijing time)\n", displayText(out.PaidAt, 32))
 		}
-		fmt.Fprintf(&b, "- 支付宝交易号 / tradeNo: %s\n", out.TradeNo)
-		fmt.Fprintf(&b, "- 状态 / status: %s — %s", cur.status, tradeStatusMeaning(cur.status))
+		fmt.Fprintf(&b, "- 支付宝交易号 / tradeNo: %s\n", displayText(out.TradeNo, 64))
+		fmt.Fprintf(&b, "- 状态 / status: %s — %s", displayText(cur.status, 64), tradeStatusMeaning(cur.status))
 		if d.Watcher != nil {
 			if at, closed := d.Watcher.ClosedAt(no); closed {
 				out.PaidAfterClose = true
@@ -187,7 +187,7 @@ func waitResult(d Deps, no string, cur seen) *mcp.CallToolResult {
 		}
 	} else {
 		out.Result = "closed"
-		fmt.Fprintf(&b, "订单 %s 已关闭, 不能再付款 (%s)。Order %s is closed and can no longer be paid (%s).\n", no, cur.status, no, cur.status)
+		fmt.Fprintf(&b, "订单 %s 已关闭, 不能再付款 (%s)。Order %s is closed and can no longer be paid (%s).\n", no, displayText(cur.status, 64), no, displayText(cur.status, 64))
 		b.WriteString(tradeStatusMeaning(cur.status))
 	}
 	if d.Local {
@@ -203,13 +203,14 @@ func waitingResult(d Deps, no string, cur seen, secs int64, queryErr error) *mcp
 		out.TradeStatus = "UNKNOWN"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "等了 %d 秒, 订单 %s 还没有付款 (状态 %s)。再调用一次 %s 继续等待。\n", secs, no, out.TradeStatus, NameWaitPay)
-	fmt.Fprintf(&b, "Waited %d s; order %s is not paid yet (status %s): call again to keep waiting (%s).", secs, no, out.TradeStatus, NameWaitPay)
+	status := displayText(out.TradeStatus, 64)
+	fmt.Fprintf(&b, "等了 %d 秒, 订单 %s 还没有付款 (状态 %s)。再调用一次 %s 继续等待。\n", secs, no, status, NameWaitPay)
+	fmt.Fprintf(&b, "Waited %d s; order %s is not paid yet (status %s): call again to keep waiting (%s).", secs, no, status, NameWaitPay)
 	if cur.status == paywatch.NotOpened {
 		b.WriteString("\n买家还没有打开支付链接或扫二维码。The buyer has not opened the payment link or scanned the QR code yet.")
 	}
 	if queryErr != nil {
-		fmt.Fprintf(&b, "\n最近一次查询失败 / The last query failed: %v", queryErr)
+		fmt.Fprintf(&b, "\n最近一次查询失败 / The last query failed: %s", displayErr(queryErr))
 	}
 	if d.Local {
 		b.WriteString(localNote)
