@@ -43,7 +43,7 @@ func runClose(d Deps) run {
 		now := time.Now()
 		switch {
 		case err == nil:
-			d.rememberClose(no, now, now)
+			d.rememberClose(no, now, time.Time{})
 			return success(closeOut{Closed: true, TradeStatus: alipay.TradeClosed}, closedText(d, no, false)), ok
 		case alipay.IsSubCode(err, alipay.SubTradeNotExist):
 			return notOpenedClose(d, no, now), Outcome{Status: "ok", OutTradeNo: no, Code: alipay.SubTradeNotExist}
@@ -57,7 +57,7 @@ func runClose(d Deps) run {
 			case alipay.Paid(q.TradeStatus):
 				return paidCannotClose(d, no, q), Outcome{Status: "refused", OutTradeNo: no, Code: "TRADE_PAID"}
 			case q.TradeStatus == alipay.TradeClosed:
-				d.rememberClose(no, now, now)
+				d.rememberClose(no, now, time.Time{})
 				return success(closeOut{Closed: true, TradeStatus: alipay.TradeClosed}, closedText(d, no, true)), ok
 			}
 		}
@@ -66,7 +66,8 @@ func runClose(d Deps) run {
 }
 
 // rememberClose tells the watcher about a close, so that a payment that
-// still gets through is an alert; it watches the order until until.
+// still gets through is an alert; it watches the order until until (zero:
+// the watcher's default, enough to see a closed trade once).
 func (d Deps) rememberClose(no string, at, until time.Time) {
 	if d.Watcher != nil {
 		d.Watcher.MarkClosed(no, at, until)

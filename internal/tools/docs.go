@@ -22,8 +22,12 @@ func Markdown(list []ServerTool) string {
 		t := st.Tool
 		a := t.Annotations
 		fmt.Fprintf(&b, "\n### `%s` — %s\n\n", t.Name, t.Title)
-		fmt.Fprintf(&b, "AP_SELECT_TOOLS: `%s` · readOnly: %s · destructive: %s · idempotent: %s · openWorld: %s\n\n",
-			st.Short, yesNo(a.ReadOnlyHint), yesNo(*a.DestructiveHint), yesNo(a.IdempotentHint), yesNo(*a.OpenWorldHint))
+		optIn := ""
+		if st.OptIn {
+			optIn = " (不在 `all` 中, 需要单独列出 / not in `all`: name it)"
+		}
+		fmt.Fprintf(&b, "AP_SELECT_TOOLS: `%s`%s · readOnly: %s · destructive: %s · idempotent: %s · openWorld: %s\n\n",
+			st.Short, optIn, yesNo(a.ReadOnlyHint), yesNo(*a.DestructiveHint), yesNo(a.IdempotentHint), yesNo(*a.OpenWorldHint))
 		b.WriteString(t.Description + "\n\n")
 		b.WriteString("| 参数 / Argument | 类型 / Type | 必填 / Required | 说明 / Description |\n|---|---|---|---|\n")
 		for _, p := range schemaProps(t.InputSchema) {
