@@ -287,7 +287,8 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(out, s) {
 			t.Errorf("demo output lacks %q", s)
 		}
-	} // Every id and link is whole, so it can be copied: nothing is cut with
+	}
+	// Every id and link is whole, so it can be copied: nothing is cut with
 	// an ellipsis next to letters or digits.
 	if m := regexp.MustCompile(`[A-Za-z0-9=%]…|…[A-Za-z0-9]`).FindString(out); m != "" {
 		t.Errorf("demo output cuts something (%q):\n%s", m, out)
