@@ -146,3 +146,26 @@ func TestWatchUntil(t *testing.T) {
 	clk.next(t) // 8s
 	waitDone(t, done)
 }
+
+// The buyer opened the link just before the merchant's close was
+// remembered: the watch had already reported WAIT_BUYER_PAY, and still
+// closes the trade on its next sighting.
+func TestMarkClosedAfterOpenSeen(t *testing.T) {
+	l := startLocal(t)
+	w, clk, rec := newWatcher(t, l.client, paywatch.Options{})
+	no, link := l.link(t, 1999)
+	if _, err := localalipay.OpenLink(context.Background(), link); err != nil {
+		t.Fatal(err)
+	}
+	w.Watch(no)
+	clk.next(t)
+	if c := rec.next(t); c.Status != paywatch.WaitBuyerPay {
+		t.Fatalf("first change %+v", c)
+	}
+	w.MarkClosed(no, clk.Now(), clk.Now().Add(time.Hour))
+	clk.next(t) // sees WAIT_BUYER_PAY again, unchanged: closes it
+	clk.next(t)
+	if c := rec.next(t); c.Status != paywatch.TradeClosed || !c.Final {
+		t.Fatalf("change %+v, want TRADE_CLOSED", c)
+	}
+}

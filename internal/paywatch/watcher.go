@@ -316,16 +316,18 @@ func (w *Watcher) run(ctx context.Context, e *watch) {
 				append([]slog.Attr{slog.String("outTradeNo", e.no)}, errAttrs(err)...)...)
 		default:
 			fails = 0
-			if status == last {
-				continue
+			if status != last {
+				last = status
+				c := Change{OutTradeNo: e.no, Status: status, Trade: trade, Final: Terminal(status)}
+				w.log.Info("payment status", "outTradeNo", e.no, "status", status, "final", c.Final)
+				w.notify(ctx, c)
+				if c.Final {
+					return
+				}
 			}
-			last = status
-			c := Change{OutTradeNo: e.no, Status: status, Trade: trade, Final: Terminal(status)}
-			w.log.Info("payment status", "outTradeNo", e.no, "status", status, "final", c.Final)
-			w.notify(ctx, c)
-			if c.Final {
-				return
-			}
+			// On every sighting, not only the first: the buyer may have
+			// opened the link just before the merchant's close was
+			// remembered.
 			if status == WaitBuyerPay && w.closeOpened(ctx, e.no) {
 				// Closed at the merchant's request: the next query
 				// should see TRADE_CLOSED.
