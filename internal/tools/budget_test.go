@@ -1,11 +1,15 @@
 package tools
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 )
@@ -83,6 +87,26 @@ func TestCallAnswersWithinBudget(t *testing.T) {
 		return ok(`"trade_no":"2026112522001400000000000009","trade_status":"TRADE_SUCCESS","total_amount":"199.00"`)
 	}
 	refund := `{"outTradeNo":"ILL-9","refundAmount":50,"outRequestNo":"ILL-9-R1"}`
+	t.Run("resource read stalls", func(t *testing.T) {
+		app, ali := testKeys(t)
+		s := &stalling{g: &gateway{t: t, reply: paid}, stall: map[string]bool{alipay.MethodQuery: true}}
+		srv := httptest.NewServer(s)
+		t.Cleanup(srv.Close)
+		c, err := alipay.NewClient(alipay.Config{AppID: "2021000000000001", PrivateKey: app, AlipayPublicKey: &ali.PublicKey,
+			GatewayURL: srv.URL + "/gateway.do"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs := connect(t, Options{Deps: Deps{Client: c, CallBudget: budget}})
+		start := time.Now()
+		_, err = cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: TradeURI("ILL-9")})
+		if took := time.Since(start); took > budget+margin {
+			t.Errorf("the read took %v; its budget is %v", took, budget)
+		}
+		if err == nil || !strings.Contains(err.Error(), "timed out") {
+			t.Errorf("read of a stalling gateway: %v", err)
+		}
+	})
 	for _, tc := range []struct {
 		name    string
 		tool    string

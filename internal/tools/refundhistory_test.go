@@ -84,3 +84,40 @@ func TestRefundHistorySlotsIn(t *testing.T) {
 	}
 	wantOK(t, call(t, cs, NameRefundPay, `{"outTradeNo":"ILL-9","refundAmount":1.00,"outRequestNo":"R9"}`))
 }
+
+// countingRefunds answers every refund query with REFUND_SUCCESS of ¥0.01
+// and counts the queries.
+type countingRefunds struct{ n int }
+
+func (c *countingRefunds) QueryRefund(_ context.Context, no, reqNo string) (*alipay.RefundQuery, error) {
+	c.n++
+	return &alipay.RefundQuery{OutTradeNo: no, OutRequestNo: reqNo, RefundAmount: "0.01", RefundStatus: alipay.RefundSuccess}, nil
+}
+
+// TestMemoryHistoryBounds: a success is asked about once, each order keeps
+// at most maxRequestsPerOrder requests, and the oldest order is forgotten
+// first.
+func TestMemoryHistoryBounds(t *testing.T) {
+	ctx := context.Background()
+	q := &countingRefunds{}
+	h := NewMemoryHistory(q, 2)
+	for i := range maxRequestsPerOrder + 5 {
+		h.Sent(ctx, "A", "R"+strings.Repeat("x", i), 1)
+	}
+	h.Sent(ctx, "A", "R"+strings.Repeat("x", maxRequestsPerOrder+4), 1) // a repeat is remembered once
+	known, err := h.Succeeded(ctx, "A")
+	if err != nil || len(known) != maxRequestsPerOrder {
+		t.Fatalf("%d known, %v; want %d", len(known), err, maxRequestsPerOrder)
+	}
+	if _, err := h.Succeeded(ctx, "A"); err != nil || q.n != maxRequestsPerOrder {
+		t.Errorf("%d refund queries after two checks; a success is asked about once", q.n)
+	}
+	h.Sent(ctx, "B", "R1", 1)
+	h.Sent(ctx, "C", "R1", 1)
+	if known, _ := h.Succeeded(ctx, "A"); len(known) != 0 {
+		t.Errorf("order A is still remembered beyond 2 orders: %v", known)
+	}
+	if known, _ := h.Succeeded(ctx, "C"); len(known) != 1 || known[0].Amount != 1 {
+		t.Errorf("order C: %v", known)
+	}
+}

@@ -96,6 +96,8 @@ func readTrade(d Deps) mcp.ResourceHandler {
 			return nil, err
 		}
 		st := tradeStatus{OutTradeNo: no, TradeStatus: paywatch.NotOpened}
+		ctx, cancel := context.WithTimeout(ctx, d.budget())
+		defer cancel()
 		q, err := d.Client.Query(ctx, no)
 		switch {
 		case alipay.IsSubCode(err, alipay.SubTradeNotExist):
