@@ -321,6 +321,11 @@ func TestPaidAfterCloseAlert(t *testing.T) {
 	if !strings.Contains(structured(t, w), `"paidAfterClose":true`) {
 		t.Errorf("structured %s", structured(t, w))
 	}
+	// A query of the order says so too, and so does its resource.
+	wantText(t, call(t, cs, NameQueryPay, `{"outTradeNo":"PAC-1"}`), "TRADE_SUCCESS", "ALERT", "refund-alipay-payment")
+	if st, raw := readStatus(t, cs, "PAC-1"); !st.PaidAfterClose || !strings.Contains(raw, `"paidAfterClose":true`) {
+		t.Errorf("resource %s", raw)
+	}
 }
 
 // Bad input to the new tools is a tool error naming the field, and the

@@ -54,6 +54,7 @@ func runQuery(d Deps) run {
 			fmt.Fprintf(&b, "- 付款时间 / paid at: %s (北京时间 / Beijing time)\n", displayText(q.SendPayDate, 32))
 		}
 		fmt.Fprintf(&b, "- 状态 / status: %s — %s", displayText(q.TradeStatus, 64), tradeStatusMeaning(q.TradeStatus))
+		b.WriteString(paidAfterCloseAlert(d, no, q.TradeStatus))
 		if d.Local {
 			b.WriteString(localNote)
 		}

@@ -49,6 +49,9 @@ type tradeStatus struct {
 	TradeNo     string         `json:"tradeNo,omitempty"`
 	Paid        bool           `json:"paid"`
 	CheckedAt   string         `json:"checkedAt"` // RFC 3339
+	// PaidAfterClose: paid although the merchant closed it through this
+	// server (an alert: refund); absent otherwise.
+	PaidAfterClose bool `json:"paidAfterClose,omitempty"`
 }
 
 // addTradeResource registers the order status resource, and with a watcher
@@ -110,6 +113,7 @@ func readTrade(d Deps) mcp.ResourceHandler {
 				return nil, readError(incomplete(alipay.MethodQuery, problem))
 			}
 			st.TradeStatus, st.TotalAmount, st.TradeNo, st.Paid = q.TradeStatus, &total, q.TradeNo, paywatch.Paid(q.TradeStatus)
+			st.PaidAfterClose = paidAfterCloseAlert(d, no, q.TradeStatus) != ""
 		}
 		st.CheckedAt = time.Now().UTC().Format(time.RFC3339)
 		b, err := json.Marshal(st)

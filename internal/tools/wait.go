@@ -177,13 +177,9 @@ func waitResult(d Deps, no string, cur seen) *mcp.CallToolResult {
 		}
 		fmt.Fprintf(&b, "- 支付宝交易号 / tradeNo: %s\n", displayText(out.TradeNo, 64))
 		fmt.Fprintf(&b, "- 状态 / status: %s — %s", displayText(cur.status, 64), tradeStatusMeaning(cur.status))
-		if d.Watcher != nil {
-			if at, closed := d.Watcher.ClosedAt(no); closed {
-				out.PaidAfterClose = true
-				fmt.Fprintf(&b, "\n\n警报 / ALERT: 这笔订单在 %s 被关闭过, 但买家仍然付了款 (链接当时在支付宝还没有交易, 关闭不了)。请告诉商户; 如果不再发货, 先和用户确认, 再用 refund-alipay-payment 全额退款。"+
-					"This order was closed at %s, yet the buyer paid (its link had no trade at Alipay then, so the close could not stop it). Tell the merchant; if the order will not be delivered, confirm with the user and refund it in full with refund-alipay-payment.",
-					alipay.FormatTimestamp(at), alipay.FormatTimestamp(at))
-			}
+		if alert := paidAfterCloseAlert(d, no, cur.status); alert != "" {
+			out.PaidAfterClose = true
+			b.WriteString(alert)
 		}
 	} else {
 		out.Result = "closed"
@@ -249,4 +245,19 @@ func (p *progress) send(ctx context.Context, elapsed time.Duration, status strin
 		Total:         p.total.Seconds(),
 		Message:       fmt.Sprintf("等待买家付款, 状态 %s / waiting for the buyer to pay, status %s", status, status),
 	})
+}
+
+// paidAfterCloseAlert is the alert for a paid order the merchant had
+// closed through this server, or "" for any other.
+func paidAfterCloseAlert(d Deps, no, status string) string {
+	if d.Watcher == nil || !paywatch.Paid(status) {
+		return ""
+	}
+	at, closed := d.Watcher.ClosedAt(no)
+	if !closed {
+		return ""
+	}
+	return fmt.Sprintf("\n\n警报 / ALERT: 这笔订单在 %s 被关闭过, 但买家仍然付了款 (链接当时在支付宝还没有交易, 关闭不了)。请告诉商户; 如果不再发货, 先和用户确认, 再用 refund-alipay-payment 全额退款。"+
+		"This order was closed at %s, yet the buyer paid (its link had no trade at Alipay then, so the close could not stop it). Tell the merchant; if the order will not be delivered, confirm with the user and refund it in full with refund-alipay-payment.",
+		alipay.FormatTimestamp(at), alipay.FormatTimestamp(at))
 }
