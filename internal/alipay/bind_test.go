@@ -164,3 +164,21 @@ func TestNoAttemptAfterDeadline(t *testing.T) {
 		t.Errorf("%d requests sent after the deadline", n)
 	}
 }
+
+// TestSuccessFieldsScrubbed: a verified success whose fields echo the
+// app_auth_token hands it to nobody.
+func TestSuccessFieldsScrubbed(t *testing.T) {
+	const token = "202611BBf2c0a1b9e0d34c9f8e8cdd5a9ecX12"
+	g := newFakeGateway(t, func(int, gwRequest) gwReply {
+		return gwReply{Body: signedBody(t, testAlipayKey(t), ResponseKey(MethodQuery),
+			`{"code":"10000","msg":"Success","trade_no":"2026112522001400000000000001","out_trade_no":"ORDER-A","trade_status":"TRADE_SUCCESS","total_amount":"1.00","subject":"x `+token+` app_auth_token=`+token+`"}`)}
+	})
+	c := newTestClient(t, g, func(cfg *Config) { cfg.AppAuthToken = token })
+	q, err := c.Query(context.Background(), "ORDER-A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(q.Subject, token) || !strings.Contains(q.Subject, Redacted) || q.TradeStatus != TradeSuccess {
+		t.Errorf("decoded %+v", q)
+	}
+}

@@ -356,7 +356,9 @@ func (c *Client) decode(method string, body []byte, trace string, b binding, out
 			Retryable: retryableCode(st.Code, st.SubCode), TraceID: c.scrub(trace)}
 	}
 	if out != nil {
-		if err := json.Unmarshal(env.Content, out); err != nil {
+		// Verified and bound; a field that echoes the app_auth_token
+		// still must not carry it further.
+		if err := json.Unmarshal([]byte(c.scrubToken(string(env.Content))), out); err != nil {
 			return &Error{Method: method, TraceID: trace, Err: fmt.Errorf("%w: %v", ErrMalformedResponse, err)}
 		}
 	}

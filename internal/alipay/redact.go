@@ -30,13 +30,19 @@ func (c *Client) scrub(s string) string {
 	if s == "" {
 		return s
 	}
+	return longBase64.ReplaceAllString(c.scrubToken(s), Redacted)
+}
+
+// scrubToken removes the app_auth_token and auth-token parameters only; it
+// is what a successful answer's fields go through (their long values, such
+// as passback_params, are the merchant's own and are kept).
+func (c *Client) scrubToken(s string) string {
 	if tok := c.cfg.AppAuthToken; tok != "" {
 		for _, form := range []string{tok, url.QueryEscape(tok), url.PathEscape(tok), html.EscapeString(tok)} {
 			s = strings.ReplaceAll(s, form, Redacted)
 		}
 	}
-	s = tokenParam.ReplaceAllString(s, "${1}${2}"+Redacted)
-	return longBase64.ReplaceAllString(s, Redacted)
+	return tokenParam.ReplaceAllString(s, "${1}${2}"+Redacted)
 }
 
 // redacted is an error whose message has been scrubbed; it still unwraps
