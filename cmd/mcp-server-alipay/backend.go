@@ -88,10 +88,11 @@ func newBackend(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 	return b, nil
 }
 
-// localDataDir is AP_LOCAL_DATA_DIR, or the local Alipay's default.
+// localDataDir is AP_LOCAL_DATA_DIR (made absolute by config.Load), or the
+// local Alipay's default.
 func localDataDir(cfg *config.Config) (string, error) {
 	if cfg.LocalDataDir != "" {
-		return filepath.Abs(cfg.LocalDataDir)
+		return cfg.LocalDataDir, nil
 	}
 	return localalipay.DefaultDataDir()
 }

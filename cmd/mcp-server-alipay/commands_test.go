@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -210,7 +212,7 @@ func TestInvalidConfigurations(t *testing.T) {
 		set  map[string]string
 		want []string
 	}{
-		{"missing AP_APP_ID", map[string]string{"AP_APP_ID": ""}, []string{"AP_APP_ID: required"}},
+		{"missing AP_APP_ID", map[string]string{"AP_APP_ID": ""}, []string{"AP_APP_ID: 必填", "required"}},
 		{"bad key", map[string]string{"AP_APP_KEY": "MIIEvAIBADAN-not-a-key"}, []string{"AP_APP_KEY:"}},
 		{"public key as AP_APP_KEY", map[string]string{"AP_APP_KEY": appPub}, []string{"AP_APP_KEY:", "public key, not a private key"}},
 		{"own public key as AP_PUB_KEY", map[string]string{"AP_PUB_KEY": appPub}, []string{"AP_PUB_KEY:", "own app key"}},
@@ -321,7 +323,7 @@ func TestDoctor(t *testing.T) {
 		{"wrong alipay key", with(gatewayEnv(gw), "AP_PUB_KEY", otherPub), 1, []string{"✗ 签名调用", "AP_PUB_KEY"}},
 		{"unknown app", with(gatewayEnv(gw), "AP_APP_ID", "2021000000000009"), 1, []string{"✗ 签名调用", "AP_APP_ID"}},
 		{"unreachable", with(gatewayEnv(gw), "AP_GATEWAY_URL", "http://127.0.0.1:1/gateway.do"), 1, []string{"✗ 网关 / gateway", "unreachable"}},
-		{"bad config", map[string]string{"AP_CURRENT_ENV": "prod"}, 1, []string{"✗ 配置 / configuration AP_APP_ID: required"}},
+		{"bad config", map[string]string{"AP_CURRENT_ENV": "prod"}, 1, []string{"✗ 配置 / configuration AP_APP_ID: 必填", "to try without an account, set AP_CURRENT_ENV=local"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -403,5 +405,28 @@ func TestWatchClientOneAttempt(t *testing.T) {
 				t.Fatalf("error %v (%+v), want HTTP 502 after %d attempts", err, ae, tt.want)
 			}
 		})
+	}
+}
+
+// A relative AP_LOCAL_DATA_DIR is resolved against the directory the server
+// was started in, once, and stderr says where it went.
+func TestRelativeDataDir(t *testing.T) {
+	wd := t.TempDir()
+	e := newEnv(t, map[string]string{"AP_LOCAL_DATA_DIR": "rel-data"})
+	cmd := e.command()
+	cmd.Dir = wd
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	abs := filepath.Join(wd, "rel-data")
+	for _, w := range []string{"相对路径", "is relative", abs} {
+		if !strings.Contains(stderr.String(), w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(abs, "identity.json")); err != nil {
+		t.Errorf("local Alipay data not in %s: %v", abs, err)
 	}
 }

@@ -30,11 +30,12 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if code, done := parseArgs(fs, demoUsage, args, stdout, stderr); done {
 		return code
 	}
-	dir, err := demoDataDir(*dataDir, getenv)
+	dir, note, err := demoDataDir(*dataDir, getenv)
 	if err != nil {
-		fmt.Fprintf(stderr, "demo: %v\n", err)
+		fmt.Fprintf(stderr, "mcp-server-alipay demo: 找不到数据目录 / no data directory: %v\n", err)
 		return 1
 	}
+	fmt.Fprint(stderr, note)
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(stderr, "demo: 找不到程序自身 / cannot find this program: %v\n", err)
@@ -48,15 +49,27 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	return 0
 }
 
-func demoDataDir(flagValue string, getenv func(string) string) (string, error) {
-	dir := flagValue
+// demoDataDir is the data directory of demo and sandbox: the flag, else
+// AP_LOCAL_DATA_DIR, else the default. A relative path is made absolute, and
+// note says so.
+func demoDataDir(flagValue string, getenv func(string) string) (dir, note string, err error) {
+	dir, from := flagValue, "--data-dir"
 	if dir == "" {
-		dir = strings.TrimSpace(getenv("AP_LOCAL_DATA_DIR"))
+		dir, from = strings.TrimSpace(getenv("AP_LOCAL_DATA_DIR")), "AP_LOCAL_DATA_DIR"
 	}
 	if dir == "" {
-		return localalipay.DefaultDataDir()
+		dir, err = localalipay.DefaultDataDir()
+		return dir, "", err
 	}
-	return filepath.Abs(dir)
+	if filepath.IsAbs(dir) {
+		return dir, "", nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", "", err
+	}
+	return abs, fmt.Sprintf("%s %q 是相对路径, 已按当前目录解析为 %s / %s %q is relative; resolved against the current directory to %s\n",
+		from, dir, abs, from, dir, abs), nil
 }
 
 type demo struct {

@@ -85,11 +85,12 @@ func runSandbox(ctx context.Context, args []string, getenv func(string) string, 
 	if code, done := parseArgs(fs, sandboxUsage(), args, stdout, stderr); done {
 		return code
 	}
-	dir, err := demoDataDir(*data, getenv)
+	dir, note, err := demoDataDir(*data, getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcp-server-alipay sandbox: 找不到数据目录, 请用 --data-dir DIR 指定 / no data directory; give --data-dir DIR: %v\n", err)
 		return 1
 	}
+	fmt.Fprint(stderr, note)
 	addr, explicit := *listen, *listen != ""
 	if !explicit {
 		addr = localalipay.DefaultAddr

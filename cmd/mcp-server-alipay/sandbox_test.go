@@ -222,3 +222,48 @@ func TestListenWarning(t *testing.T) {
 
 // noEnv is an environment without any variable.
 func noEnv(string) string { return "" }
+
+// A link made by a short-lived MCP server in local mode (the Inspector CLI
+// starts one per call) is still paid through a sandbox on the same data
+// directory after that server has exited, whatever port it had.
+func TestSandboxPaysLinkOfExitedServer(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- runSandbox(ctx, []string{"--listen", "127.0.0.1:0", "--data-dir", e.dataDir}, noEnv, &stdout, &stderr)
+	}()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(stdout.String(), "Ctrl+C") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner; stderr: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	base := strings.TrimSuffix(settings(stdout.String())["AP_GATEWAY_URL"], "/gateway.do")
+
+	s := e.connect(t)
+	no := orderNo("GONE")
+	res := s.call(t, "create-mobile-alipay-payment", `{"outTradeNo":"`+no+`","totalAmount":9.99,"orderTitle":"短暂的客户端"}`)
+	mustOK(t, res)
+	link := structuredField(res, "url")
+	if strings.HasPrefix(link, base) {
+		t.Fatalf("the link %s is on the sandbox's own address", link)
+	}
+	s.Close() // the client exits, and its server with it
+	if err := s.cmd.Wait(); err != nil {
+		t.Logf("server exit: %v", err)
+	}
+
+	var o, er bytes.Buffer
+	if code := runSandbox(ctx, []string{"pay-link", link, "--url", base}, noEnv, &o, &er); code != 0 || !strings.Contains(o.String(), "redirect_url") {
+		t.Fatalf("pay-link of the exited server's link: exit %d\n%s%s", code, o.String(), er.String())
+	}
+	o.Reset()
+	if code := runSandbox(ctx, []string{"trade", no, "--url", base}, noEnv, &o, &er); code != 0 || !strings.Contains(o.String(), "TRADE_SUCCESS") {
+		t.Fatalf("trade after paying: exit %d\n%s%s", code, o.String(), er.String())
+	}
+}

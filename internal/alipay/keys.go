@@ -26,9 +26,24 @@ type KeyError struct {
 func (e *KeyError) Error() string {
 	msg := fmt.Sprintf("%s: %s", e.Setting, e.Cause)
 	if len(e.Tried) > 0 {
-		msg += " (tried: " + strings.Join(e.Tried, ", ") + ")"
+		msg += " (已尝试 / tried: " + strings.Join(e.Tried, ", ") + ")"
 	}
 	return msg
+}
+
+// keyTextError is why key text could not be decoded, in both languages, so
+// that a KeyError can put each half beside its own language.
+type keyTextError struct{ zh, en string }
+
+func (e *keyTextError) Error() string { return e.zh + " / " + e.en }
+
+// causeWith is "zh: inner / en: inner" for a decoding error.
+func causeWith(zh, en string, err error) string {
+	var te *keyTextError
+	if errors.As(err, &te) {
+		return zh + ": " + te.zh + " / " + en + ": " + te.en
+	}
+	return zh + " / " + en + ": " + err.Error()
 }
 
 // Unwrap returns the underlying parse error, if any.
@@ -46,7 +61,7 @@ func normalizeKeyText(s string) ([]byte, string, error) {
 	s = keyEscapes.Replace(s)
 	s = strings.Trim(s, "\"' \t\r\n")
 	if s == "" {
-		return nil, "", errors.New("empty (为空)")
+		return nil, "", &keyTextError{"为空", "empty"}
 	}
 	if strings.Contains(s, "-----BEGIN") {
 		if block, _ := pem.Decode([]byte(s)); block != nil {
@@ -61,17 +76,17 @@ func normalizeKeyText(s string) ([]byte, string, error) {
 	}
 	der, err := decodeBase64Loose(s)
 	if err != nil {
-		return nil, "", errors.New("not PEM and not base64 (既不是 PEM 也不是 base64)")
+		return nil, "", &keyTextError{"既不是 PEM 也不是 base64", "not PEM and not base64"}
 	}
 	return der, "", nil
 }
 
-var errEncryptedKey = errors.New("encrypted PEM (加密的 PEM)")
+var errEncryptedKey = &keyTextError{"加密的 PEM", "encrypted PEM"}
 
 // unarmour decodes "-----BEGIN X-----<base64>-----END X-----" whatever the
 // whitespace between the parts.
 func unarmour(s string) ([]byte, string, error) {
-	bad := errors.New("malformed PEM block (PEM 格式不完整)")
+	bad := &keyTextError{"PEM 格式不完整", "malformed PEM block"}
 	_, rest, _ := strings.Cut(s, "-----BEGIN ")
 	typ, rest, ok := strings.Cut(rest, "-----")
 	if !ok {
@@ -113,10 +128,10 @@ func decodeBase64Loose(s string) ([]byte, error) {
 
 // Causes shared by the key parsers; none of them quotes the key.
 const (
-	causePublicNotPrivate = "这是公钥, 不是私钥: 请填写应用私钥 (this is a public key, not a private key: give the app private key)"
-	causePrivateNotPublic = "这是私钥, 不是公钥: 请填写支付宝公钥, 并且不要泄露私钥 " +
-		"(this is a private key, not a public key: give the Alipay public key, and keep the private key secret)"
-	causeEncrypted = "私钥已加密 (带密码), 请导出未加密的私钥 (the key is encrypted with a passphrase; export it unencrypted)"
+	causePublicNotPrivate = "这是公钥, 不是私钥: 请填写应用私钥 / this is a public key, not a private key: give the app private key"
+	causePrivateNotPublic = "这是私钥, 不是公钥: 请填写支付宝公钥, 并且不要泄露私钥 / " +
+		"this is a private key, not a public key: give the Alipay public key, and keep the private key secret"
+	causeEncrypted = "私钥已加密 (带密码), 请导出未加密的私钥 / the key is encrypted with a passphrase; export it unencrypted"
 )
 
 // ParsePrivateKey parses an RSA private key given as PKCS#1 or PKCS#8, PEM or
@@ -129,7 +144,7 @@ func ParsePrivateKey(setting, s string) (*rsa.PrivateKey, error) {
 	}
 	if err != nil {
 		return nil, &KeyError{Setting: setting, Tried: []string{"PEM", "base64"},
-			Cause: "私钥无法解析 (the private key cannot be read): " + err.Error(), Err: err}
+			Cause: causeWith("私钥无法解析", "the private key cannot be read", err), Err: err}
 	}
 	if k, err := x509.ParsePKCS1PrivateKey(der); err == nil {
 		return checkPrivate(setting, k)
@@ -138,7 +153,7 @@ func ParsePrivateKey(setting, s string) (*rsa.PrivateKey, error) {
 		rk, ok := k.(*rsa.PrivateKey)
 		if !ok {
 			return nil, &KeyError{Setting: setting, Tried: tried,
-				Cause: fmt.Sprintf("这是 %s 私钥, 支付宝需要 RSA 私钥 (this is a %s key; Alipay needs an RSA key)", keyKind(k), keyKind(k))}
+				Cause: fmt.Sprintf("这是 %s 私钥, 支付宝需要 RSA 私钥 / this is a %s key; Alipay needs an RSA key", keyKind(k), keyKind(k))}
 		}
 		return checkPrivate(setting, rk)
 	}
@@ -150,18 +165,18 @@ func ParsePrivateKey(setting, s string) (*rsa.PrivateKey, error) {
 	}
 	if _, err := x509.ParseCertificate(der); err == nil || strings.Contains(typ, "CERTIFICATE") {
 		return nil, &KeyError{Setting: setting, Tried: tried,
-			Cause: "这是证书, 不是私钥 (this is a certificate, not a private key)"}
+			Cause: "这是证书, 不是私钥 / this is a certificate, not a private key"}
 	}
 	return nil, &KeyError{Setting: setting, Tried: tried,
-		Cause: "无法解析为 RSA 私钥, 可能复制不完整 (not an RSA private key; was it copied completely?)"}
+		Cause: "无法解析为 RSA 私钥, 可能复制不完整 / not an RSA private key; was it copied completely?"}
 }
 
 func checkPrivate(setting string, k *rsa.PrivateKey) (*rsa.PrivateKey, error) {
 	if k.N.BitLen() < 1024 {
-		return nil, &KeyError{Setting: setting, Cause: fmt.Sprintf("RSA 密钥太短: %d 位 (key too short: %d bits; Alipay uses 2048)", k.N.BitLen(), k.N.BitLen())}
+		return nil, &KeyError{Setting: setting, Cause: fmt.Sprintf("RSA 密钥太短: %d 位, 支付宝使用 2048 位 / key too short: %d bits; Alipay uses 2048", k.N.BitLen(), k.N.BitLen())}
 	}
 	if err := k.Validate(); err != nil {
-		return nil, &KeyError{Setting: setting, Cause: "RSA 私钥无效 (invalid RSA private key)", Err: errors.New("validation failed")}
+		return nil, &KeyError{Setting: setting, Cause: "RSA 私钥无效 / invalid RSA private key", Err: errors.New("validation failed")}
 	}
 	k.Precompute()
 	return k, nil
@@ -190,13 +205,13 @@ func ParsePublicKey(setting, s string) (*rsa.PublicKey, error) {
 	}
 	if err != nil {
 		return nil, &KeyError{Setting: setting, Tried: []string{"PEM", "base64"},
-			Cause: "公钥无法解析 (the public key cannot be read): " + err.Error(), Err: err}
+			Cause: causeWith("公钥无法解析", "the public key cannot be read", err), Err: err}
 	}
 	if k, err := x509.ParsePKIXPublicKey(der); err == nil {
 		rk, ok := k.(*rsa.PublicKey)
 		if !ok {
 			return nil, &KeyError{Setting: setting, Tried: tried,
-				Cause: fmt.Sprintf("这是 %s 公钥, 支付宝需要 RSA 公钥 (this is a %s key; Alipay needs an RSA key)", keyKind(k), keyKind(k))}
+				Cause: fmt.Sprintf("这是 %s 公钥, 支付宝需要 RSA 公钥 / this is a %s key; Alipay needs an RSA key", keyKind(k), keyKind(k))}
 		}
 		return rk, nil
 	}
@@ -208,7 +223,7 @@ func ParsePublicKey(setting, s string) (*rsa.PublicKey, error) {
 			return rk, nil
 		}
 		return nil, &KeyError{Setting: setting, Tried: tried,
-			Cause: fmt.Sprintf("证书中是 %s 公钥, 支付宝需要 RSA 公钥 (the certificate holds a %s key; Alipay needs an RSA key)", keyKind(c.PublicKey), keyKind(c.PublicKey))}
+			Cause: fmt.Sprintf("证书中是 %s 公钥, 支付宝需要 RSA 公钥 / the certificate holds a %s key; Alipay needs an RSA key", keyKind(c.PublicKey), keyKind(c.PublicKey))}
 	}
 	if _, err := x509.ParsePKCS1PrivateKey(der); err == nil || strings.Contains(typ, "PRIVATE") {
 		return nil, &KeyError{Setting: setting, Tried: tried, Cause: causePrivateNotPublic}
@@ -217,7 +232,7 @@ func ParsePublicKey(setting, s string) (*rsa.PublicKey, error) {
 		return nil, &KeyError{Setting: setting, Tried: tried, Cause: causePrivateNotPublic}
 	}
 	return nil, &KeyError{Setting: setting, Tried: tried,
-		Cause: "无法解析为 RSA 公钥, 可能复制不完整 (not an RSA public key; was it copied completely?)"}
+		Cause: "无法解析为 RSA 公钥, 可能复制不完整 / not an RSA public key; was it copied completely?"}
 }
 
 // CheckKeyPair reports the most common set-up mistake: giving the public half
@@ -225,8 +240,8 @@ func ParsePublicKey(setting, s string) (*rsa.PublicKey, error) {
 func CheckKeyPair(setting string, appKey *rsa.PrivateKey, alipayKey *rsa.PublicKey) error {
 	if appKey != nil && alipayKey != nil && appKey.PublicKey.Equal(alipayKey) {
 		return &KeyError{Setting: setting,
-			Cause: "填写的是你自己的应用公钥, 不是支付宝公钥: 请在开放平台「接口加签方式」中复制「支付宝公钥」 " +
-				"(the Alipay public key given is the public half of your own app key: use the Alipay public key from the portal)"}
+			Cause: "填写的是你自己的应用公钥, 不是支付宝公钥: 请在开放平台「接口加签方式」中复制「支付宝公钥」 / " +
+				"the Alipay public key given is the public half of your own app key: use the Alipay public key from the portal"}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -100,19 +101,19 @@ func Load(getenv func(string) string) (*Config, error) {
 	case "local":
 		c.Env = Local
 	default:
-		bad("AP_CURRENT_ENV", "%q is not allowed; use prod, sandbox or local (只能是 prod、sandbox 或 local)", short(get("AP_CURRENT_ENV")))
+		bad("AP_CURRENT_ENV", "%q 无效, 只能是 prod、sandbox 或 local (本地支付宝, 无需账号) / is not allowed; use prod, sandbox or local (the local Alipay, no account needed)", short(get("AP_CURRENT_ENV")))
 	}
 
 	st, err := alipay.ParseSignType(get("AP_ENCRYPTION_ALGO"))
 	if err != nil {
-		bad("AP_ENCRYPTION_ALGO", "%q is not allowed; use RSA2 (default) or RSA (签名方式只能是 RSA2 或 RSA)", short(get("AP_ENCRYPTION_ALGO")))
+		bad("AP_ENCRYPTION_ALGO", "%q 无效, 签名方式只能是 RSA2 (默认) 或 RSA / is not allowed; use RSA2 (default) or RSA", short(get("AP_ENCRYPTION_ALGO")))
 	}
 	c.SignType = st
 
 	if c.Env == Local {
 		for _, name := range []string{"AP_APP_ID", "AP_APP_KEY", "AP_PUB_KEY", "AP_GATEWAY_URL"} {
 			if get(name) != "" {
-				c.Warnings = append(c.Warnings, fmt.Sprintf("%s is ignored when AP_CURRENT_ENV=local: the local Alipay uses its own app and keys (本地模式忽略 %s)", name, name))
+				c.Warnings = append(c.Warnings, fmt.Sprintf("本地模式 (AP_CURRENT_ENV=local) 忽略 %s: 本地支付宝使用自己的应用和密钥 / %s is ignored when AP_CURRENT_ENV=local: the local Alipay uses its own app and keys", name, name))
 			}
 		}
 	} else {
@@ -158,7 +159,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		case "false", "0", "no", "off":
 			*b.to = false
 		default:
-			bad(b.name, "%q is not allowed; use true or false (只能是 true 或 false; 1/0/yes/no also work)", short(get(b.name)))
+			bad(b.name, "%q 无效, 只能是 true 或 false (也可写 1/0/yes/no) / is not allowed; use true or false (1/0/yes/no also work)", short(get(b.name)))
 		}
 	}
 
@@ -167,28 +168,40 @@ func Load(getenv func(string) string) (*Config, error) {
 	case "true", "1", "yes", "on":
 		c.ReadOnly = true
 	default:
-		bad("AP_READ_ONLY", "%q is not allowed; use true or false (只能是 true 或 false; 1/0/yes/no also work)", short(get("AP_READ_ONLY")))
+		bad("AP_READ_ONLY", "%q 无效, 只能是 true 或 false (也可写 1/0/yes/no) / is not allowed; use true or false (1/0/yes/no also work)", short(get("AP_READ_ONLY")))
 	}
 
 	c.PayTimeout = DefaultPayTimeout
 	if v := get("AP_PAY_TIMEOUT"); v != "" {
 		d, ok := ParsePayTimeout(v)
 		if !ok {
-			bad("AP_PAY_TIMEOUT", "%q is not allowed; use whole minutes, hours or days such as 30m, 2h or 1d, from 5m to 15d (支付有效期格式如 30m、2h、1d, 范围 5m 至 15d)", short(v))
+			bad("AP_PAY_TIMEOUT", "%q 无效, 支付有效期格式如 30m、2h、1d, 范围 5m 至 15d / is not allowed; use whole minutes, hours or days such as 30m, 2h or 1d, from 5m to 15d", short(v))
 		}
 		c.PayTimeout = d
 	}
 
 	c.AppAuthToken = get("AP_INVOKE_AUTH_TOKEN")
 	if strings.ContainsAny(c.AppAuthToken, " \t\r\n") {
-		bad("AP_INVOKE_AUTH_TOKEN", "must be a single token without spaces (app_auth_token 不能包含空白)")
+		bad("AP_INVOKE_AUTH_TOKEN", "app_auth_token 不能包含空白 / must be a single token without spaces")
 	}
 	c.LocalDataDir = get("AP_LOCAL_DATA_DIR")
+	if c.LocalDataDir != "" && !filepath.IsAbs(c.LocalDataDir) {
+		// An MCP client starts the server in a directory of its choosing:
+		// a relative path would move with it. Resolve it once, and say so.
+		abs, err := filepath.Abs(c.LocalDataDir)
+		if err != nil {
+			bad("AP_LOCAL_DATA_DIR", "%q 是相对路径, 且无法确定当前目录, 请使用绝对路径 / is relative and the current directory is unknown; use an absolute path", short(c.LocalDataDir))
+		} else {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("AP_LOCAL_DATA_DIR %q 是相对路径, 已按当前目录解析为 %s; 建议使用绝对路径 / "+
+				"AP_LOCAL_DATA_DIR %q is relative; resolved against the current directory to %s. Use an absolute path.", c.LocalDataDir, abs, c.LocalDataDir, abs))
+			c.LocalDataDir = abs
+		}
+	}
 
 	if v := get("AP_REFUND_MAX_AMOUNT"); v != "" {
 		a, err := alipay.ParseAmount(v)
 		if err != nil {
-			bad("AP_REFUND_MAX_AMOUNT", "%q is not an amount in yuan between 0.01 and 100000000 with at most two decimals, e.g. 500 or 99.50 (单笔退款上限必须是 0.01 至 100000000 元的金额)", short(v))
+			bad("AP_REFUND_MAX_AMOUNT", "%q 无效, 单笔退款上限必须是 0.01 至 100000000 元、最多两位小数的金额, 如 500 或 99.50 / is not an amount in yuan between 0.01 and 100000000 with at most two decimals, e.g. 500 or 99.50", short(v))
 		}
 		c.RefundMax = a
 	}
@@ -199,7 +212,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	case string(ConfirmAlways), string(ConfirmNever):
 		c.RefundConfirm = RefundConfirm(v)
 	default:
-		bad("AP_REFUND_CONFIRM", "%q is not allowed; use auto (default), always or never (退款确认只能是 auto、always 或 never)", short(get("AP_REFUND_CONFIRM")))
+		bad("AP_REFUND_CONFIRM", "%q 无效, 退款确认只能是 auto (默认)、always 或 never / is not allowed; use auto (default), always or never", short(get("AP_REFUND_CONFIRM")))
 	}
 
 	if v := get("AP_PAID_WEBHOOK"); v != "" {
@@ -277,22 +290,26 @@ func (c *Config) loadKeys(get func(string) string) []error {
 	var errs []error
 	c.AppID = get("AP_APP_ID")
 	if c.AppID == "" {
-		errs = append(errs, errors.New("AP_APP_ID: required; the APPID of your app on open.alipay.com, e.g. 2021000000000000 (必填: 开放平台应用的 APPID; 不想配置时可设 AP_CURRENT_ENV=local 试用本地支付宝)"))
+		errs = append(errs, errors.New("AP_APP_ID: 必填: 开放平台 (open.alipay.com) 上应用的 APPID, 如 2021000000000000; 不想配置时可设 AP_CURRENT_ENV=local 试用本地支付宝 / "+
+			"required: the APPID of your app on open.alipay.com, e.g. 2021000000000000; to try without an account, set AP_CURRENT_ENV=local for the local Alipay"))
 	} else if len(c.AppID) > 32 {
 		// Not quoted: a key pasted into the wrong variable must not be echoed.
-		errs = append(errs, fmt.Errorf("AP_APP_ID: %d characters long, but an APPID is a number of about 16 digits, e.g. 2021000000000000; was a key pasted here? (APPID 应为 16 位左右的数字, 值未显示)", len(c.AppID)))
+		errs = append(errs, fmt.Errorf("AP_APP_ID: 长 %d 个字符, 但 APPID 是 16 位左右的数字, 如 2021000000000000; 是否误粘贴了密钥? (值未显示) / "+
+			"%d characters long, but an APPID is a number of about 16 digits, e.g. 2021000000000000; was a key pasted here? (value not shown)", len(c.AppID), len(c.AppID)))
 	} else if !isAlnum(c.AppID) {
-		errs = append(errs, fmt.Errorf("AP_APP_ID: %q is not an Alipay APPID; it is a number of about 16 digits, e.g. 2021000000000000 (APPID 应为 16 位左右的数字)", c.AppID))
+		errs = append(errs, fmt.Errorf("AP_APP_ID: %q 不是支付宝 APPID, APPID 是 16 位左右的数字, 如 2021000000000000 / is not an Alipay APPID; it is a number of about 16 digits, e.g. 2021000000000000", c.AppID))
 	}
 	if v := get("AP_APP_KEY"); v == "" {
-		errs = append(errs, errors.New("AP_APP_KEY: required; your app private key (应用私钥), PKCS#1 or PKCS#8, PEM or one-line base64 (必填: 应用私钥)"))
+		errs = append(errs, errors.New("AP_APP_KEY: 必填: 应用私钥, PKCS#1 或 PKCS#8, PEM 或一行 base64; 不想配置时可设 AP_CURRENT_ENV=local / "+
+			"required: your app private key, PKCS#1 or PKCS#8, PEM or one-line base64; to try without an account, set AP_CURRENT_ENV=local"))
 	} else if k, err := alipay.ParsePrivateKey("AP_APP_KEY", v); err != nil {
 		errs = append(errs, err)
 	} else {
 		c.PrivateKey = k
 	}
 	if v := get("AP_PUB_KEY"); v == "" {
-		errs = append(errs, errors.New("AP_PUB_KEY: required; the Alipay public key (支付宝公钥) shown in the portal next to your app key, not your app public key (必填: 支付宝公钥)"))
+		errs = append(errs, errors.New("AP_PUB_KEY: 必填: 开放平台上与应用密钥并列显示的「支付宝公钥」, 不是应用公钥; 不想配置时可设 AP_CURRENT_ENV=local / "+
+			"required: the Alipay public key shown in the portal next to your app key, not your app public key; to try without an account, set AP_CURRENT_ENV=local"))
 	} else if k, err := alipay.ParsePublicKey("AP_PUB_KEY", v); err != nil {
 		errs = append(errs, err)
 	} else {
@@ -347,11 +364,11 @@ func ParseSelectTools(v string) ([]string, error) {
 		valid = append(valid, t.Short+" ("+t.Full+")")
 	}
 	if len(unknown) > 0 {
-		return nil, fmt.Errorf("AP_SELECT_TOOLS: unknown tool %s; use all, or a comma list of: %s (未知的工具名称)",
-			strings.Join(unknown, ", "), strings.Join(valid, ", "))
+		return nil, fmt.Errorf("AP_SELECT_TOOLS: 未知的工具名称 %s; 请用 all 或逗号分隔的 / unknown tool %s; use all, or a comma list of: %s",
+			strings.Join(unknown, ", "), strings.Join(unknown, ", "), strings.Join(valid, ", "))
 	}
 	if len(chosen) == 0 {
-		return nil, fmt.Errorf("AP_SELECT_TOOLS: %q selects no tool; use all, or a comma list of: %s (未选择任何工具)",
+		return nil, fmt.Errorf("AP_SELECT_TOOLS: %q 未选择任何工具; 请用 all 或逗号分隔的 / selects no tool; use all, or a comma list of: %s",
 			short(v), strings.Join(valid, ", "))
 	}
 	var out []string
@@ -368,14 +385,14 @@ func ParseSelectTools(v string) ([]string, error) {
 // is counted in bytes, as alipay.CheckURL counts it when a link is signed.
 func checkURL(s string, noQuery bool) string {
 	if len(s) > 256 {
-		return fmt.Sprintf("%d bytes, at most 256 allowed; a non-ASCII character takes 2-4 bytes (最长 256 字节, 中文字符每个占 3 字节)", len(s))
+		return fmt.Sprintf("%d 字节, 最长 256 字节, 中文字符每个占 3 字节 / %d bytes, at most 256 allowed; a non-ASCII character takes 2-4 bytes", len(s), len(s))
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Sprintf("%q is not an absolute http(s) URL such as https://example.com/alipay (必须是 http 或 https 开头的完整网址)", short(s))
+		return fmt.Sprintf("%q 必须是 http 或 https 开头的完整网址, 如 https://example.com/alipay / is not an absolute http(s) URL such as https://example.com/alipay", short(s))
 	}
 	if noQuery && (u.RawQuery != "" || strings.Contains(s, "?")) {
-		return fmt.Sprintf("%q has a query string; Alipay does not allow parameters in notify_url (异步通知地址不能带参数)", short(s))
+		return fmt.Sprintf("%q 带有参数, 支付宝不允许异步通知地址 notify_url 带参数 / has a query string; Alipay does not allow parameters in notify_url", short(s))
 	}
 	return ""
 }

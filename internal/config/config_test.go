@@ -6,10 +6,14 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/paidhook"
@@ -209,9 +213,9 @@ func TestLoadErrors(t *testing.T) {
 		set  map[string]string
 		want []string // substrings, each must appear
 	}{
-		{"missing app id", map[string]string{"AP_APP_ID": ""}, []string{"AP_APP_ID: required"}},
+		{"missing app id", map[string]string{"AP_APP_ID": ""}, []string{"AP_APP_ID: 必填", "required"}},
 		{"app id with a key in it", map[string]string{"AP_APP_ID": k.appPriv}, []string{"AP_APP_ID:", "was a key pasted"}},
-		{"missing keys", map[string]string{"AP_APP_KEY": "", "AP_PUB_KEY": ""}, []string{"AP_APP_KEY: required", "AP_PUB_KEY: required"}},
+		{"missing keys", map[string]string{"AP_APP_KEY": "", "AP_PUB_KEY": ""}, []string{"AP_APP_KEY: 必填", "AP_PUB_KEY: 必填", "required"}},
 		{"bad key", map[string]string{"AP_APP_KEY": "not-a-key!!"}, []string{"AP_APP_KEY:", "PEM", "base64"}},
 		{"public key as app key", map[string]string{"AP_APP_KEY": k.appPub}, []string{"AP_APP_KEY:", "public key, not a private key"}},
 		{"private key as alipay key", map[string]string{"AP_PUB_KEY": k.appPriv}, []string{"AP_PUB_KEY:", "private key, not a public key"}},
@@ -268,7 +272,31 @@ func TestLoadErrors(t *testing.T) {
 					t.Errorf("error leaks key material: %s", msg)
 				}
 			}
+			for _, line := range strings.Split(msg, "\n") {
+				checkBilingual(t, line)
+			}
 		})
+	}
+}
+
+// hintRE finds the settings a message suggests, such as AP_CURRENT_ENV=local.
+var hintRE = regexp.MustCompile(`AP_[A-Z_]+=[a-z0-9]+`)
+
+// checkBilingual wants "NAME: 中文 / English": Chinese first, then " / "
+// and the English, and every setting the Chinese suggests in the English
+// too (doctor prints these lines as they are).
+func checkBilingual(t *testing.T, line string) {
+	t.Helper()
+	_, text, _ := strings.Cut(line, ": ")
+	zh, en, ok := strings.Cut(text, " / ")
+	if !ok || !strings.ContainsFunc(zh, func(r rune) bool { return unicode.Is(unicode.Han, r) }) {
+		t.Errorf("not \"中文 / English\": %s", line)
+		return
+	}
+	for _, h := range hintRE.FindAllString(zh, -1) {
+		if !strings.Contains(en, h) {
+			t.Errorf("the English omits %s, which the Chinese gives: %s", h, line)
+		}
 	}
 }
 
@@ -399,5 +427,29 @@ func TestStateKey(t *testing.T) {
 				t.Fatalf("StateKey = %q, want %q", c.StateKey, tc.want)
 			}
 		})
+	}
+}
+
+// A relative AP_LOCAL_DATA_DIR would move with the directory an MCP client
+// starts the server in: it is made absolute, and a warning says so.
+func TestLocalDataDirMadeAbsolute(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{"AP_CURRENT_ENV": "local", "AP_LOCAL_DATA_DIR": "state/local"}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := filepath.Join(wd, "state", "local")
+	if c.LocalDataDir != want {
+		t.Errorf("LocalDataDir = %q, want %q", c.LocalDataDir, want)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], want) || !strings.Contains(c.Warnings[0], "relative") || !strings.Contains(c.Warnings[0], "相对路径") {
+		t.Errorf("warnings = %q", c.Warnings)
+	}
+	c, err = Load(env(map[string]string{"AP_CURRENT_ENV": "local", "AP_LOCAL_DATA_DIR": want}))
+	if err != nil || c.LocalDataDir != want || len(c.Warnings) != 0 {
+		t.Errorf("absolute: %v %q %q", err, c.LocalDataDir, c.Warnings)
 	}
 }
