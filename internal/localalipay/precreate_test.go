@@ -3,6 +3,7 @@ package localalipay_test
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,17 +86,36 @@ func TestPrecreate(t *testing.T) {
 	})
 
 	t.Run("expired", func(t *testing.T) {
-		now := time.Now()
-		srv := startServer(t, localalipay.Options{Now: func() time.Time { return now }})
-		cl := newClient(t, srv.Credentials(), func(c *alipay.Config) { c.Now = func() time.Time { return now } })
+		// The notifier reads the clock too: the offset is atomic.
+		var offset atomic.Int64
+		now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		srv := startServer(t, localalipay.Options{Now: now})
+		cl := newClient(t, srv.Credentials(), func(c *alipay.Config) { c.Now = now })
 		pre, err := cl.Precreate(ctx, alipay.PrecreateRequest{OutTradeNo: "QR-EXP", TotalAmount: 100, Subject: "x",
-			TimeExpire: alipay.FormatTimestamp(now.Add(2 * time.Minute))})
+			TimeExpire: alipay.FormatTimestamp(now().Add(2 * time.Minute))})
 		if err != nil {
 			t.Fatal(err)
 		}
-		now = now.Add(3 * time.Minute)
+		offset.Store(int64(3 * time.Minute))
 		if _, err := localalipay.PayLink(ctx, pre.QRCode); !errors.Is(err, localalipay.ErrCashier) || !strings.Contains(err.Error(), "ACQ.TRADE_HAS_CLOSE") {
 			t.Fatalf("paying an expired QR code: want ACQ.TRADE_HAS_CLOSE, got %v", err)
+		}
+	})
+
+	t.Run("code on the host the gateway was called on", func(t *testing.T) {
+		// A phone scans the code, so it must point where the caller
+		// reached this Alipay, not at its loopback listener address.
+		viaName := strings.Replace(srv.URL(), "127.0.0.1", "localhost", 1)
+		cl := newClient(t, srv.Credentials(), func(c *alipay.Config) { c.GatewayURL = viaName + "/gateway.do" })
+		pre, err := cl.Precreate(ctx, alipay.PrecreateRequest{OutTradeNo: "QR-HOST", TotalAmount: 100, Subject: "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(pre.QRCode, viaName+"/qr/") {
+			t.Fatalf("qr_code %s, want it under %s/qr/", pre.QRCode, viaName)
+		}
+		if _, err := localalipay.PayLink(ctx, pre.QRCode); err != nil {
+			t.Fatal(err)
 		}
 	})
 
