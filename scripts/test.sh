@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: installs the independent test peers (the
 # official Alipay Node SDK, the MCP TypeScript SDK, Inspector CLI and
-# conformance suite, headless Chromium, openssl, PostgreSQL, Prometheus's
-# promtool), then
+# conformance suite, headless Chromium, openssl, PostgreSQL, nginx,
+# Prometheus's promtool), then
 # vets, tests, and gives every fuzz target a short run.
 #
 #   ./scripts/test.sh            everything
@@ -59,6 +59,20 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
 	fi
 fi
 ls -d /usr/lib/postgresql/*/bin 2>/dev/null || true
+
+step "peers: nginx in front of two replicas (docs/deploy.md's configuration)"
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null
+		# The package starts a server on port 80 where it can; the test
+		# needs none, so stop it when it did.
+		(command -v service >/dev/null 2>&1 && service nginx stop >/dev/null 2>&1) || true
+	else
+		echo "nginx not found and cannot install it (not root): the replica test will skip"
+	fi
+fi
+(command -v nginx >/dev/null 2>&1 && nginx -v) || (/usr/sbin/nginx -v 2>&1) || true
 
 step "peers: promtool (Prometheus's own metrics parser) for the /metrics tests"
 if ! command -v promtool >/dev/null 2>&1; then

@@ -47,7 +47,7 @@ func serveHTTP(ctx context.Context, args []string, getenv func(string) string, s
 	// The backend outlives the signal: calls in flight during the graceful
 	// shutdown still reach Alipay. It is closed after the server stops.
 	m := httpserve.NewMetrics()
-	svc, err := newService(context.WithoutCancel(ctx), cfg, logger, tools.Options{OnCall: m.ObserveCall, PerCaller: true})
+	svc, err := newService(context.WithoutCancel(ctx), cfg, logger, tools.Options{OnCall: m.ObserveCall, PerCaller: true, GetSessionID: httpserve.SessionIDs(ho.Replica)})
 	if err != nil {
 		fmt.Fprintf(stderr, "mcp-server-alipay: %v\n", err)
 		return 1

@@ -35,7 +35,7 @@ var servingRE = regexp.MustCompile(`serving MCP at (http://\S+/mcp)`)
 
 // startHTTP starts the binary's http command on a free loopback port and
 // waits for it to say where it serves.
-func startHTTP(t *testing.T, e *env, args ...string) *httpServer {
+func startHTTP(t testing.TB, e *env, args ...string) *httpServer {
 	t.Helper()
 	cmd := e.command(append([]string{"http", "--listen", "127.0.0.1:0"}, args...)...)
 	s := &httpServer{cmd: cmd, stderr: &lockedBuf{}, exited: make(chan error, 1)}

@@ -75,7 +75,7 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger, o 
 	}
 	svc := &service{cfg: cfg, backend: b, served: tools.Served(cfg.Tools, cfg.ReadOnly)}
 	deps := tools.Deps{Client: b.client, Local: b.local != nil, RefundMax: cfg.RefundMax, Confirm: confirmMode(cfg.RefundConfirm),
-		PayTimeout: cfg.PayTimeout}
+		PayTimeout: cfg.PayTimeout, StateKey: cfg.StateKey}
 	// Watching follows the order status resource, which needs queryPay.
 	if cfg.WatchPayments && tools.ResourceSelected(svc.served) {
 		svc.watcher = paywatch.New(ctx, b.watchClient, watchOptions(b.local != nil, logger))

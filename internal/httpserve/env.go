@@ -32,6 +32,7 @@ var Variables = [][2]string{
 	{"AP_HTTP_ALLOWED_HOSTS", "额外允许的 Host, 逗号分隔; * 为任意 / extra allowed Host names, comma list; * for any"},
 	{"AP_HTTP_ALLOWED_ORIGINS", "允许跨源访问的浏览器来源 / browser origins allowed cross-origin: https://app.example.com,…"},
 	{"AP_HTTP_RATE_LIMIT", "每个令牌的请求速率 / requests per token: RATE[:BURST] 每秒 / per second (默认 default 50:100; 0 关闭 / off)"},
+	{"AP_HTTP_REPLICA", "副本名 (多副本时), 作为会话 ID 前缀供代理按会话路由 / this replica's name, prefixed to session ids so a proxy can route sessions"},
 	{"AP_HTTP_TLS_CERT", "TLS 证书文件 (同 --tls-cert) / TLS certificate file"},
 	{"AP_HTTP_TLS_KEY", "TLS 私钥文件 (同 --tls-key) / TLS key file"},
 }
@@ -95,6 +96,12 @@ func FromEnv(getenv func(string) string) (Options, error) {
 			errs = append(errs, err)
 		}
 		o.RateLimit, o.RateBurst = r, b
+	}
+	if v := strings.TrimSpace(getenv("AP_HTTP_REPLICA")); v != "" {
+		if err := checkReplica(v); err != nil {
+			errs = append(errs, err)
+		}
+		o.Replica = v
 	}
 	o.TLSCert = strings.TrimSpace(getenv("AP_HTTP_TLS_CERT"))
 	o.TLSKey = strings.TrimSpace(getenv("AP_HTTP_TLS_KEY"))

@@ -52,7 +52,7 @@ func (s *syncBuffer) String() string {
 
 // start serves the tools over HTTP; mod adjusts the options first, knowing
 // the base URL the service will have.
-func start(t *testing.T, mod func(o *Options, url string)) *harness {
+func start(t testing.TB, mod func(o *Options, url string)) *harness {
 	t.Helper()
 	gw, err := localalipay.Start(context.Background(), localalipay.Options{DataDir: t.TempDir()})
 	if err != nil {
@@ -129,7 +129,7 @@ func httpClient(token string) *http.Client {
 
 // connect opens a Go SDK client session at protocol version proto ("" =
 // the newest, 2026-07-28) with token.
-func (h *harness) connect(t *testing.T, proto, token string, opts *mcp.ClientOptions) *mcp.ClientSession {
+func (h *harness) connect(t testing.TB, proto, token string, opts *mcp.ClientOptions) *mcp.ClientSession {
 	t.Helper()
 	cs, err := h.tryConnect(proto, token, opts)
 	if err != nil {

@@ -47,6 +47,9 @@ type Options struct {
 	// authentication (an open loopback server) there is no limit.
 	RateLimit float64
 	RateBurst int
+	// Replica names this process among several behind one proxy
+	// (AP_HTTP_REPLICA); the caller gives the MCP server SessionIDs(Replica).
+	Replica string
 	// TLSCert and TLSKey, both set, serve HTTPS.
 	TLSCert, TLSKey string
 	// Routes are extra handlers mounted without bearer authentication (the

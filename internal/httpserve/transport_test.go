@@ -187,3 +187,25 @@ func TestProgressAndWaitBothRevisions(t *testing.T) {
 		})
 	}
 }
+
+// A named replica's session ids start with its name, for the proxy's
+// routing; every id is fresh.
+func TestSessionIDsNameTheReplica(t *testing.T) {
+	gen := SessionIDs("r2")
+	seen := map[string]bool{}
+	for range 1000 {
+		id := gen()
+		if !strings.HasPrefix(id, "r2.") || len(id) != 3+26 || seen[id] {
+			t.Fatalf("session id %q", id)
+		}
+		seen[id] = true
+	}
+	if id := SessionIDs("")(); len(id) != 26 || strings.Contains(id, ".") {
+		t.Errorf("unnamed: %q", id)
+	}
+	for _, bad := range []string{"R2", "a.b", strings.Repeat("x", 33)} {
+		if checkReplica(bad) == nil {
+			t.Errorf("replica name %q accepted", bad)
+		}
+	}
+}

@@ -78,6 +78,10 @@ type Options struct {
 	// then marked cacheScope "private" for 2026-07-28 clients, so that no
 	// intermediary serves one caller's list to another.
 	PerCaller bool
+	// GetSessionID, when not nil, makes the Mcp-Session-Id of each new
+	// stateful HTTP session (the HTTP service prefixes them with the
+	// replica's name, so that a proxy can route a session to its replica).
+	GetSessionID func() string
 }
 
 // Served returns the full names of the tools a selection (nil = all but
@@ -113,6 +117,7 @@ func NewServer(o Options) (*mcp.Server, error) {
 	if o.PerCaller {
 		so.SetCacheable = func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) { c.CacheScope = "private" }
 	}
+	so.GetSessionID = o.GetSessionID
 	known := make([]string, 0, 8)
 	for _, t := range All(Deps{}) {
 		known = append(known, t.Tool.Name)

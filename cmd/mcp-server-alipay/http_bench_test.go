@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
+)
+
+// The HTTP service under load, the binary as a subprocess in local mode,
+// clients in this process (so they share the machine's cores with it):
+//
+//	go test -run '^$' -bench 'HTTP' -benchtime 3000x ./cmd/mcp-server-alipay/
+//
+// BenchmarkHTTPCreateWebPage: create-web-page-alipay-payment from 100
+// concurrent clients (2026-07-28 stateless, and 2025-11-25 sessions). Each
+// call signs one RSA2 payment URL, so the ceiling is the machine's RSA
+// signing rate, measured in the same run: limit-calls/s = cores / sign time
+// (2048-bit SHA256withRSA, single goroutine). It reports calls/s, pct-of-limit,
+// and per-call p50-ms and p99-ms.
+//
+// BenchmarkHTTPIdleSessions: the server's anonymous memory (RssAnon) grown
+// by 1,000 open, idle 2025-11-25 sessions (each with its event stream),
+// per session. 2026-07-28 clients keep nothing on the server between calls.
+
+const benchClients = 100
+
+func benchServer(b *testing.B) *httpServer {
+	b.Helper()
+	// No payment watch: each watched order is polled (local mode: from 200 ms),
+	// two signatures and two verifications a poll, which would measure the
+	// watch, not the tool.
+	e := newEnv(b, map[string]string{"AP_LOG_ENABLED": "false", "AP_WATCH_PAYMENTS": "false"})
+	return startHTTP(b, e)
+}
+
+// benchHTTPClient is one transport for every client session: enough idle
+// connections that 100 concurrent callers reuse theirs.
+func benchHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 4000
+	t.MaxIdleConnsPerHost = 4000
+	return &http.Client{Transport: t}
+}
+
+func benchConnect(b *testing.B, s *httpServer, hc *http.Client, proto string) *mcp.ClientSession {
+	b.Helper()
+	c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.url, HTTPClient: hc}, &mcp.ClientSessionOptions{ProtocolVersion: proto})
+	if err != nil {
+		b.Fatalf("connect: %v\n%s", err, s.stderr.String())
+	}
+	return cs
+}
+
+// signTime measures one SHA256withRSA signature with a 2048-bit key (the
+// key size of the local Alipay and of Alipay's apps) on one goroutine.
+func signTime(b *testing.B) time.Duration {
+	b.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	content := []byte(strings.Repeat("app_id=2021000000000000&biz_content={...}&", 14)) // about the length of a page-pay sign string
+	const n = 300
+	start := time.Now()
+	for range n {
+		if _, err := alipay.Sign(key, alipay.RSA2, content); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start) / n
+}
+
+func BenchmarkHTTPCreateWebPage(b *testing.B) {
+	for _, mode := range []struct{ name, proto string }{{"stateless-2026-07-28", ""}, {"sessions-2025-11-25", "2025-11-25"}} {
+		b.Run(mode.name, func(b *testing.B) {
+			s := benchServer(b)
+			hc := benchHTTPClient()
+			sessions := make([]*mcp.ClientSession, benchClients)
+			for i := range sessions {
+				sessions[i] = benchConnect(b, s, hc, mode.proto)
+			}
+			defer func() {
+				for _, cs := range sessions {
+					cs.Close()
+				}
+			}()
+			st0 := signTime(b)
+			run := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
+			var next atomic.Int64
+			lat := make([]time.Duration, b.N)
+			var failed atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for _, cs := range sessions {
+				wg.Go(func() {
+					for {
+						i := next.Add(1) - 1
+						if i >= int64(b.N) {
+							return
+						}
+						args := `{"outTradeNo":"B` + run + "-" + strconv.FormatInt(i, 10) + `","totalAmount":19.99,"orderTitle":"压测"}`
+						t0 := time.Now()
+						res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(args)})
+						lat[i] = time.Since(t0)
+						if err != nil || res.IsError {
+							failed.Add(1)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			if n := failed.Load(); n > 0 {
+				b.Fatalf("%d of %d calls failed", n, b.N)
+			}
+			// The machine's other load shifts both figures; the sign time is
+			// taken just before and just after the calls, and averaged.
+			st := (st0 + signTime(b)) / 2
+			limit := float64(runtime.NumCPU()) / st.Seconds()
+			rate := float64(b.N) / elapsed.Seconds()
+			slices.Sort(lat)
+			b.ReportMetric(rate, "calls/s")
+			b.ReportMetric(limit, "limit-calls/s")
+			b.ReportMetric(100*rate/limit, "pct-of-limit")
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
+	}
+}
+
+var sessionsRE = regexp.MustCompile(`(?m)^mcp_sessions (\d+)$`)
+
+func openSessions(b *testing.B, s *httpServer) int {
+	b.Helper()
+	resp, err := http.Get(strings.TrimSuffix(s.url, "/mcp") + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := sessionsRE.FindSubmatch(body)
+	if m == nil {
+		b.Fatalf("no mcp_sessions in /metrics:\n%s", body)
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+func BenchmarkHTTPIdleSessions(b *testing.B) {
+	const n = 1000
+	for range b.N {
+		s := benchServer(b)
+		hc := benchHTTPClient()
+		// One session first, so the baseline includes everything a first
+		// session initialises once (handlers, pools).
+		first := benchConnect(b, s, hc, "2025-11-25")
+		runtime.GC()
+		before := procMem(b, s.cmd).anon
+		sessions := make([]*mcp.ClientSession, 0, n)
+		for range n {
+			sessions = append(sessions, benchConnect(b, s, hc, "2025-11-25"))
+		}
+		deadline := time.Now().Add(time.Minute)
+		for openSessions(b, s) < n+1 {
+			if time.Now().After(deadline) {
+				b.Fatalf("only %d sessions open", openSessions(b, s))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		// Let the server's GC run on the settled heap.
+		time.Sleep(2 * time.Second)
+		after := procMem(b, s.cmd).anon
+		b.ReportMetric(float64(after-before)/n, "KiB/session")
+		b.ReportMetric(float64(after), "rss-anon-KiB")
+		for _, cs := range sessions {
+			cs.Close()
+		}
+		first.Close()
+	}
+}
