@@ -59,14 +59,14 @@ func newBackend(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 			opts.Addr = "127.0.0.1:0"
 			var err2 error
 			if s, err2 = localalipay.Start(ctx, opts); err2 != nil {
-				return nil, fmt.Errorf("start the local Alipay (启动本地支付宝失败): %w", err2)
+				return nil, fmt.Errorf("启动本地支付宝失败 / cannot start the local Alipay: %w", err2)
 			}
 		}
 		b.local = s
 		lc, err := s.Credentials().ClientConfig()
 		if err != nil {
 			s.Close()
-			return nil, fmt.Errorf("local Alipay keys in %s (本地支付宝密钥): %w", dir, err)
+			return nil, fmt.Errorf("本地支付宝密钥 / local Alipay keys in %s: %w", dir, err)
 		}
 		lc.AppAuthToken, lc.ReturnURL, lc.NotifyURL = ac.AppAuthToken, ac.ReturnURL, ac.NotifyURL
 		ac = lc

@@ -29,7 +29,7 @@ func (d *demo) qrStory(ctx context.Context) error {
 	}
 	code := structuredField(res, "qrCode")
 	if res.IsError || code == "" {
-		return errors.New("no QR code was created (未创建二维码)")
+		return errors.New("未创建二维码 / no QR code was created")
 	}
 	img, err := resultImage(res)
 	if err != nil {
@@ -64,7 +64,7 @@ func (d *demo) qrStory(ctx context.Context) error {
 				paid = true
 				d.printf("   买家扫码并付款 (本地收银台, 通过 HTTP 模拟) / the buyer scans and pays (local cashier, simulated over HTTP)\n")
 				if _, err := localalipay.PayLink(ctx, code); err != nil {
-					return fmt.Errorf("pay the QR code (付款失败): %w", err)
+					return fmt.Errorf("付款失败 / paying the QR code failed: %w", err)
 				}
 			}
 		case a := <-done:
@@ -74,7 +74,7 @@ func (d *demo) qrStory(ctx context.Context) error {
 			d.printf("   ← 结果 / result:\n")
 			d.indent(resultText(a.res))
 			if a.res.IsError || structuredField(a.res, "result") != "paid" || !paid {
-				return errors.New("the wait did not answer paid (等待结果不是已付款)")
+				return errors.New("等待结果不是已付款 / the wait did not answer paid")
 			}
 			d.printf("   ✓ 代理在等待中得知已付款 / the agent learnt of the payment while waiting\n")
 			return nil
@@ -90,12 +90,12 @@ func resultImage(res *mcp.CallToolResult) (image.Image, error) {
 		if ic, ok := c.(*mcp.ImageContent); ok && ic.MIMEType == "image/png" {
 			img, err := png.Decode(bytes.NewReader(ic.Data))
 			if err != nil {
-				return nil, fmt.Errorf("the QR image is not a PNG (二维码图片无法解码): %w", err)
+				return nil, fmt.Errorf("二维码图片无法解码 / the QR image is not a PNG: %w", err)
 			}
 			return img, nil
 		}
 	}
-	return nil, errors.New("the result has no QR image (结果中没有二维码图片)")
+	return nil, errors.New("结果中没有二维码图片 / the result has no QR image")
 }
 
 // terminalQR draws a QR image with half blocks, two modules rows per line.

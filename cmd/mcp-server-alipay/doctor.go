@@ -27,7 +27,7 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			name, problem, _ := strings.Cut(line, ": ")
-			d.fail("配置 / configuration "+name, problem, "按提示修正 "+name+"; `mcp-server-alipay help` 列出所有变量。Fix "+name+" as described; `mcp-server-alipay help` lists every variable.")
+			d.fail("配置 / configuration "+name, problem, "按提示修正 "+name+"; `mcp-server-alipay help` 列出所有变量 / Fix "+name+" as described; `mcp-server-alipay help` lists every variable.")
 		}
 		return d.finish()
 	}
@@ -51,7 +51,7 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 
 	b, err := newBackend(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
-		d.fail("支付宝客户端 / Alipay client", err.Error(), "检查上面提到的设置。Check the setting named above.")
+		d.fail("支付宝客户端 / Alipay client", err.Error(), "检查上面提到的设置 / Check the setting named above.")
 		return d.finish()
 	}
 	defer b.Close()
@@ -96,14 +96,14 @@ func (d *doctor) gatewayReachable(ctx context.Context, gw string) bool {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, gw, nil)
 	if err != nil {
-		d.fail("网关 / gateway", err.Error(), "检查 AP_GATEWAY_URL。Check AP_GATEWAY_URL.")
+		d.fail("网关 / gateway", err.Error(), "检查 AP_GATEWAY_URL / Check AP_GATEWAY_URL.")
 		return false
 	}
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		d.fail("网关 / gateway "+gw, "无法连接 / unreachable: "+err.Error(),
-			"检查网络、代理 (HTTPS_PROXY) 和 AP_GATEWAY_URL / AP_CURRENT_ENV。Check the network, the proxy (HTTPS_PROXY) and AP_GATEWAY_URL / AP_CURRENT_ENV.")
+			"检查网络、代理 (HTTPS_PROXY)、AP_GATEWAY_URL 和 AP_CURRENT_ENV / Check the network, the proxy (HTTPS_PROXY), AP_GATEWAY_URL and AP_CURRENT_ENV.")
 		return false
 	}
 	resp.Body.Close()
@@ -125,17 +125,17 @@ func (d *doctor) signedCall(ctx context.Context, c *alipay.Client, cfg *config.C
 	case err == nil || alipay.IsSubCode(err, alipay.SubTradeNotExist):
 		d.pass(what, "支付宝接受了请求签名, 响应验签通过 / Alipay accepted our signature and its answer verified with AP_PUB_KEY")
 	case alipay.IsSubCode(err, alipay.SubInvalidSignature):
-		d.fail(what, err.Error(), "AP_APP_KEY 与开放平台上为该应用配置的应用公钥不匹配 (或 AP_ENCRYPTION_ALGO 与平台不同): 在开放平台「接口加签方式」重新上传与 AP_APP_KEY 配对的应用公钥。"+
+		d.fail(what, err.Error(), "AP_APP_KEY 与开放平台上为该应用配置的应用公钥不匹配 (或 AP_ENCRYPTION_ALGO 与平台不同): 在开放平台「接口加签方式」重新上传与 AP_APP_KEY 配对的应用公钥 / "+
 			"AP_APP_KEY does not match the app public key configured for this app in the portal (or AP_ENCRYPTION_ALGO differs): upload the public key that pairs with AP_APP_KEY.")
 	case alipay.IsSubCode(err, alipay.SubInvalidAppID):
-		d.fail(what, err.Error(), fmt.Sprintf("这个环境 (%s) 里没有 AP_APP_ID 对应的应用: 检查 AP_APP_ID 和 AP_CURRENT_ENV, 沙箱应用要用 AP_CURRENT_ENV=sandbox。"+
+		d.fail(what, err.Error(), fmt.Sprintf("这个环境 (%s) 里没有 AP_APP_ID 对应的应用: 检查 AP_APP_ID 和 AP_CURRENT_ENV, 沙箱应用要用 AP_CURRENT_ENV=sandbox / "+
 			"No app with this AP_APP_ID exists in this environment (%s): check AP_APP_ID and AP_CURRENT_ENV; a sandbox app needs AP_CURRENT_ENV=sandbox.", cfg.Env, cfg.Env))
 	case errors.Is(err, alipay.ErrBadSignature):
-		d.fail(what, err.Error(), "支付宝的响应无法用 AP_PUB_KEY 验签: AP_PUB_KEY 应是开放平台上这个应用的「支付宝公钥」, 不是应用公钥, 也不是其他环境的公钥。"+
-			"Alipay's answer does not verify with AP_PUB_KEY: it must be the Alipay public key (支付宝公钥) of this app in this environment, not the app public key.")
+		d.fail(what, err.Error(), "支付宝的响应无法用 AP_PUB_KEY 验签: AP_PUB_KEY 应是开放平台上这个应用的「支付宝公钥」, 不是应用公钥, 也不是其他环境的公钥 / "+
+			"Alipay's answer does not verify with AP_PUB_KEY: it must be the Alipay public key of this app in this environment, not the app public key nor another environment's.")
 	case errors.As(err, &ae) && ae.Code != "":
-		d.fail(what, err.Error(), "按 sub_msg 修正配置; 如果是权限问题, 在开放平台为应用开通电脑网站支付/手机网站支付。Fix what sub_msg says; for permission errors enable page pay / wap pay for the app in the portal.")
+		d.fail(what, err.Error(), "按 sub_msg 修正配置; 如果是权限问题, 在开放平台为应用开通电脑网站支付、手机网站支付 / Fix what sub_msg says; for permission errors enable page pay / wap pay for the app in the portal.")
 	default:
-		d.fail(what, err.Error(), "没有得到支付宝的有效答复: 检查网络和 AP_GATEWAY_URL。No valid answer from Alipay: check the network and AP_GATEWAY_URL.")
+		d.fail(what, err.Error(), "没有得到支付宝的有效答复: 检查网络和 AP_GATEWAY_URL / No valid answer from Alipay: check the network and AP_GATEWAY_URL.")
 	}
 }

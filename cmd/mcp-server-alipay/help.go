@@ -27,29 +27,29 @@ const usageText = `mcp-server-alipay %s — 支付宝 MCP Server / Alipay MCP se
   AP_PUB_KEY             支付宝公钥 (不是应用公钥); 必填 / the Alipay public key (not your app public key); required unless local
   AP_RETURN_URL          付款后浏览器跳回的地址 / where the buyer's browser returns after paying
   AP_NOTIFY_URL          异步通知地址, 不能带参数 / asynchronous notification URL, no query string
-  AP_ENCRYPTION_ALGO     RSA2 (默认 default) | RSA
-  AP_CURRENT_ENV         prod (默认 default) | sandbox | local (本地支付宝, 无需其他变量 / local Alipay, nothing else needed)
-  AP_SELECT_TOOLS        all (默认 default), 或逗号分隔 / or a comma list of:
+  AP_ENCRYPTION_ALGO     RSA2 (默认 / default) | RSA
+  AP_CURRENT_ENV         prod (默认 / default) | sandbox | local (本地支付宝, 无需其他变量 / local Alipay, nothing else needed)
+  AP_SELECT_TOOLS        all (默认 / default), 或逗号分隔 / or a comma list of:
                          mobilePay, webPagePay, queryPay, refundPay, refundQuery, qrPay, closePay, waitPay
-                         (或完整工具名 / or full tool names); all 不含 closePay, 要用请写 all,closePay
-                         / all leaves out closePay: name it, e.g. all,closePay
-  AP_LOG_ENABLED         true (默认 default) | false; 日志 / log: $HOME/mcp-server-alipay.log
+                         (或完整工具名 / or full tool names);
+                         all 不含 closePay, 要用请写 all,closePay / all leaves out closePay: name it, e.g. all,closePay
+  AP_LOG_ENABLED         true (默认 / default) | false; 日志 / log: $HOME/mcp-server-alipay.log
   AP_INVOKE_AUTH_TOKEN   服务商代调用的 app_auth_token / app_auth_token for service providers
   AP_GATEWAY_URL         覆盖网关地址 / override the gateway URL
   AP_LOCAL_DATA_DIR      本地模式的数据目录 / data directory of local mode
-                         (默认 default: $XDG_DATA_HOME/mcp-server-alipay/local or ~/.local/share/mcp-server-alipay/local)
+                         (默认 / default: $XDG_DATA_HOME/mcp-server-alipay/local or ~/.local/share/mcp-server-alipay/local)
   AP_REFUND_MAX_AMOUNT   单笔退款上限 (元), 超过则拒绝; 默认不限 / refuse refunds above this many yuan; default no cap
-  AP_WATCH_PAYMENTS      true (默认 default) | false; 关注已建链接的订单, 付款时通知订阅者 (alipay://trade/<outTradeNo>)
+  AP_WATCH_PAYMENTS      true (默认 / default) | false; 关注已建链接的订单, 付款时通知订阅者 (alipay://trade/<outTradeNo>)
                          watch orders with links and tell subscribers when they are paid
-  AP_REFUND_CONFIRM      auto (默认 default) | always | never; 退款前请用户确认 / ask the user before a refund:
-                         auto 客户端支持表单 elicitation 时询问 / ask when the client supports form elicitation;
-                         always 无法询问时拒绝退款 / refuse refunds when the client cannot ask; never 不询问 / never ask
+  AP_REFUND_CONFIRM      auto (默认 / default) | always | never; 退款前请用户确认 / ask the user before a refund:
+                         auto: 客户端支持表单 elicitation 时询问 / ask when the client supports form elicitation;
+                         always: 无法询问时拒绝退款 / refuse refunds when the client cannot ask; never: 不询问 / never ask
   AP_PAID_WEBHOOK        买家付款时通知的网址: 你的 https 接口, 或钉钉/企业微信/飞书群机器人的 Webhook
                          where to tell you a buyer paid: your https endpoint, or a DingTalk/WeCom/Feishu bot webhook
   AP_PAID_WEBHOOK_SECRET 签名密钥 (HMAC-SHA256); 通用接口必填, 钉钉/飞书为机器人的加签密钥
                          signing secret; required for your own endpoint, the bot's signing secret for DingTalk/Feishu
-  AP_READ_ONLY           false (默认 default) | true; 只提供只读工具 (查询、等待) / serve only the read-only tools (queries, waiting)
-  AP_PAY_TIMEOUT         2h (默认 default); 支付链接和二维码的有效期, 5m 至 15d / how long links and QR codes stay payable, 5m to 15d
+  AP_READ_ONLY           false (默认 / default) | true; 只提供只读工具 (查询、等待) / serve only the read-only tools (queries, waiting)
+  AP_PAY_TIMEOUT         2h (默认 / default); 支付链接和二维码的有效期, 5m 至 15d / how long links and QR codes stay payable, 5m to 15d
   AP_STATE_KEY           退款确认状态的签名密钥, 至少 32 个字符, 所有副本相同; 设置 AP_DATABASE_URL 时必填
                          key sealing refund confirmations, at least 32 characters, the same on every replica;
                          required with AP_DATABASE_URL (e.g. openssl rand -base64 32)
@@ -71,8 +71,8 @@ const demoUsage = `用法 / Usage: mcp-server-alipay demo [--data-dir DIR]
   Plays a whole order against the local Alipay: quote, link, pay, query, partial refund, refund query; no real money.
 
   --data-dir DIR   本地支付宝数据目录 / the local Alipay's data directory
-                   (默认 default: AP_LOCAL_DATA_DIR, 否则 otherwise $XDG_DATA_HOME/mcp-server-alipay/local
-                   或 or ~/.local/share/mcp-server-alipay/local)
+                   (默认 / default: AP_LOCAL_DATA_DIR, 否则 / otherwise $XDG_DATA_HOME/mcp-server-alipay/local
+                   或 / or ~/.local/share/mcp-server-alipay/local)
 `
 
 const doctorUsage = `用法 / Usage: mcp-server-alipay doctor

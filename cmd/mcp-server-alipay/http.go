@@ -89,7 +89,7 @@ func httpUsage() string {
   configured by the AP_* variables. 2026-07-28 clients are served statelessly, older ones with sessions.
   /healthz 存活 / liveness   /readyz 就绪 / readiness   /metrics Prometheus 指标 / metrics
 
-  --listen ADDR      监听地址 / listen address (默认 default AP_HTTP_LISTEN, 否则 otherwise ` + httpserve.DefaultListen + `)
+  --listen ADDR      监听地址, 默认 AP_HTTP_LISTEN, 否则 ` + httpserve.DefaultListen + ` / listen address, default AP_HTTP_LISTEN, otherwise ` + httpserve.DefaultListen + `
                      非本机回环地址必须配置令牌或 OAuth / off loopback, tokens or OAuth are required
   --tls-cert FILE    TLS 证书 (PEM), 与 --tls-key 一起使用 / TLS certificate (PEM), with --tls-key
   --tls-key FILE     TLS 私钥 (PEM) / TLS private key (PEM)

@@ -127,7 +127,7 @@ func runSandbox(ctx context.Context, args []string, getenv func(string) string, 
 func printSandboxBanner(w io.Writer, srv *localalipay.Server) {
 	c := srv.Credentials()
 	fmt.Fprintf(w, `本地模拟支付宝 / LOCAL Alipay — 不是真实的支付宝, 不会产生真实扣款 / not the real Alipay; no real money
-监听 / listening on %s  (数据目录 / data: %s)
+监听 / listening on %s; 数据目录 / data: %s
 
 # 把这些设置交给客户端 / settings for a client (AP_CURRENT_ENV=sandbox or prod, with AP_GATEWAY_URL):
 # AP_APP_KEY 是本地测试应用的私钥, 不是真实凭据, 有意打印出来

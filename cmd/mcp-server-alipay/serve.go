@@ -100,7 +100,7 @@ func (s *service) Close() {
 // announceLocal tells the human on stderr where the local Alipay runs.
 func (s *service) announceLocal(stderr io.Writer) {
 	if b := s.backend; b.local != nil {
-		fmt.Fprintf(stderr, "mcp-server-alipay: 本地支付宝 / local Alipay at %s (数据 / data: %s); 不涉及真实资金 / no real money\n", b.local.URL(), b.dataDir)
+		fmt.Fprintf(stderr, "mcp-server-alipay: 本地支付宝 / local Alipay at %s; 数据 / data: %s; 不涉及真实资金 / no real money\n", b.local.URL(), b.dataDir)
 	}
 }
 

@@ -74,10 +74,10 @@ type TradeDetail struct {
 }
 
 // ErrNoTrade is returned by the control methods for an unknown out_trade_no.
-var ErrNoTrade = errors.New("no such trade: the trade exists only once its payment link was opened (交易不存在: 支付链接打开后才会创建交易)")
+var ErrNoTrade = errors.New("交易不存在: 支付链接打开后才会创建交易 / no such trade: the trade exists only once its payment link was opened")
 
 // ErrNoNotification is returned for an unknown notify_id.
-var ErrNoNotification = errors.New("no such notification (通知不存在)")
+var ErrNoNotification = errors.New("通知不存在 / no such notification")
 
 func formatTime(t time.Time) string {
 	if t.IsZero() {

@@ -39,23 +39,23 @@ func (f Faults) Validate() error {
 		{"tamper_sign_rate", f.TamperSignRate}, {"unsigned_rate", f.UnsignedRate}}
 	for _, r := range rates {
 		if !(r.v >= 0 && r.v <= 1) {
-			return fmt.Errorf("%s = %v: must be between 0 and 1 (取值范围 0 到 1)", r.name, r.v)
+			return fmt.Errorf("%s = %v: 取值范围 0 到 1 / must be between 0 and 1", r.name, r.v)
 		}
 	}
 	if f.LatencyMS < 0 || f.LatencyMS > 120_000 {
-		return fmt.Errorf("latency_ms = %d: must be between 0 and 120000 (取值范围 0 到 120000)", f.LatencyMS)
+		return fmt.Errorf("latency_ms = %d: 取值范围 0 到 120000 / must be between 0 and 120000", f.LatencyMS)
 	}
 	if f.SystemErrorNext < 0 || f.SystemErrorNext > maxSystemErrorNext {
-		return fmt.Errorf("system_error_next = %d: must be between 0 and %d (取值范围 0 到 %d)", f.SystemErrorNext, maxSystemErrorNext, maxSystemErrorNext)
+		return fmt.Errorf("system_error_next = %d: 取值范围 0 到 %d / must be between 0 and %d", f.SystemErrorNext, maxSystemErrorNext, maxSystemErrorNext)
 	}
 	switch f.SystemErrorKind {
 	case "", "isp", "acq":
 	default:
-		return fmt.Errorf("system_error_kind %q: allowed values are isp and acq (只能是 isp 或 acq)", f.SystemErrorKind)
+		return fmt.Errorf("system_error_kind %q: 只能是 isp 或 acq / allowed values are isp and acq", f.SystemErrorKind)
 	}
 	for _, m := range f.Methods {
 		if _, ok := methods[m]; !ok {
-			return fmt.Errorf("methods: unknown method %q (未知的接口名)", m)
+			return fmt.Errorf("methods: 未知的接口名 %q / unknown method %q", m, m)
 		}
 	}
 	return nil

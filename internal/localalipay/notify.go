@@ -360,7 +360,7 @@ func (s *Server) post(ctx context.Context, c claimed) attemptResult {
 	res := attemptResult{Status: resp.StatusCode, Response: string(b)}
 	res.OK = resp.StatusCode == http.StatusOK && string(b) == "success"
 	if !res.OK && resp.StatusCode == http.StatusOK {
-		res.Err = `the body must be exactly "success" (应答必须是 success 七个字符)`
+		res.Err = `应答必须恰好是 success 七个字符 / the body must be exactly "success"`
 	}
 	return res
 }

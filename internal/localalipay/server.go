@@ -113,7 +113,7 @@ func DefaultDataDir() (string, error) {
 // (errors.Is(err, syscall.EADDRINUSE)).
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.DataDir == "" {
-		return nil, errors.New("local alipay: Options.DataDir is required (需要数据目录)")
+		return nil, errors.New("local alipay: 需要数据目录 / Options.DataDir is required")
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("local alipay: create data directory: %w", err)

@@ -151,7 +151,7 @@ func (s *store) migrate(ctx context.Context) error {
 			return fmt.Errorf("read schema version: %w", err)
 		}
 		if v > schemaVersion {
-			return fmt.Errorf("database schema version %d is newer than this program's %d (数据库版本过新, 请升级程序)", v, schemaVersion)
+			return fmt.Errorf("数据库版本 %d 比本程序的 %d 新, 请升级程序 / database schema version %d is newer than this program's %d", v, schemaVersion, v, schemaVersion)
 		}
 		for ; v < schemaVersion; v++ {
 			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {

@@ -21,7 +21,7 @@ import (
 )
 
 // ErrNotInstalled means no PostgreSQL server binaries were found.
-var ErrNotInstalled = errors.New("PostgreSQL server binaries (initdb, postgres) not found; install Debian's postgresql package (apt-get install -y postgresql) (未找到 PostgreSQL)")
+var ErrNotInstalled = errors.New("未找到 PostgreSQL 服务程序 (initdb, postgres), 请安装 Debian 的 postgresql 包 (apt-get install -y postgresql) / PostgreSQL server binaries (initdb, postgres) not found; install Debian's postgresql package (apt-get install -y postgresql)")
 
 // User and Password are the role every database NewDatabase creates is owned
 // by. The cluster asks TCP clients for a password (SCRAM), so wrong
