@@ -14,7 +14,7 @@ import (
 // not as "paid", not as a confirmation. A misrouted or replayed answer (a
 // proxy, a wrong gateway URL, a cache) is signed by Alipay all the same, so
 // the signature alone proves only that Alipay said it, not about what.
-var ErrAnswerMismatch = errors.New("the gateway answered about something else (支付宝网关答复的是另一笔订单或请求)")
+var ErrAnswerMismatch = errors.New("支付宝网关答复的是另一笔订单或请求 / the gateway answered about something else")
 
 // MismatchError says which echoed field differs from the request.
 type MismatchError struct {
@@ -25,10 +25,10 @@ type MismatchError struct {
 
 func (e *MismatchError) Error() string {
 	if e.Got == "" {
-		return fmt.Sprintf("%v: the answer does not say its %s, asked %q (答复中没有 %s, 无法确认答复的是这次请求)",
-			ErrAnswerMismatch, e.Field, e.Asked, e.Field)
+		return fmt.Sprintf("%v: 答复中没有 %s, 无法确认答复的是这次请求 (请求的是 %q) / the answer does not say its %s, asked %q",
+			ErrAnswerMismatch, e.Field, e.Asked, e.Field, e.Asked)
 	}
-	return fmt.Sprintf("%v: asked %s %q, the answer is about %q (请求的 %s 是 %q, 答复的却是 %q)",
+	return fmt.Sprintf("%v: 请求的 %s 是 %q, 答复的却是 %q / asked %s %q, the answer is about %q",
 		ErrAnswerMismatch, e.Field, e.Asked, clip(e.Got), e.Field, e.Asked, clip(e.Got))
 }
 

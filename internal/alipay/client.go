@@ -60,13 +60,13 @@ type Client struct {
 func NewClient(cfg Config) (*Client, error) {
 	var problems []string
 	if strings.TrimSpace(cfg.AppID) == "" {
-		problems = append(problems, "app id is empty (应用 AppID 为空)")
+		problems = append(problems, "应用 AppID 为空 / app id is empty")
 	}
 	if cfg.PrivateKey == nil {
-		problems = append(problems, "app private key is missing (缺少应用私钥)")
+		problems = append(problems, "缺少应用私钥 / app private key is missing")
 	}
 	if cfg.AlipayPublicKey == nil {
-		problems = append(problems, "Alipay public key is missing (缺少支付宝公钥)")
+		problems = append(problems, "缺少支付宝公钥 / Alipay public key is missing")
 	}
 	if cfg.SignType == "" {
 		cfg.SignType = RSA2
@@ -78,10 +78,10 @@ func NewClient(cfg Config) (*Client, error) {
 		cfg.GatewayURL = ProdGateway
 	}
 	if u, err := url.Parse(cfg.GatewayURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		problems = append(problems, fmt.Sprintf("gateway URL %q is not an absolute http(s) URL (网关地址必须是 http(s) 绝对地址)", cfg.GatewayURL))
+		problems = append(problems, fmt.Sprintf("网关地址 %q 必须是 http(s) 绝对地址 / gateway URL %q is not an absolute http(s) URL", cfg.GatewayURL, cfg.GatewayURL))
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("alipay client config (支付宝客户端配置错误): %s", strings.Join(problems, "; "))
+		return nil, fmt.Errorf("支付宝客户端配置错误 / alipay client config: %s", strings.Join(problems, "; "))
 	}
 	if err := CheckKeyPair("AlipayPublicKey (支付宝公钥)", cfg.PrivateKey, cfg.AlipayPublicKey); err != nil {
 		return nil, err
@@ -238,7 +238,7 @@ func (c *Client) callWith(ctx context.Context, method string, biz any, public ma
 		case <-ctx.Done():
 			t.Stop()
 			return &Error{Method: method, Attempts: attempt,
-				Err: fmt.Errorf("%w (retry abandoned 已放弃重试; last error: %v)", ctx.Err(), err)}
+				Err: fmt.Errorf("%w (已放弃重试 / retry abandoned; 上次错误 / last error: %v)", ctx.Err(), err)}
 		case <-t.C:
 		}
 	}
@@ -285,7 +285,7 @@ func (c *Client) once(ctx context.Context, method, bizJSON string, public map[st
 		if ctx.Err() != nil {
 			return &Error{Method: method, Err: fmt.Errorf("%w (请求已取消或超时)", ctx.Err())}
 		}
-		return &Error{Method: method, Retryable: true, Err: fmt.Errorf("network error (网络错误): %w", err)}
+		return &Error{Method: method, Retryable: true, Err: fmt.Errorf("网络错误 / network error: %w", err)}
 	}
 	defer resp.Body.Close()
 	trace := resp.Header.Get("trace_id")
@@ -294,7 +294,7 @@ func (c *Client) once(ctx context.Context, method, bizJSON string, public map[st
 		if ctx.Err() != nil {
 			return &Error{Method: method, TraceID: trace, Err: fmt.Errorf("%w (请求已取消或超时)", ctx.Err())}
 		}
-		return &Error{Method: method, TraceID: trace, Retryable: true, Err: fmt.Errorf("read response (读取响应失败): %w", err)}
+		return &Error{Method: method, TraceID: trace, Retryable: true, Err: fmt.Errorf("读取响应失败 / reading the response failed: %w", err)}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return &Error{Method: method, HTTPStatus: resp.StatusCode, TraceID: trace, Retryable: resp.StatusCode >= 500,
@@ -333,12 +333,12 @@ func (c *Client) decode(method string, body []byte, trace string, b binding, out
 	}
 	var st status
 	if err := json.Unmarshal(env.Content, &st); err != nil {
-		return &Error{Method: method, TraceID: trace, Err: fmt.Errorf("%w: response object (响应内容): %v", ErrMalformedResponse, err)}
+		return &Error{Method: method, TraceID: trace, Err: fmt.Errorf("%w: 响应内容 / response object: %v", ErrMalformedResponse, err)}
 	}
 	if env.Sign == "" {
 		if st.Code == "10000" || st.Code == "" {
 			return &Error{Method: method, TraceID: trace,
-				Err: fmt.Errorf("%w: the response has no sign, refused (响应没有签名, 已拒绝)", ErrBadSignature)}
+				Err: fmt.Errorf("%w: 响应没有签名, 已拒绝 / the response has no sign, refused", ErrBadSignature)}
 		}
 		return &Error{Method: method, Code: c.scrub(st.Code), Msg: c.scrub(st.Msg), SubCode: c.scrub(st.SubCode), SubMsg: c.scrub(st.SubMsg),
 			Unverified: true, TraceID: c.scrub(trace)}

@@ -39,10 +39,10 @@ func (e *Error) Error() string {
 			s += fmt.Sprintf(" sub_code=%s sub_msg=%s", e.SubCode, e.SubMsg)
 		}
 		if e.Unverified {
-			s += " (unsigned response, not verified 响应未签名, 未经验签)"
+			s += " (响应未签名, 未经验签 / unsigned response, not verified)"
 		}
 	case e.HTTPStatus != 0:
-		s = fmt.Sprintf("%s: gateway answered HTTP %d (支付宝网关返回 HTTP %d)", e.Method, e.HTTPStatus, e.HTTPStatus)
+		s = fmt.Sprintf("%s: 支付宝网关返回 HTTP %d / gateway answered HTTP %d", e.Method, e.HTTPStatus, e.HTTPStatus)
 		if e.Err != nil {
 			s += ": " + e.Err.Error()
 		}

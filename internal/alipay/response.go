@@ -11,7 +11,7 @@ import (
 
 // ErrMalformedResponse is wrapped when the gateway's body is not an Alipay
 // response envelope (HTML, truncated JSON, missing response key).
-var ErrMalformedResponse = errors.New("malformed gateway response")
+var ErrMalformedResponse = errors.New("支付宝网关的响应格式错误 / malformed gateway response")
 
 // Envelope is a gateway response cut into its parts. Content holds the exact
 // bytes of the response object, which is what Alipay signs.
@@ -35,40 +35,40 @@ func ResponseKey(method string) string {
 func ExtractResponse(body []byte, method string) (*Envelope, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
-		return nil, fmt.Errorf("%w: empty body (支付宝网关返回了空响应)", ErrMalformedResponse)
+		return nil, fmt.Errorf("%w: 支付宝网关返回了空响应 / empty body", ErrMalformedResponse)
 	}
 	if trimmed[0] == '<' {
-		return nil, fmt.Errorf("%w: the gateway returned an HTML page, not JSON (支付宝网关返回了 HTML 页面而不是 JSON; "+
-			"check the gateway URL 检查网关地址): starts %q", ErrMalformedResponse, preview(trimmed))
+		return nil, fmt.Errorf("%w: 支付宝网关返回了 HTML 页面而不是 JSON, 请检查网关地址 / the gateway returned an HTML page, not JSON; "+
+			"check the gateway URL: starts %q", ErrMalformedResponse, preview(trimmed))
 	}
 	if trimmed[0] != '{' {
-		return nil, fmt.Errorf("%w: body is not a JSON object (响应不是 JSON 对象): starts %q", ErrMalformedResponse, preview(trimmed))
+		return nil, fmt.Errorf("%w: 响应不是 JSON 对象 / body is not a JSON object: starts %q", ErrMalformedResponse, preview(trimmed))
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("%w: body is not a JSON object (响应不是 JSON 对象)", ErrMalformedResponse)
+		return nil, fmt.Errorf("%w: 响应不是 JSON 对象 / body is not a JSON object", ErrMalformedResponse)
 	}
 	fields := make(map[string]json.RawMessage, 3)
 	for dec.More() {
 		kt, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("%w: invalid JSON (JSON 格式错误): %v", ErrMalformedResponse, err)
+			return nil, fmt.Errorf("%w: JSON 格式错误 / invalid JSON: %v", ErrMalformedResponse, err)
 		}
 		k, _ := kt.(string)
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
-			return nil, fmt.Errorf("%w: invalid JSON (JSON 格式错误): %v", ErrMalformedResponse, err)
+			return nil, fmt.Errorf("%w: JSON 格式错误 / invalid JSON: %v", ErrMalformedResponse, err)
 		}
 		if _, dup := fields[k]; dup {
-			return nil, fmt.Errorf("%w: key %q appears twice (响应中的字段重复)", ErrMalformedResponse, k)
+			return nil, fmt.Errorf("%w: 响应中的字段 %q 重复 / key %q appears twice", ErrMalformedResponse, k, k)
 		}
 		fields[k] = v
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("%w: invalid JSON (JSON 格式错误): %v", ErrMalformedResponse, err)
+		return nil, fmt.Errorf("%w: JSON 格式错误 / invalid JSON: %v", ErrMalformedResponse, err)
 	}
 	if dec.InputOffset() != int64(len(trimmed)) {
-		return nil, fmt.Errorf("%w: trailing data after the JSON object (JSON 之后有多余内容)", ErrMalformedResponse)
+		return nil, fmt.Errorf("%w: JSON 之后有多余内容 / trailing data after the JSON object", ErrMalformedResponse)
 	}
 	key := ResponseKey(method)
 	content, ok := fields[key]
@@ -77,16 +77,16 @@ func ExtractResponse(body []byte, method string) (*Envelope, error) {
 		content, ok = fields[key]
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: no %q in the response (响应中没有 %s)", ErrMalformedResponse, ResponseKey(method), ResponseKey(method))
+		return nil, fmt.Errorf("%w: 响应中没有 %q / no %q in the response", ErrMalformedResponse, ResponseKey(method), ResponseKey(method))
 	}
 	if len(content) == 0 || content[0] != '{' {
-		return nil, fmt.Errorf("%w: %q is not a JSON object; encrypted (AES) responses are not supported "+
-			"(响应内容不是 JSON 对象, 不支持 AES 加密的响应)", ErrMalformedResponse, key)
+		return nil, fmt.Errorf("%w: %q 不是 JSON 对象, 不支持 AES 加密的响应 / %q is not a JSON object; encrypted (AES) responses are not supported",
+			ErrMalformedResponse, key, key)
 	}
 	env := &Envelope{Key: key, Content: content}
 	if s, ok := fields["sign"]; ok {
 		if err := json.Unmarshal(s, &env.Sign); err != nil {
-			return nil, fmt.Errorf("%w: sign is not a string (sign 不是字符串)", ErrMalformedResponse)
+			return nil, fmt.Errorf("%w: sign 不是字符串 / sign is not a string", ErrMalformedResponse)
 		}
 	}
 	if s, ok := fields["alipay_cert_sn"]; ok {

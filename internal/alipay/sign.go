@@ -32,7 +32,7 @@ func ParseSignType(s string) (SignType, error) {
 	case "RSA":
 		return RSA, nil
 	}
-	return "", fmt.Errorf("sign type %q: allowed values are RSA2 and RSA (签名方式只能是 RSA2 或 RSA)", s)
+	return "", fmt.Errorf("sign type %q: 签名方式只能是 RSA2 或 RSA / allowed values are RSA2 and RSA", s)
 }
 
 func (t SignType) hash() (crypto.Hash, error) {
@@ -42,7 +42,7 @@ func (t SignType) hash() (crypto.Hash, error) {
 	case RSA:
 		return crypto.SHA1, nil
 	}
-	return 0, fmt.Errorf("sign type %q: allowed values are RSA2 and RSA (签名方式只能是 RSA2 或 RSA)", string(t))
+	return 0, fmt.Errorf("sign type %q: 签名方式只能是 RSA2 或 RSA / allowed values are RSA2 and RSA", string(t))
 }
 
 func digest(t SignType, content []byte) (crypto.Hash, []byte, error) {
@@ -59,7 +59,7 @@ func digest(t SignType, content []byte) (crypto.Hash, []byte, error) {
 }
 
 // ErrBadSignature is wrapped by every signature verification failure.
-var ErrBadSignature = errors.New("signature does not verify (验签失败)")
+var ErrBadSignature = errors.New("验签失败 / signature does not verify")
 
 // Sign signs content with PKCS#1 v1.5 and returns standard base64.
 func Sign(key *rsa.PrivateKey, t SignType, content []byte) (string, error) {
@@ -145,7 +145,7 @@ func FlattenForm(v url.Values) (map[string]string, error) {
 func VerifyNotification(alipayKey *rsa.PublicKey, params map[string]string) error {
 	sign := params["sign"]
 	if sign == "" {
-		return fmt.Errorf("%w: notification has no sign (通知没有签名)", ErrBadSignature)
+		return fmt.Errorf("%w: 通知没有签名 / notification has no sign", ErrBadSignature)
 	}
 	t, err := ParseSignType(params["sign_type"])
 	if err != nil {

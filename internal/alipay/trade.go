@@ -133,7 +133,7 @@ func (c *Client) payURL(method, product string, r PayRequest) (string, error) {
 // checkAmountRange checks an amount against what a payment or refund allows.
 func checkAmountRange(field string, a Amount) error {
 	if a < MinAmount || a > MaxAmount {
-		return fmt.Errorf("%s %s: must be between 0.01 and 100000000 yuan (%s 取值范围 0.01 至 100000000 元)", field, a, field)
+		return fmt.Errorf("%s %s: 取值范围 0.01 至 100000000 元 / must be between 0.01 and 100000000 yuan", field, a)
 	}
 	return nil
 }
@@ -142,13 +142,13 @@ func checkAmountRange(field string, a Amount) error {
 // characters.
 func checkText(field, s string, max int, required bool) error {
 	if required && strings.TrimSpace(s) == "" {
-		return fmt.Errorf("%s: must not be empty (%s 不能为空)", field, field)
+		return fmt.Errorf("%s: 不能为空 / must not be empty", field)
 	}
 	if n := utf8.RuneCountInString(s); n > max {
-		return fmt.Errorf("%s: %d characters, at most %d allowed (%s 最长 %d 个字符)", field, n, max, field, max)
+		return fmt.Errorf("%s: %d 个字符, 最长 %d 个 / %d characters, at most %d allowed", field, n, max, n, max)
 	}
 	if !utf8.ValidString(s) {
-		return fmt.Errorf("%s: not valid UTF-8 text (%s 不是有效的 UTF-8 文本)", field, field)
+		return fmt.Errorf("%s: 不是有效的 UTF-8 文本 / not valid UTF-8 text", field)
 	}
 	return nil
 }
@@ -188,7 +188,7 @@ func (c *Client) checkTimeExpire(s string) error {
 			"(time_expire 格式为 yyyy-MM-dd HH:mm:ss, 北京时间)", s)
 	}
 	if !t.After(c.cfg.Now()) {
-		return fmt.Errorf("time_expire %q: is in the past (Beijing time) (time_expire 已过期, 按北京时间)", s)
+		return fmt.Errorf("time_expire %q: 已过期 (按北京时间) / is in the past (Beijing time)", s)
 	}
 	return nil
 }
@@ -198,10 +198,10 @@ func (c *Client) checkTimeExpire(s string) error {
 func CheckURL(field, s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s %q: must be an absolute http(s) URL (%s 必须是 http(s) 绝对地址)", field, clip(s), field)
+		return fmt.Errorf("%s %q: 必须是 http(s) 绝对地址 / must be an absolute http(s) URL", field, clip(s))
 	}
 	if len(s) > 256 {
-		return fmt.Errorf("%s: %d bytes, at most 256 allowed (%s 最长 256 字节)", field, len(s), field)
+		return fmt.Errorf("%s: %d 字节, 最长 256 字节 / %d bytes, at most 256 allowed", field, len(s), len(s))
 	}
 	return nil
 }
@@ -439,7 +439,7 @@ func (c *Client) Precreate(ctx context.Context, r PrecreateRequest) (*PrecreateR
 		return nil, err
 	}
 	if out.QRCode == "" || len(out.QRCode) > 1024 {
-		return nil, &Error{Method: MethodPrecreate, Err: fmt.Errorf("%w: qr_code is missing or longer than 1024 bytes (答复缺少 qr_code)", ErrMalformedResponse)}
+		return nil, &Error{Method: MethodPrecreate, Err: fmt.Errorf("%w: 答复缺少 qr_code 或超过 1024 字节 / qr_code is missing or longer than 1024 bytes", ErrMalformedResponse)}
 	}
 	return &out, nil
 }
@@ -464,7 +464,7 @@ func (c *Client) VerifyNotification(form url.Values) (map[string]string, error) 
 		return nil, err
 	}
 	if p["app_id"] != c.cfg.AppID {
-		return nil, fmt.Errorf("notification for app_id %q, expected %q (通知中的 app_id 与配置不符)", clip(p["app_id"]), c.cfg.AppID)
+		return nil, fmt.Errorf("通知中的 app_id %q 与配置的 %q 不符 / notification for app_id %q, expected %q", clip(p["app_id"]), c.cfg.AppID, clip(p["app_id"]), c.cfg.AppID)
 	}
 	return p, nil
 }

@@ -22,7 +22,7 @@ const (
 // Variables lists the variables FromEnv reads, with what each takes, for
 // help texts.
 var Variables = [][2]string{
-	{"AP_HTTP_LISTEN", "监听地址 / listen address (默认 / default " + DefaultListen + ")"},
+	{"AP_HTTP_LISTEN", "监听地址, 默认 " + DefaultListen + " / listen address, default " + DefaultListen},
 	{"AP_HTTP_PUBLIC_URL", "客户端访问本服务的基础 URL, 如 https://mcp.example.com / this server's base URL as clients see it"},
 	{"AP_HTTP_TOKENS", "静态令牌 / static tokens: NAME:SCOPES:SECRET[;…], SCOPES ⊆ read,pay,refund|all; SECRET 或 / or sha256:<hex>"},
 	{"AP_HTTP_TOKENS_FILE", "令牌文件, 每行一个, 格式同上 / token file, one per line, same format"},
@@ -31,7 +31,7 @@ var Variables = [][2]string{
 	{"AP_HTTP_OAUTH_SCOPES", "令牌权限名映射 / scope names: read=…,pay=…,refund=… (默认 / default alipay:read, alipay:pay, alipay:refund)"},
 	{"AP_HTTP_ALLOWED_HOSTS", "额外允许的 Host, 逗号分隔; * 为任意 / extra allowed Host names, comma list; * for any"},
 	{"AP_HTTP_ALLOWED_ORIGINS", "允许跨源访问的浏览器来源 / browser origins allowed cross-origin: https://app.example.com,…"},
-	{"AP_HTTP_RATE_LIMIT", "每个令牌的请求速率 / requests per token: RATE[:BURST] 每秒 / per second (默认 / default 50:100; 0 关闭 / off)"},
+	{"AP_HTTP_RATE_LIMIT", "每个令牌每秒的请求速率 RATE[:BURST], 默认 50:100, 0 关闭 / requests per token per second, RATE[:BURST], default 50:100, 0 off"},
 	{"AP_HTTP_REPLICA", "副本名 (多副本时), 作为会话 ID 前缀供代理按会话路由 / this replica's name, prefixed to session ids so a proxy can route sessions"},
 	{"AP_HTTP_TLS_CERT", "TLS 证书文件 (同 --tls-cert) / TLS certificate file"},
 	{"AP_HTTP_TLS_KEY", "TLS 私钥文件 (同 --tls-key) / TLS key file"},

@@ -30,7 +30,7 @@ func scopeMiddleware(authOn bool) mcp.Middleware {
 				if p, ok := req.GetParams().(*mcp.CallToolParamsRaw); ok && p != nil {
 					if s := tools.ScopeOf(p.Name); s != "" && !can(s) {
 						return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf(
-							"未知工具或此令牌无权使用 / unknown tool %q, or this token may not use it (需要权限 / needs scope %s)", p.Name, s)}
+							"未知工具 %q 或此令牌无权使用, 需要权限 %s / unknown tool %q, or this token may not use it; it needs scope %s", p.Name, s, p.Name, s)}
 					}
 				}
 			case "resources/read", "resources/subscribe", "resources/unsubscribe":
@@ -68,7 +68,7 @@ func scopeMiddleware(authOn bool) mcp.Middleware {
 }
 
 func needRead() error {
-	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "此令牌无权读取订单状态 / this token may not read order status (需要权限 / needs scope read)"}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "此令牌无权读取订单状态, 需要权限 read / this token may not read order status; it needs scope read"}
 }
 
 func tokenInfo(req mcp.Request) *auth.TokenInfo {

@@ -124,12 +124,12 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &rej):
 		rc.o.Count(Rejected)
 		rc.recordRejected(ctx, params, rej.reason)
-		rc.o.Logger.LogAttrs(ctx, slog.LevelWarn, "alipay notification rejected (通知未通过验证, 答复 fail)",
+		rc.o.Logger.LogAttrs(ctx, slog.LevelWarn, "通知未通过验证, 答复 fail / alipay notification rejected",
 			append(log, slog.String("result", Rejected), slog.String("reason", rej.reason))...)
 		answer(w, http.StatusOK, answerFail)
 	case err != nil:
 		rc.o.Count(Failed)
-		rc.o.Logger.LogAttrs(ctx, slog.LevelError, "alipay notification not recorded; answered fail so that Alipay sends it again (通知未能记录, 支付宝会重发)",
+		rc.o.Logger.LogAttrs(ctx, slog.LevelError, "通知未能记录, 答复 fail 让支付宝重发 / alipay notification not recorded; answered fail so that Alipay sends it again",
 			append(log, slog.String("result", Failed), slog.String("error", err.Error()))...)
 		answer(w, http.StatusInternalServerError, answerFail)
 	default:
@@ -144,11 +144,11 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Duplicate, or an error: a *rejection, or the ledger failing.
 func (rc *Receiver) handle(ctx context.Context, body []byte) (map[string]string, string, error) {
 	if int64(len(body)) > rc.o.MaxBody {
-		return nil, "", reject("body larger than %d bytes (通知过大)", rc.o.MaxBody)
+		return nil, "", reject("通知过大, 超过 %d 字节 / body larger than %d bytes", rc.o.MaxBody, rc.o.MaxBody)
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return nil, "", reject("body is not a form (通知不是表单): %v", err)
+		return nil, "", reject("通知不是表单 / body is not a form: %v", err)
 	}
 	p, err := alipay.FlattenForm(form)
 	if err != nil {
@@ -160,10 +160,10 @@ func (rc *Receiver) handle(ctx context.Context, body []byte) (map[string]string,
 	}
 	// 2. Our app (notes §7.6 item 4).
 	if p["app_id"] != rc.o.AppID {
-		return p, "", reject("app_id %q is not this server's %q (app_id 不符)", clip(p["app_id"]), rc.o.AppID)
+		return p, "", reject("app_id %q 不是本服务器的 %q / app_id %q is not this server's %q", clip(p["app_id"]), rc.o.AppID, clip(p["app_id"]), rc.o.AppID)
 	}
 	if p["notify_type"] != "trade_status_sync" {
-		return p, "", reject("notify_type %q is not trade_status_sync (不支持的通知类型)", clip(p["notify_type"]))
+		return p, "", reject("不支持的通知类型 notify_type %q / notify_type %q is not trade_status_sync", clip(p["notify_type"]), clip(p["notify_type"]))
 	}
 	if p["notify_id"] == "" {
 		return p, "", reject("no notify_id (缺少 notify_id)")
@@ -172,7 +172,7 @@ func (rc *Receiver) handle(ctx context.Context, body []byte) (map[string]string,
 	switch status {
 	case alipay.TradeWaitBuyerPay, alipay.TradeSuccess, alipay.TradeFinished, alipay.TradeClosed:
 	default:
-		return p, "", reject("trade_status %q is not one Alipay sends (未知的交易状态)", clip(status))
+		return p, "", reject("未知的交易状态 trade_status %q / trade_status %q is not one Alipay sends", clip(status), clip(status))
 	}
 	// 3. One of our orders (item 1), 4. for the amount we asked (item 2).
 	no := p["out_trade_no"]
@@ -181,7 +181,7 @@ func (rc *Receiver) handle(ctx context.Context, body []byte) (map[string]string,
 	}
 	order, err := rc.o.Store.Order(ctx, no)
 	if errors.Is(err, ledger.ErrNotFound) {
-		return p, "", reject("out_trade_no %q is not an order in the ledger (不是本服务器的订单)", clip(no))
+		return p, "", reject("out_trade_no %q 不是本服务器账本中的订单 / out_trade_no %q is not an order in the ledger", clip(no), clip(no))
 	}
 	if err != nil {
 		return p, "", fmt.Errorf("read order %s: %w", no, err)
@@ -191,7 +191,7 @@ func (rc *Receiver) handle(ctx context.Context, body []byte) (map[string]string,
 		return p, "", reject("total_amount %q: %v", clip(p["total_amount"]), err)
 	}
 	if total != order.Amount {
-		return p, "", reject("total_amount %s differs from the order's %s in the ledger (金额与账本不符)", total, order.Amount)
+		return p, "", reject("total_amount %s 与账本中订单的金额 %s 不符 / total_amount %s differs from the order's %s in the ledger", total, order.Amount, total, order.Amount)
 	}
 	// Recorded first: if this write (or the next) fails, Alipay hears
 	// "fail" and sends it again. A notify_id seen before is a duplicate.

@@ -459,7 +459,7 @@ func TestHandSignedNotifications(t *testing.T) {
 	if verified != 2 {
 		t.Errorf("verified notifications recorded = %d, want 2 (the valid one and the same state)", verified)
 	}
-	if !strings.Contains(rc.logText(), "signature") || !strings.Contains(rc.logText(), "金额与账本不符") {
+	if !strings.Contains(rc.logText(), "signature") || !strings.Contains(rc.logText(), "与账本中订单的金额") {
 		t.Errorf("the log does not say why notifications were rejected:\n%s", rc.logText())
 	}
 }

@@ -147,7 +147,8 @@ func parseTradeURI(uri string) (string, error) {
 		}
 	}
 	return "", &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf(
-		"资源地址无效 / invalid resource URI %q: 应为 / use alipay://trade/<outTradeNo>, outTradeNo 为 1-64 个字母、数字、_ 或 - / 1-64 letters, digits, _ or -", shortURI(uri))}
+		"资源地址 %q 无效, 应为 alipay://trade/<outTradeNo>, outTradeNo 为 1-64 个字母、数字、_ 或 - / "+
+			"invalid resource URI %q: use alipay://trade/<outTradeNo>, where outTradeNo is 1-64 letters, digits, _ or -", shortURI(uri), shortURI(uri))}
 }
 
 // shortURI cuts a URI for an error message.

@@ -127,7 +127,7 @@ func alipayError(o op, err error, ids Outcome) (*mcp.CallToolResult, Outcome) {
 		out.Code = "SIGNATURE_VERIFICATION_FAILED"
 		fmt.Fprintf(&b, "支付宝响应验签失败, 结果不可信, 未采用 / The gateway's answer failed signature verification and was NOT trusted: %s\n", displayErr(err))
 		fmt.Fprintf(&b, "怎么办 / What to do: 检查 AP_PUB_KEY 是这个应用在当前环境的「支付宝公钥」而不是你的应用公钥; 如果配置无误, 说明响应在途中被篡改。"+
-			"Check that AP_PUB_KEY is the Alipay public key (支付宝公钥) of this app in this environment, not your app public key; "+
+			"Check that AP_PUB_KEY is the Alipay public key of this app in this environment, not your app public key; "+
 			"if it is, the answer was altered on the way. %s", unknownOutcome(o))
 	case errors.Is(err, alipay.ErrMalformedResponse):
 		out.Code = "MALFORMED_RESPONSE"
@@ -218,7 +218,7 @@ func adviceFor(o op, e *alipay.Error) string {
 	case "isv.insufficient-isv-permissions", "isv.insufficient-user-permissions":
 		if o == opQR {
 			return "应用没有签约或开通当面付 (扫码支付)。在开放平台为应用开通「当面付」, 或改用支付链接。" +
-				"The app has not signed up for face-to-face payment (当面付); enable it for the app in the portal, or send a payment link instead."
+				"The app has not signed up for face-to-face payment; enable it for the app in the portal, or send a payment link instead."
 		}
 		return "应用没有签约或开通这个产品 (电脑网站支付 / 手机网站支付)。在开放平台为应用开通对应产品。" +
 			"The app has not signed up for this product (page pay / wap pay); enable it for the app in the portal."

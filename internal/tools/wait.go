@@ -145,7 +145,7 @@ func waitQuery(ctx context.Context, d Deps, no string) (seen, error) {
 	return seen{status: q.TradeStatus, trade: q}, nil
 }
 
-var errNoStatus = errors.New("alipay.trade.query answered without trade_status (答复缺少 trade_status)")
+var errNoStatus = errors.New("alipay.trade.query 的答复缺少 trade_status / alipay.trade.query answered without trade_status")
 
 // transient: waiting on may get a better answer (network, system errors,
 // an incomplete answer, a wait that ran out mid-query).
