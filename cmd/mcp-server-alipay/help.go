@@ -30,7 +30,7 @@ const usageText = `mcp-server-alipay %s — 支付宝 MCP Server / Alipay MCP se
   AP_ENCRYPTION_ALGO     RSA2 (默认 / default) | RSA
   AP_CURRENT_ENV         prod (默认 / default) | sandbox | local (本地支付宝, 无需其他变量 / local Alipay, nothing else needed)
   AP_SELECT_TOOLS        all (默认 / default), 或逗号分隔 / or a comma list of:
-                         mobilePay, webPagePay, queryPay, refundPay, refundQuery, qrPay, closePay, waitPay
+                         mobilePay, webPagePay, queryPay, refundPay, refundQuery, qrPay, closePay, waitPay, listOrders
                          (或完整工具名 / or full tool names);
                          all 不含 closePay, 要用请写 all,closePay / all leaves out closePay: name it, e.g. all,closePay
   AP_LOG_ENABLED         true (默认 / default) | false; 日志 / log: $HOME/mcp-server-alipay.log
@@ -53,6 +53,10 @@ const usageText = `mcp-server-alipay %s — 支付宝 MCP Server / Alipay MCP se
   AP_STATE_KEY           退款确认状态的签名密钥, 至少 32 个字符, 所有副本相同; 设置 AP_DATABASE_URL 时必填
                          key sealing refund confirmations, at least 32 characters, the same on every replica;
                          required with AP_DATABASE_URL (e.g. openssl rand -base64 32)
+  AP_DATABASE_URL        postgres://… 时账本在共享的 PostgreSQL; 默认 SQLite 文件 / a postgres:// URL puts the ledger in a shared
+                         PostgreSQL; default the SQLite file $XDG_DATA_HOME/mcp-server-alipay/ledger.db
+  AP_REFUND_DAILY_LIMIT  每个北京时间自然日所有退款合计上限 (元); 默认不限 / the most all refunds of one Beijing-time day
+                         may add up to, in yuan, for every process sharing the ledger; default no limit
 
 先试试 / Try first:  mcp-server-alipay demo
 文档 / Docs:         https://github.com/mcp-server-alipay/mcp-server-alipay

@@ -14,6 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/config"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/paywatch"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/rpcid"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
@@ -36,6 +37,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) in
 	}
 	defer svc.Close()
 	svc.announceLocal(stderr)
+	reportUnsettled(ctx, svc.account, stderr)
 	if cfg.ReadOnly {
 		fmt.Fprintf(stderr, "mcp-server-alipay: 只读模式 / read-only mode (AP_READ_ONLY=true): 只提供 / serving only %s\n", strings.Join(svc.served, ", "))
 	}
@@ -63,6 +65,9 @@ type service struct {
 	served  []string          // the tools served (AP_SELECT_TOOLS less writes under AP_READ_ONLY)
 	watcher *paywatch.Watcher // nil when orders are not watched
 	server  *mcp.Server
+	ledger  *ledger.Ledger
+	account *ledger.Account // this app's records in this environment
+	stop    func()          // stops the paid webhook sender
 }
 
 // newService builds the MCP server from cfg. o carries what the transport
@@ -73,13 +78,34 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger, o 
 	if err != nil {
 		return nil, err
 	}
-	svc := &service{cfg: cfg, backend: b, served: tools.Served(cfg.Tools, cfg.ReadOnly)}
+	svc := &service{cfg: cfg, backend: b, served: tools.Served(cfg.Tools, cfg.ReadOnly), stop: func() {}}
+	// The ledger comes first: nothing is served unrecorded.
+	if svc.ledger, err = openLedger(ctx, cfg); err != nil {
+		svc.Close()
+		return nil, err
+	}
+	svc.account = svc.ledger.Account(b.client.AppID(), string(cfg.Env))
+	if svc.stop, err = startPaidHook(ctx, cfg, svc.ledger, logger); err != nil {
+		svc.stop = func() {}
+		svc.Close()
+		return nil, err
+	}
 	deps := tools.Deps{Client: b.client, Local: b.local != nil, RefundMax: cfg.RefundMax, Confirm: confirmMode(cfg.RefundConfirm),
-		PayTimeout: cfg.PayTimeout, StateKey: cfg.StateKey}
+		PayTimeout: cfg.PayTimeout, Ledger: svc.account, RefundDailyLimit: cfg.RefundDailyLimit,
+		StateKey: cfg.StateKey, Answers: svc.account}
 	// Watching follows the order status resource, which needs queryPay.
 	if cfg.WatchPayments && tools.ResourceSelected(svc.served) {
-		svc.watcher = paywatch.New(ctx, b.watchClient, watchOptions(b.local != nil, logger))
+		wo := watchOptions(b.local != nil, logger)
+		svc.watcher = paywatch.New(ctx, b.watchClient, wo)
 		deps.Watcher = svc.watcher
+		recordWatches(svc.watcher, svc.account, logger)
+		window := wo.Deadline
+		if window <= 0 {
+			window = paywatch.DefaultDeadline
+		}
+		if n := resumeWatches(ctx, svc.watcher, svc.account, window, logger); n > 0 {
+			logger.Info("watches resumed", "orders", n)
+		}
 	}
 	o.Deps, o.Tools, o.ReadOnly, o.Logger, o.Version = deps, cfg.Tools, cfg.ReadOnly, logger, versionString()
 	if svc.server, err = tools.NewServer(o); err != nil {
@@ -89,10 +115,17 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger, o 
 	return svc, nil
 }
 
-// Close stops the watch, then the backend (the watches query it).
+// Close stops the paid webhook sender and the watch, then the ledger and
+// the backend (the watches query one and record in the other).
 func (s *service) Close() {
+	if s.stop != nil {
+		s.stop()
+	}
 	if s.watcher != nil {
 		s.watcher.Close()
+	}
+	if s.ledger != nil {
+		s.ledger.Close()
 	}
 	s.backend.Close()
 }
@@ -108,7 +141,7 @@ func (s *service) announceLocal(stderr io.Writer) {
 func (s *service) logStart(logger *slog.Logger, transport string, attrs ...any) {
 	cfg := s.cfg
 	logger.Info("server start", append([]any{"version", versionString(), "transport", transport, "env", string(cfg.Env), "gateway", s.backend.client.GatewayURL(),
-		"tools", s.served, "read_only", cfg.ReadOnly, "watch_payments", s.watcher != nil, "refund_confirm", string(cfg.RefundConfirm)}, attrs...)...)
+		"tools", s.served, "ledger", s.ledger.Where(), "read_only", cfg.ReadOnly, "watch_payments", s.watcher != nil, "refund_confirm", string(cfg.RefundConfirm)}, attrs...)...)
 }
 
 // confirmMode maps AP_REFUND_CONFIRM to the refund tool's mode.

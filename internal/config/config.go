@@ -32,7 +32,7 @@ var Variables = []string{
 	"AP_ENCRYPTION_ALGO", "AP_CURRENT_ENV", "AP_SELECT_TOOLS", "AP_LOG_ENABLED",
 	"AP_INVOKE_AUTH_TOKEN", "AP_GATEWAY_URL", "AP_LOCAL_DATA_DIR", "AP_REFUND_MAX_AMOUNT",
 	"AP_WATCH_PAYMENTS", "AP_REFUND_CONFIRM", "AP_PAID_WEBHOOK", "AP_PAID_WEBHOOK_SECRET",
-	"AP_STATE_KEY",
+	"AP_STATE_KEY", "AP_DATABASE_URL", "AP_REFUND_DAILY_LIMIT",
 }
 
 // RefundConfirm says when a refund asks the human first (AP_REFUND_CONFIRM).
@@ -65,6 +65,14 @@ type Config struct {
 	LogEnabled      bool
 	LocalDataDir    string        // AP_LOCAL_DATA_DIR; empty means the local Alipay's default
 	RefundMax       alipay.Amount // AP_REFUND_MAX_AMOUNT; 0 means no cap
+	// RefundDailyLimit is AP_REFUND_DAILY_LIMIT: what all refunds of one
+	// Beijing-time day may add up to, for every process sharing the
+	// ledger; 0 means no limit.
+	RefundDailyLimit alipay.Amount
+	// DatabaseURL is AP_DATABASE_URL: a postgres:// URL selects a shared
+	// PostgreSQL ledger; empty means the SQLite file. Its password is never
+	// printed (DatabaseURLRedacted).
+	DatabaseURL string
 	WatchPayments   bool          // AP_WATCH_PAYMENTS: watch orders with links until paid
 	RefundConfirm   RefundConfirm // AP_REFUND_CONFIRM: when a refund asks the human first
 	// PaidWebhook is AP_PAID_WEBHOOK with AP_PAID_WEBHOOK_SECRET: where the
@@ -204,6 +212,23 @@ func Load(getenv func(string) string) (*Config, error) {
 			bad("AP_REFUND_MAX_AMOUNT", "%q 无效, 单笔退款上限必须是 0.01 至 100000000 元、最多两位小数的金额, 如 500 或 99.50 / is not an amount in yuan between 0.01 and 100000000 with at most two decimals, e.g. 500 or 99.50", short(v))
 		}
 		c.RefundMax = a
+	}
+
+	if v := get("AP_REFUND_DAILY_LIMIT"); v != "" {
+		a, err := alipay.ParseAmount(v)
+		if err != nil {
+			bad("AP_REFUND_DAILY_LIMIT", "%q is not an amount in yuan between 0.01 and 100000000 with at most two decimals, e.g. 2000 (每日退款上限必须是 0.01 至 100000000 元的金额)", short(v))
+		}
+		c.RefundDailyLimit = a
+	}
+
+	if v := get("AP_DATABASE_URL"); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && u.Query().Get("host") == "" {
+			// Not quoted: the value may hold a password.
+			bad("AP_DATABASE_URL", "not a PostgreSQL URL such as postgres://user:password@host:5432/dbname (value not shown); leave it unset for the SQLite ledger file (必须是 postgres:// 开头的 PostgreSQL 地址; 不设置则使用 SQLite 账本文件)")
+		}
+		c.DatabaseURL = v
 	}
 
 	switch v := strings.ToLower(get("AP_REFUND_CONFIRM")); v {
@@ -418,9 +443,10 @@ func quote(s string) string { return fmt.Sprintf("%q", short(s)) }
 
 // String describes the configuration without key material.
 func (c Config) String() string {
-	return fmt.Sprintf("Config{Env:%s AppID:%s AppKey:%s PubKey:%s SignType:%s Gateway:%s ReturnURL:%s NotifyURL:%s AppAuthToken:%s Tools:%v LogEnabled:%t LocalDataDir:%s RefundMax:%s WatchPayments:%t RefundConfirm:%s PaidWebhook:%s ReadOnly:%t PayTimeout:%s StateKey:%s}",
+	return fmt.Sprintf("Config{Env:%s AppID:%s AppKey:%s PubKey:%s SignType:%s Gateway:%s ReturnURL:%s NotifyURL:%s AppAuthToken:%s Tools:%v LogEnabled:%t LocalDataDir:%s RefundMax:%s WatchPayments:%t RefundConfirm:%s PaidWebhook:%s ReadOnly:%t PayTimeout:%s StateKey:%s RefundDailyLimit:%s Database:%s}",
 		c.Env, c.AppID, redacted(c.PrivateKey != nil), redacted(c.AlipayPublicKey != nil), c.SignType, c.GatewayURL,
-		c.ReturnURL, c.NotifyURL, redacted(c.AppAuthToken != ""), c.Tools, c.LogEnabled, c.LocalDataDir, c.refundMaxText(), c.WatchPayments, c.RefundConfirm, c.PaidWebhook, c.ReadOnly, c.PayTimeout, redacted(len(c.StateKey) > 0))
+		c.ReturnURL, c.NotifyURL, redacted(c.AppAuthToken != ""), c.Tools, c.LogEnabled, c.LocalDataDir, c.refundMaxText(), c.WatchPayments, c.RefundConfirm, c.PaidWebhook, c.ReadOnly, c.PayTimeout, redacted(len(c.StateKey) > 0),
+		c.dailyLimitText(), c.DatabaseURLRedacted())
 }
 
 // GoString keeps %#v from printing the keys.
@@ -444,7 +470,36 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("read_only", c.ReadOnly),
 		slog.Duration("pay_timeout", c.PayTimeout),
 		slog.String("state_key", redacted(len(c.StateKey) > 0)),
+		slog.String("refund_daily_limit", c.dailyLimitText()),
+		slog.String("database", c.DatabaseURLRedacted()),
 	)
+}
+
+func (c Config) dailyLimitText() string {
+	if c.RefundDailyLimit == 0 {
+		return "none"
+	}
+	return c.RefundDailyLimit.String()
+}
+
+// DatabaseURLRedacted is AP_DATABASE_URL with its password hidden, or
+// "sqlite" when it is unset.
+func (c Config) DatabaseURLRedacted() string {
+	if c.DatabaseURL == "" {
+		return "sqlite"
+	}
+	u, err := url.Parse(c.DatabaseURL)
+	if err != nil {
+		return "[set, unparsable, not shown]"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 func (c Config) refundMaxText() string {

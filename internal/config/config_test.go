@@ -301,7 +301,7 @@ func checkBilingual(t *testing.T, line string) {
 }
 
 // allDefault is what "all" selects: everything but the opt-in closePay.
-const allDefault = "create-mobile-alipay-payment,create-web-page-alipay-payment,query-alipay-payment,refund-alipay-payment,query-alipay-refund,create-alipay-qr-payment,wait-alipay-payment"
+const allDefault = "create-mobile-alipay-payment,create-web-page-alipay-payment,query-alipay-payment,refund-alipay-payment,query-alipay-refund,create-alipay-qr-payment,wait-alipay-payment,list-alipay-orders"
 
 func TestReadOnlyAndPayTimeout(t *testing.T) {
 	for _, tt := range []struct {
@@ -352,7 +352,7 @@ func TestParseSelectTools(t *testing.T) {
 		{"", allDefault},
 		{"ALL", allDefault},
 		{"closePay", "close-alipay-payment"},
-		{"all, closePay", "create-mobile-alipay-payment,create-web-page-alipay-payment,query-alipay-payment,refund-alipay-payment,query-alipay-refund,create-alipay-qr-payment,close-alipay-payment,wait-alipay-payment"},
+		{"all, closePay", "create-mobile-alipay-payment,create-web-page-alipay-payment,query-alipay-payment,refund-alipay-payment,query-alipay-refund,create-alipay-qr-payment,close-alipay-payment,wait-alipay-payment,list-alipay-orders"},
 		{"waitPay,qrPay,queryPay", "query-alipay-payment,create-alipay-qr-payment,wait-alipay-payment"},
 		{"refundQuery, mobilePay", "create-mobile-alipay-payment,query-alipay-refund"},
 		{" query-alipay-payment ,queryPay,", "query-alipay-payment"},
@@ -451,5 +451,32 @@ func TestLocalDataDirMadeAbsolute(t *testing.T) {
 	c, err = Load(env(map[string]string{"AP_CURRENT_ENV": "local", "AP_LOCAL_DATA_DIR": want}))
 	if err != nil || c.LocalDataDir != want || len(c.Warnings) != 0 {
 		t.Errorf("absolute: %v %q %q", err, c.LocalDataDir, c.Warnings)
+	}
+}
+
+func TestLedgerVariables(t *testing.T) {
+	get := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	_, err := Load(get(map[string]string{"AP_CURRENT_ENV": "local", "AP_DATABASE_URL": "mysql://u:hunter2@h/db", "AP_REFUND_DAILY_LIMIT": "lots"}))
+	if err == nil {
+		t.Fatal("bad ledger variables accepted")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "AP_REFUND_DAILY_LIMIT: ") || !strings.HasPrefix(lines[1], "AP_DATABASE_URL: ") {
+		t.Fatalf("want one line per bad variable, got %q", err)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("the database password leaked: %q", err)
+	}
+	c, err := Load(get(map[string]string{"AP_CURRENT_ENV": "local", "AP_DATABASE_URL": "postgres://u:hunter2@db.example:5432/ledger", "AP_REFUND_DAILY_LIMIT": "2000.50"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RefundDailyLimit != 200050 || c.DatabaseURL == "" {
+		t.Fatalf("RefundDailyLimit %s, DatabaseURL set %t", c.RefundDailyLimit, c.DatabaseURL != "")
+	}
+	for _, s := range []string{c.String(), fmt.Sprintf("%#v", c), c.DatabaseURLRedacted()} {
+		if strings.Contains(s, "hunter2") || !strings.Contains(s, "postgres://u:xxxxx@db.example:5432/ledger") {
+			t.Errorf("%q: want the URL with its password redacted", s)
+		}
 	}
 }

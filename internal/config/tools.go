@@ -16,7 +16,8 @@ type ToolName struct {
 // to the registered tools.
 //
 // "all" adds qrPay (it makes an order, like the two links) and waitPay
-// (read-only), which a drop-in user can only benefit from; closePay can
+// and listOrders (both read-only), which a drop-in user can only benefit
+// from; closePay can
 // stop an order from being paid, so it is opt-in.
 var ToolNames = []ToolName{
 	{Short: "mobilePay", Full: "create-mobile-alipay-payment"},
@@ -27,4 +28,5 @@ var ToolNames = []ToolName{
 	{Short: "qrPay", Full: "create-alipay-qr-payment"},
 	{Short: "closePay", Full: "close-alipay-payment", OptIn: true},
 	{Short: "waitPay", Full: "wait-alipay-payment"},
+	{Short: "listOrders", Full: "list-alipay-orders"},
 }

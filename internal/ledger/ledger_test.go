@@ -187,6 +187,14 @@ func TestOutboxClaimAckFail(t *testing.T) {
 		if n, _ := l.PendingEvents(ctx); n != 1 {
 			t.Fatalf("pending = %d, want 1", n)
 		}
+		// A late failure report never undoes a delivery.
+		if err := l.FailEvent(ctx, first[0].ID, c.Now(), "late"); err != nil {
+			t.Fatal(err)
+		}
+		c.Add(time.Hour)
+		if got, _ := l.ClaimEvents(ctx, "sender-d", 10, 30*time.Second); len(got) != 1 || got[0].EventID != first[1].EventID {
+			t.Fatalf("after a late failure report of a delivered event: %+v", got)
+		}
 	})
 }
 
@@ -263,6 +271,13 @@ func TestRefundLifecycle(t *testing.T) {
 		}
 		if r, _ := a.Refund(ctx, "R1", "r-2"); r.State != RefundDeclined || r.Unsettled() {
 			t.Fatalf("declined refund = %+v", r)
+		}
+		// Asked for again, it is checked and counted anew.
+		if r, existing, err := a.ReserveRefund(ctx, RefundRequest{OutTradeNo: "R1", OutRequestNo: "r-2", Amount: 4000, DailyLimit: 3000}); !errors.Is(err, ErrDailyLimit) {
+			t.Fatalf("a declined refund asked again over the daily limit = %+v, %t, %v", r, existing, err)
+		}
+		if r, existing, err := a.ReserveRefund(ctx, RefundRequest{OutTradeNo: "R1", OutRequestNo: "r-2", Amount: 4000}); err != nil || !existing || r.State != RefundReserved {
+			t.Fatalf("a declined refund asked again = %+v, %t, %v", r, existing, err)
 		}
 	})
 }

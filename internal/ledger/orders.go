@@ -2,7 +2,9 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -185,6 +187,7 @@ type StatusSeen struct {
 	Amount     alipay.Amount // the trade total, when the source knows it
 	Source     string        // SourceQuery, SourceWatch or SourceNotification
 	Who        string
+	PaidAt     time.Time // when the buyer paid (Alipay's send_pay_date); zero means when seen
 }
 
 // rank orders statuses so that a late, stale answer never moves an order
@@ -218,9 +221,13 @@ type PaidEvent struct {
 	Source     string `json:"source"`  // which source saw the payment first
 }
 
-// PaidEventID is the stable id of an order's paid event.
+// PaidEventID is the stable id of an order's paid event: the same order in
+// the same app and environment always gets the same id, whichever process
+// or source queued it ("evt_" and 24 hex digits of SHA-256, the scheme of
+// paidhook.NewEventID, which a test in cmd keeps equal).
 func PaidEventID(appID, env, outTradeNo string) string {
-	return "paid:" + env + ":" + appID + ":" + outTradeNo
+	h := sha256.Sum256([]byte("order.paid\x00" + env + "\x00" + appID + "\x00" + outTradeNo))
+	return "evt_" + hex.EncodeToString(h[:12])
 }
 
 // RecordStatus records a status seen by a query, watch or notification and
@@ -275,6 +282,9 @@ func (a *Account) RecordStatus(ctx context.Context, s StatusSeen) (changed bool,
 		becamePaid := alipay.Paid(s.Status) && !alipay.Paid(o.Status)
 		if becamePaid {
 			paidMS = ms(now)
+			if !s.PaidAt.IsZero() {
+				paidMS = ms(s.PaidAt)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE ap_orders SET status = $2, trade_no = $3, status_ms = $4, paid_ms = $5,
 			amount_fen = $6 WHERE id = $1`, id, s.Status, tradeNo, ms(now), paidMS, int64(o.Amount)); err != nil {
@@ -291,7 +301,7 @@ func (a *Account) RecordStatus(ctx context.Context, s StatusSeen) (changed bool,
 			eid := PaidEventID(a.AppID, a.Env, s.OutTradeNo)
 			payload, err := json.Marshal(PaidEvent{EventID: eid, Type: "order.paid", AppID: a.AppID, Env: a.Env,
 				OutTradeNo: s.OutTradeNo, TradeNo: tradeNo, Amount: o.Amount.String(), Title: o.Title, Status: s.Status,
-				PaidAt: now.UTC().Format(time.RFC3339), Source: s.Source})
+				PaidAt: fromMS(paidMS).UTC().Format(time.RFC3339), Source: s.Source})
 			if err != nil {
 				return err
 			}

@@ -191,7 +191,8 @@ func (l *Ledger) AckEvent(ctx context.Context, id int64) error {
 	return l.unavailable(err)
 }
 
-// FailEvent records a failed delivery and when to try again.
+// FailEvent records a failed delivery and when to try again. It frees the
+// lease and never undoes AckEvent (a stale sender may report late).
 func (l *Ledger) FailEvent(ctx context.Context, id int64, next time.Time, reason string) error {
 	if len(reason) > 500 {
 		reason = reason[:500]

@@ -110,7 +110,8 @@ const counted = `state NOT IN ('declined', 'cancelled') AND outcome <> 'failed'`
 // passes the daily limit (for every process sharing the ledger: SQLite's
 // write lock, PostgreSQL's advisory lock per app, environment and day) nor
 // exceeds what remains refundable. The same outRequestNo again returns the
-// refund already recorded (existing=true) without counting it twice.
+// refund already recorded (existing=true) without counting it twice; one
+// that was declined, cancelled or failed is checked again and counted anew.
 func (a *Account) ReserveRefund(ctx context.Context, r RefundRequest) (ref Refund, existing bool, err error) {
 	now := a.l.now()
 	day := BeijingDay(now)
@@ -118,16 +119,19 @@ func (a *Account) ReserveRefund(ctx context.Context, r RefundRequest) (ref Refun
 		if err := a.l.d.lock(ctx, tx.Tx, "refund-day:"+a.Env+":"+a.AppID+":"+day); err != nil {
 			return err
 		}
-		got, err := a.refund(ctx, tx, r.OutTradeNo, r.OutRequestNo)
+		id, got, err := a.refundRow(ctx, tx, r.OutTradeNo, r.OutRequestNo, a.l.d.forUpdate)
+		again := false // a declined, cancelled or failed refund asked for again
 		if err == nil {
 			if got.Amount != r.Amount {
 				return &knownError{fmt.Errorf("%w: %s 已记录为 %s 元 / %s was recorded as %s yuan",
 					ErrRefundMismatch, r.OutRequestNo, got.Amount, r.OutRequestNo, got.Amount)}
 			}
 			ref, existing = got, true
-			return nil
-		}
-		if !errors.Is(err, ErrNotFound) {
+			if got.State != RefundDeclined && got.State != RefundCancelled && got.Outcome != OutcomeFailed {
+				return nil // still counted: a retry, or the second call of a confirmation
+			}
+			again = true
+		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
 		total := r.Total
@@ -163,7 +167,14 @@ func (a *Account) ReserveRefund(ctx context.Context, r RefundRequest) (ref Refun
 					Remaining: max(r.DailyLimit-alipay.Amount(used), 0)}}
 			}
 		}
-		var id int64
+		if again {
+			if _, err := tx.ExecContext(ctx, `UPDATE ap_refunds SET state = $2, outcome = '', day = $3 WHERE id = $1`,
+				id, RefundReserved, day); err != nil {
+				return err
+			}
+			ref.State, ref.Outcome = RefundReserved, ""
+			return addStep(ctx, tx, id, RefundReserved, r.Who, "asked again", now)
+		}
 		if err := tx.QueryRowContext(ctx, `INSERT INTO ap_refunds
 			(app_id, env, out_trade_no, out_request_no, amount_fen, reason, who, state, day, created_ms)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,

@@ -152,3 +152,14 @@ func randomDigits(n int) string {
 	}
 	return string(b)
 }
+
+// AppID reads the app id of the local Alipay whose data directory is dir,
+// without starting it (the ledger keys local records by it). It fails when
+// no local Alipay has run there yet.
+func AppID(dir string) (string, error) {
+	id, err := readIdentity(filepath.Join(dir, identityFile))
+	if err != nil {
+		return "", err
+	}
+	return id.AppID, nil
+}

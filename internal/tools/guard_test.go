@@ -26,8 +26,9 @@ func TestToolGuards(t *testing.T) {
 			t.Errorf("%s: every annotation hint and the title must be set explicitly: %+v", tl.Name, a)
 			continue
 		}
-		if !*a.OpenWorldHint {
-			t.Errorf("%s: all tools talk to Alipay: openWorldHint must be true", tl.Name)
+		// Every tool talks to Alipay but listOrders, which reads the ledger only.
+		if *a.OpenWorldHint != (tl.Name != NameListOrders) {
+			t.Errorf("%s: openWorldHint = %t; only list-alipay-orders never talks to Alipay", tl.Name, *a.OpenWorldHint)
 		}
 		if a.ReadOnlyHint && *a.DestructiveHint {
 			t.Errorf("%s: read-only yet destructive", tl.Name)
@@ -59,6 +60,7 @@ func TestAnnotationsPerKind(t *testing.T) {
 		NameQRPay:       {false, false, false},
 		NameClosePay:    {false, true, true},
 		NameWaitPay:     {true, false, true},
+		NameListOrders:  {true, false, true},
 	}
 	for _, st := range All(Deps{}) {
 		a := st.Tool.Annotations

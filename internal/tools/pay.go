@@ -74,6 +74,14 @@ func createLink(d Deps, mobile bool) run {
 			Subject:     a.text("orderTitle"),
 			TimeExpire:  alipay.FormatTimestamp(expires),
 		}
+		out := Outcome{Status: "ok", OutTradeNo: pr.OutTradeNo, Amount: pr.TotalAmount}
+		kind, tool := "web", NameWebPagePay
+		if mobile {
+			kind, tool = "mobile", NameMobilePay
+		}
+		if res := recordOrder(ctx, d, tool, kind, pr.OutTradeNo, pr.TotalAmount, pr.Subject, &out); res != nil {
+			return res, out
+		}
 		var link string
 		var err error
 		if mobile {
@@ -82,13 +90,15 @@ func createLink(d Deps, mobile bool) run {
 			link, err = d.Client.PagePayURL(pr)
 		}
 		if err != nil {
-			return alipayError(opLink, err, Outcome{OutTradeNo: pr.OutTradeNo})
+			res, o := alipayError(opLink, err, out)
+			o.Amount, o.audited = out.Amount, false // the entry written with the order said ok
+			return res, o
 		}
 		d.expiries.remember(pr.OutTradeNo, expires)
 		if d.Watcher != nil {
 			d.Watcher.Watch(pr.OutTradeNo)
 		}
-		return success(linkOut{URL: link}, linkText(d, mobile, pr, link)), Outcome{Status: "ok", OutTradeNo: pr.OutTradeNo}
+		return success(linkOut{URL: link}, linkText(d, mobile, pr, link)), out
 	}
 }
 

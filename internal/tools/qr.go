@@ -43,23 +43,29 @@ func runQR(d Deps) run {
 			Subject:     a.text("orderTitle"),
 			TimeExpire:  alipay.FormatTimestamp(expires),
 		}
+		out := Outcome{Status: "ok", OutTradeNo: no, Amount: pr.TotalAmount}
+		if res := recordOrder(ctx, d, NameQRPay, "qr", no, pr.TotalAmount, pr.Subject, &out); res != nil {
+			return res, out
+		}
 		res, err := d.Client.Precreate(ctx, pr)
 		if err != nil {
-			return alipayError(opQR, err, Outcome{OutTradeNo: no})
+			r, o := alipayError(opQR, err, out)
+			o.Amount = out.Amount
+			return r, o
 		}
 		png, err := qrPNG(res.QRCode)
 		if err != nil {
 			return toolError(fmt.Sprintf("无法把支付宝返回的二维码内容画成图片 / Could not draw Alipay's qr_code as an image: %s\n"+
 					"怎么办 / What to do: 订单已在支付宝创建; 改用支付链接, 或稍后重试。The order exists at Alipay; send a payment link instead, or retry later.", displayErr(err))),
-				Outcome{Status: "tool_error", OutTradeNo: no, Code: "QR_IMAGE"}
+				Outcome{Status: "tool_error", OutTradeNo: no, Code: "QR_IMAGE", Amount: out.Amount}
 		}
 		d.expiries.remember(no, expires)
 		if d.Watcher != nil {
 			d.Watcher.Watch(no)
 		}
-		out := success(qrOut{QRCode: res.QRCode, ExpiresAt: pr.TimeExpire}, qrText(d, pr, res.QRCode))
-		out.Content = append(out.Content, &mcp.ImageContent{Data: png, MIMEType: "image/png"})
-		return out, Outcome{Status: "ok", OutTradeNo: no}
+		result := success(qrOut{QRCode: res.QRCode, ExpiresAt: pr.TimeExpire}, qrText(d, pr, res.QRCode))
+		result.Content = append(result.Content, &mcp.ImageContent{Data: png, MIMEType: "image/png"})
+		return result, out
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
 )
 
 // readOnlyAnnotations: queries change nothing and may be repeated freely.
@@ -52,6 +53,10 @@ func runQuery(d Deps) run {
 		fmt.Fprintf(&b, "- 金额 / amount: ¥%s\n", total)
 		if q.SendPayDate != "" {
 			fmt.Fprintf(&b, "- 付款时间 / paid at: %s (北京时间 / Beijing time)\n", displayText(q.SendPayDate, 32))
+		}
+		recordSeen(ctx, d, no, q, total, ledger.SourceQuery)
+		if refunded, ok := refundedSoFar(ctx, d, no); ok {
+			fmt.Fprintf(&b, "- 已退款 / refunded so far: ¥%s (本服务器记录的成功退款 / successful refunds this server recorded)\n", refunded)
 		}
 		fmt.Fprintf(&b, "- 状态 / status: %s — %s", displayText(q.TradeStatus, 64), tradeStatusMeaning(q.TradeStatus))
 		b.WriteString(paidAfterCloseAlert(d, no, q.TradeStatus))

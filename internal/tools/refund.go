@@ -10,6 +10,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
 )
 
 // RefundResultSuccess is refundResult when the refund under the call's
@@ -54,7 +55,7 @@ func runRefund(d Deps) run {
 			OutRequestNo: a.text("outRequestNo"),
 			RefundReason: a.text("refundReason"),
 		}
-		base := Outcome{OutTradeNo: r.OutTradeNo, OutRequestNo: r.OutRequestNo}
+		base := Outcome{OutTradeNo: r.OutTradeNo, OutRequestNo: r.OutRequestNo, Amount: r.RefundAmount}
 		if d.RefundMax > 0 && r.RefundAmount > d.RefundMax {
 			base.Status, base.Code = "refused", "ABOVE_REFUND_MAX_AMOUNT"
 			return toolError(fmt.Sprintf("退款被拒绝, 未调用支付宝 / Refund refused; Alipay was not called: ¥%s 超过单笔退款上限 ¥%s (AP_REFUND_MAX_AMOUNT). "+
@@ -66,6 +67,11 @@ func runRefund(d Deps) run {
 		// so that a stalling gateway leaves time for the refund itself.
 		checks, cancel := context.WithTimeout(ctx, d.budget()*checksShare/10)
 		defer cancel()
+		// A refund sent before whose outcome is unknown (the process died,
+		// or the answer was lost) is settled by a refund query first.
+		if res, out := settleEarlier(checks, d, r, base); res != nil {
+			return res, out
+		}
 		q, res, code := precheck(checks, d, r)
 		if res != nil {
 			base.Status, base.Code = "refused", code
@@ -78,9 +84,16 @@ func runRefund(d Deps) run {
 			base.Status, base.Code = "refused", "REFUND_EXCEEDS_REMAINING"
 			return res, base
 		}
+		// The ledger records the refund before the human is asked, and
+		// holds the daily limit for every process sharing it.
+		if res, out := reserveRefund(checks, d, r, q, base); res != nil {
+			return res, out
+		}
 		// The last step before money moves: the human's confirmation, when
 		// the client can ask (or AP_REFUND_CONFIRM=always demands it).
-		if res, out := askRefund(ctx, checks, d, r, q, base); res != nil {
+		res, out := askRefund(ctx, checks, d, r, q, base)
+		recordAnswer(ctx, d, r, out)
+		if res != nil {
 			return res, out
 		}
 		cancel()
@@ -92,6 +105,13 @@ func runRefund(d Deps) run {
 				"本次调用剩余的时间不够等待支付宝的答复。Too little of this call's time was left to wait for Alipay's answer.\n" +
 				"怎么办 / What to do: 用同样的参数重新调用 refund-alipay-payment。Call refund-alipay-payment again with the same arguments. " + earlierCall), base
 		}
+		// Recorded as sent before it is sent: after a crash the ledger shows
+		// it as unknown, never as not made.
+		if d.Ledger != nil {
+			if err := d.Ledger.Step(ctx, r.OutTradeNo, r.OutRequestNo, ledger.RefundSent, whoOf(ctx), ""); err != nil {
+				return notDoneLedger(notMade, err, base)
+			}
+		}
 		if d.History != nil {
 			// Remembered before sending: a refund whose answer is lost
 			// still counts in the next refund's arithmetic.
@@ -100,22 +120,156 @@ func runRefund(d Deps) run {
 		rr, err := d.Client.Refund(ctx, r)
 		if err != nil {
 			if notSent(err) {
+				settle(ctx, d, r, ledger.OutcomeFailed, false, "not sent: "+errDetail(err))
 				base.Status, base.Code = "refused", "NOT_SENT"
 				return toolError(fmt.Sprintf("退款未执行, 退款请求没有发出 / Refund NOT made; the refund request was not sent: %s\n"+
 					"怎么办 / What to do: 用同样的参数重新调用 refund-alipay-payment。Call refund-alipay-payment again with the same arguments. %s",
 					displayErr(err), earlierCall)), base
 			}
+			settle(ctx, d, r, refundErrorOutcome(err), false, errDetail(err))
 			return alipayError(opRefund, err, base)
 		}
 		if rr.TradeNo == "" {
+			settle(ctx, d, r, ledger.OutcomeUnknown, false, "trade_no missing")
 			base.Status, base.Code = "tool_error", "INCOMPLETE_RESPONSE"
 			return incomplete(alipay.MethodRefund, "trade_no is missing; the refund's outcome is unknown — check it with query-alipay-refund"), base
 		}
 		if rr.FundChange != "Y" {
-			return confirmRefund(ctx, d, r, rr, base)
+			res, out := confirmRefund(ctx, d, r, rr, base)
+			switch out.Code {
+			case "CONFIRMED_BY_QUERY":
+				settle(ctx, d, r, ledger.OutcomeSucceeded, true, "fund_change="+rr.FundChange)
+			case "OUT_REQUEST_NO_USED":
+				settle(ctx, d, r, ledger.OutcomeFailed, true, "outRequestNo used for another amount")
+			default:
+				settle(ctx, d, r, ledger.OutcomeUnknown, false, "fund_change="+rr.FundChange)
+			}
+			return res, out
 		}
+		settle(ctx, d, r, ledger.OutcomeSucceeded, false, "fund_change=Y")
 		base.Status = "ok"
 		return success(refundOut{TradeNo: rr.TradeNo, RefundResult: RefundResultSuccess}, refundText(d, r, rr)), base
+	}
+}
+
+// refundErrorOutcome: Alipay's definite refusal (40004 and a business
+// sub_code other than a system error) means the refund did not happen;
+// anything else (no answer, a system error) leaves it unknown.
+func refundErrorOutcome(err error) string {
+	var ae *alipay.Error
+	if errors.As(err, &ae) && ae.Code == "40004" && ae.SubCode != "" && ae.SubCode != "ACQ.SYSTEM_ERROR" {
+		return ledger.OutcomeFailed
+	}
+	return ledger.OutcomeUnknown
+}
+
+// errDetail is what the ledger keeps of a refund error: Alipay's codes, or
+// that no answer came; never the error text, which may hold a URL.
+func errDetail(err error) string {
+	var ae *alipay.Error
+	if errors.As(err, &ae) && ae.Code != "" {
+		return "code=" + ae.Code + " sub_code=" + ae.SubCode
+	}
+	return "no answer"
+}
+
+// settle records a refund's outcome. Money may already have moved, so a
+// ledger failure here cannot undo anything: the refund stays "sent" with
+// an unknown outcome, and the next call under its outRequestNo settles it.
+func settle(ctx context.Context, d Deps, r alipay.RefundRequest, outcome string, byQuery bool, detail string) {
+	if d.Ledger == nil {
+		return
+	}
+	_ = d.Ledger.Settle(ctx, r.OutTradeNo, r.OutRequestNo, outcome, byQuery, detail)
+}
+
+// settleEarlier settles, with a refund query, a refund the ledger shows as
+// sent with an unknown outcome. When Alipay shows it done, that is the
+// call's answer; otherwise the call goes on (the same outRequestNo never
+// refunds twice).
+func settleEarlier(ctx context.Context, d Deps, r alipay.RefundRequest, base Outcome) (*mcp.CallToolResult, Outcome) {
+	if d.Ledger == nil {
+		return nil, base
+	}
+	prev, err := d.Ledger.Refund(ctx, r.OutTradeNo, r.OutRequestNo)
+	if err != nil || !prev.Unsettled() || prev.Amount != r.RefundAmount {
+		return nil, base
+	}
+	res, out := alreadyRefunded(ctx, d, r, base)
+	if out.Code == "CONFIRMED_BY_QUERY" {
+		settle(ctx, d, r, ledger.OutcomeSucceeded, true, "settled by refund query after an unknown outcome")
+	}
+	return res, out
+}
+
+// reserveRefund records the refund in the ledger before the human is
+// asked, refusing it when it is more than remains refundable or passes
+// AP_REFUND_DAILY_LIMIT. A ledger that cannot record it refuses it too.
+func reserveRefund(ctx context.Context, d Deps, r alipay.RefundRequest, q *alipay.TradeQuery, base Outcome) (*mcp.CallToolResult, Outcome) {
+	if d.Ledger == nil {
+		return nil, base
+	}
+	var total alipay.Amount
+	if q != nil {
+		if t, err := alipay.ParseAmount(q.TotalAmount); err == nil {
+			total = t
+			recordSeen(ctx, d, r.OutTradeNo, q, t, ledger.SourceQuery)
+		}
+	}
+	_, _, err := d.Ledger.ReserveRefund(ctx, ledger.RefundRequest{OutTradeNo: r.OutTradeNo, OutRequestNo: r.OutRequestNo,
+		Amount: r.RefundAmount, Reason: r.RefundReason, Who: whoOf(ctx), DailyLimit: d.RefundDailyLimit, Total: total})
+	var le *ledger.LimitError
+	switch {
+	case err == nil:
+		return nil, base
+	case errors.As(err, &le) && errors.Is(err, ledger.ErrOverRefund):
+		base.Status, base.Code = "refused", "REFUND_EXCEEDS_REMAINING"
+		return toolError(fmt.Sprintf(notMade+"退款金额 ¥%s 超过剩余可退金额 ¥%s (订单金额 ¥%s, 已成功退款 ¥%s)。"+
+			"refundAmount ¥%s is more than the ¥%s that remains refundable (order ¥%s, refunded so far ¥%s).\n"+
+			"怎么办 / What to do: 最多再退 ¥%s; 告诉用户剩余可退金额。Refund at most ¥%s; tell the user what remains.",
+			r.RefundAmount, le.Remaining, le.Limit, le.Used, r.RefundAmount, le.Remaining, le.Limit, le.Used, le.Remaining, le.Remaining)), base
+	case errors.As(err, &le):
+		base.Status, base.Code = "refused", "DAILY_REFUND_LIMIT"
+		return toolError(fmt.Sprintf(notMade+"今天 (北京时间) 的退款已达上限: 上限 ¥%s, 已用 ¥%s, 剩余 ¥%s (AP_REFUND_DAILY_LIMIT)。"+
+			"Today's (Beijing time) refunds would pass the daily limit: limit ¥%s, used ¥%s, ¥%s remains (AP_REFUND_DAILY_LIMIT).\n"+
+			"怎么办 / What to do: 明天再退, 在支付宝商家平台手动退款, 或由运营者调高 AP_REFUND_DAILY_LIMIT。不要拆成多笔绕过上限。"+
+			"Refund tomorrow, in the Alipay merchant portal, or have the operator raise AP_REFUND_DAILY_LIMIT. Do not split it to get around the limit.",
+			le.Limit, le.Used, le.Remaining, le.Limit, le.Used, le.Remaining)), base
+	case errors.Is(err, ledger.ErrRefundMismatch):
+		base.Status, base.Code = "refused", "OUT_REQUEST_NO_USED"
+		return toolError(fmt.Sprintf(notMade+"%v\n怎么办 / What to do: 新的退款用新的 outRequestNo; 重试时用原来的金额。Use a new outRequestNo for a new refund, or the original amount to retry.", err)), base
+	}
+	return notDoneLedger(notMade, err, base)
+}
+
+// recordAnswer records the human's part of a refund: asked, accepted,
+// declined or cancelled. A refusal to record is logged by the audit
+// wrapper's entry; the question itself was recorded when asked.
+func recordAnswer(ctx context.Context, d Deps, r alipay.RefundRequest, out Outcome) {
+	if d.Ledger == nil {
+		return
+	}
+	var step string
+	switch out.Code {
+	case "USER_CONFIRMED":
+		step = ledger.RefundAccepted
+	case "USER_DECLINED":
+		step = ledger.RefundDeclined
+	case "USER_CANCELLED":
+		step = ledger.RefundCancelled
+	case "CONFIRMED_BY_QUERY":
+		settle(ctx, d, r, ledger.OutcomeSucceeded, true, "an earlier call's refund")
+		return
+	default:
+		return
+	}
+	_ = d.Ledger.Step(ctx, r.OutTradeNo, r.OutRequestNo, step, whoOf(ctx), "")
+}
+
+// recordAsked records that the human is being asked.
+func recordAsked(ctx context.Context, d Deps, r alipay.RefundRequest) {
+	if d.Ledger != nil {
+		_ = d.Ledger.Step(ctx, r.OutTradeNo, r.OutRequestNo, ledger.RefundAsked, whoOf(ctx), "")
 	}
 }
 
@@ -277,6 +431,12 @@ func runRefundQuery(d Deps) run {
 		if problem != "" {
 			base.Status, base.Code = "tool_error", "INCOMPLETE_RESPONSE"
 			return incomplete(alipay.MethodRefundQuery, problem), base
+		}
+		if q.RefundStatus == alipay.RefundSuccess && d.Ledger != nil {
+			// A refund this server sent and lost the answer of is settled now.
+			if rec, err := d.Ledger.Refund(ctx, no, reqNo); err == nil && rec.Outcome != ledger.OutcomeSucceeded && rec.Amount == amt {
+				settle(ctx, d, alipay.RefundRequest{OutTradeNo: no, OutRequestNo: reqNo}, ledger.OutcomeSucceeded, true, "query-alipay-refund")
+			}
 		}
 		var b strings.Builder
 		b.WriteString("支付宝退款查询结果 / Alipay refund:\n")

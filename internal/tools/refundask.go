@@ -105,6 +105,7 @@ func askRefund(ctx, checks context.Context, d Deps, r alipay.RefundRequest, q *a
 		if res, out := alreadyRefunded(checks, d, r, base); res != nil {
 			return res, out
 		}
+		recordAsked(ctx, d, r)
 		if legacy {
 			return askNow(ctx, d, req.Session, r, q, base)
 		}
@@ -261,6 +262,7 @@ func judgeAnswer(answer *mcp.ElicitResult, r alipay.RefundRequest, base Outcome)
 	base.Status = "refused"
 	yes, _ := answer.Content[confirmField].(bool)
 	if answer.Action == "accept" && yes {
+		base.Status, base.Code = "", "USER_CONFIRMED"
 		return nil, base
 	}
 	var why string

@@ -11,6 +11,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/paywatch"
 )
 
@@ -49,6 +50,9 @@ type tradeStatus struct {
 	TradeNo     string         `json:"tradeNo,omitempty"`
 	Paid        bool           `json:"paid"`
 	CheckedAt   string         `json:"checkedAt"` // RFC 3339
+	// Refunded is what the ledger recorded as refunded so far; absent
+	// when the ledger knows nothing of the order.
+	Refunded *alipay.Amount `json:"refunded,omitempty"`
 	// PaidAfterClose: paid although the merchant closed it through this
 	// server (an alert: refund); absent otherwise.
 	PaidAfterClose bool `json:"paidAfterClose,omitempty"`
@@ -114,6 +118,10 @@ func readTrade(d Deps) mcp.ResourceHandler {
 			}
 			st.TradeStatus, st.TotalAmount, st.TradeNo, st.Paid = q.TradeStatus, &total, q.TradeNo, paywatch.Paid(q.TradeStatus)
 			st.PaidAfterClose = paidAfterCloseAlert(d, no, q.TradeStatus) != ""
+			recordSeen(ctx, d, no, q, total, ledger.SourceQuery)
+		}
+		if refunded, ok := refundedSoFar(ctx, d, no); ok {
+			st.Refunded = &refunded
 		}
 		st.CheckedAt = time.Now().UTC().Format(time.RFC3339)
 		b, err := json.Marshal(st)

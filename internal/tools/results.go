@@ -20,6 +20,10 @@ type Outcome struct {
 	OutRequestNo string
 	Code         string // Alipay code, or our own reason for refusals
 	SubCode      string
+	Amount       alipay.Amount // the call's amount, for the audit log
+
+	// audited: the handler wrote the call's audit entry itself.
+	audited bool
 }
 
 // success builds a result with structured content and readable text.

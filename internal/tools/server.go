@@ -157,6 +157,7 @@ func NewServer(o Options) (*mcp.Server, error) {
 	for _, t := range All(o.Deps) {
 		switch {
 		case slices.Contains(served, t.Tool.Name):
+			t.Handler = recorded(t, o.Deps.Ledger, o.Logger)
 			s.AddTool(t.Tool, t.MCPHandler(o.Logger, o.OnCall))
 		case o.ReadOnly && !t.Tool.Annotations.ReadOnlyHint:
 			refused[t.Tool.Name] = true
@@ -206,7 +207,7 @@ type Scope string
 
 // The three scopes of the HTTP service's tokens.
 const (
-	ScopeRead   Scope = "read"   // payment and refund queries, waiting for a payment, the order status resource
+	ScopeRead   Scope = "read"   // payment and refund queries, waiting for a payment, listing orders, the order status resource
 	ScopePay    Scope = "pay"    // payment links and QR codes, closing an order
 	ScopeRefund Scope = "refund" // refunds
 )
@@ -214,7 +215,7 @@ const (
 // ScopeOf is the scope a tool needs; "" for a name that is not one of ours.
 func ScopeOf(name string) Scope {
 	switch name {
-	case NameQueryPay, NameRefundQuery, NameWaitPay:
+	case NameQueryPay, NameRefundQuery, NameWaitPay, NameListOrders:
 		return ScopeRead
 	case NameMobilePay, NameWebPagePay, NameQRPay, NameClosePay:
 		return ScopePay

@@ -29,6 +29,13 @@ type Deps struct {
 	// Answers spends each confirmation's one answer across the processes
 	// sharing the ledger (the ledger account); nil = in this process only.
 	Answers AnswerBook
+	// Ledger records orders, statuses, refunds and the audit log; nil =
+	// nothing is recorded (and listOrders says so).
+	Ledger Ledger
+	// RefundDailyLimit is AP_REFUND_DAILY_LIMIT: what all refunds of one
+	// Beijing-time day may add up to, for every process sharing the
+	// ledger; 0 = no limit.
+	RefundDailyLimit alipay.Amount
 	// PayTimeout is how long a link or QR code stays payable
 	// (AP_PAY_TIMEOUT); 0 = DefaultPayTimeout.
 	PayTimeout time.Duration
@@ -95,6 +102,9 @@ type ServerTool struct {
 // each is bounded by the call budget, except wait-alipay-payment, which
 // waits as long as it is asked to (timeoutSeconds) and bounds itself.
 func All(d Deps) []ServerTool {
+	if d.History == nil && d.Ledger != nil {
+		d.History = ledgerHistory{d.Ledger}
+	}
 	if d.History == nil && d.Client != nil {
 		// One per All: a caller that builds servers per request shares
 		// one history through Deps instead.
@@ -109,6 +119,7 @@ func All(d Deps) []ServerTool {
 		createQRPayment(d),
 		closePayment(d),
 		waitPayment(d),
+		listOrders(d),
 	}
 	for i := range all {
 		if all[i].Tool.Name != NameWaitPay {

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/config"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/paidhook"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/paywatch"
+)
+
+// openLedger opens the ledger AP_DATABASE_URL names, or the SQLite file.
+// Its errors are one line naming the file or the URL (password redacted)
+// and what to do.
+func openLedger(ctx context.Context, cfg *config.Config) (*ledger.Ledger, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return ledger.Open(ctx, ledger.Options{DatabaseURL: cfg.DatabaseURL})
+}
+
+// recordWatches records every status the watcher sees in the ledger, which
+// queues the paid event (once, whichever source saw it first).
+func recordWatches(w *paywatch.Watcher, acct *ledger.Account, logger *slog.Logger) {
+	w.OnChange(func(ctx context.Context, c paywatch.Change) {
+		if c.Status == paywatch.NotOpened {
+			return
+		}
+		s := ledger.StatusSeen{OutTradeNo: c.OutTradeNo, Status: c.Status, Source: ledger.SourceWatch, Who: "watch"}
+		if c.Trade != nil {
+			s.TradeNo = c.Trade.TradeNo
+			if a, err := alipay.ParseAmount(c.Trade.TotalAmount); err == nil {
+				s.Amount = a
+			}
+			if t, err := alipay.ParseTimestamp(c.Trade.SendPayDate); err == nil {
+				s.PaidAt = t
+			}
+		}
+		if _, err := acct.RecordStatus(ctx, s); err != nil {
+			logger.Error("ledger: status not recorded", "outTradeNo", c.OutTradeNo, "status", c.Status, "err", err.Error())
+		}
+	})
+}
+
+// resumeWatches watches again, after a restart, the orders that are neither
+// paid nor closed and still inside their watch window.
+func resumeWatches(ctx context.Context, w *paywatch.Watcher, acct *ledger.Account, window time.Duration, logger *slog.Logger) int {
+	orders, err := acct.Unfinished(ctx, time.Now().Add(-window))
+	if err != nil {
+		logger.Error("ledger: watches not resumed", "err", err.Error())
+		return 0
+	}
+	for _, o := range orders {
+		w.WatchUntil(o.OutTradeNo, o.CreatedAt.Add(window))
+	}
+	return len(orders)
+}
+
+// reportUnsettled says on stderr which refunds were sent and never heard
+// back from (the server died mid-refund): their outcome is unknown until the
+// next refund call or query-alipay-refund under that outRequestNo.
+func reportUnsettled(ctx context.Context, acct *ledger.Account, stderr io.Writer) {
+	refunds, err := acct.Unsettled(ctx)
+	if err != nil || len(refunds) == 0 {
+		return
+	}
+	fmt.Fprintf(stderr, "mcp-server-alipay: %d 笔退款结果未知 / %d refund(s) with an unknown outcome (sent, no answer recorded):\n", len(refunds), len(refunds))
+	for _, r := range refunds {
+		fmt.Fprintf(stderr, "  outTradeNo %s outRequestNo %s ¥%s, sent %s\n", r.OutTradeNo, r.OutRequestNo, r.Amount, r.SentAt.In(beijing).Format("2006-01-02 15:04:05"))
+	}
+	fmt.Fprintln(stderr, "  用同一个 outRequestNo 调用 query-alipay-refund 或 refund-alipay-payment 会先查询并结清 (不会重复退款)。"+
+		"Calling query-alipay-refund or refund-alipay-payment with the same outRequestNo settles it with a refund query first (it never refunds twice).")
+}
+
+var beijing = time.FixedZone("CST", 8*3600)
+
+// startPaidHook starts the sender of paid events to AP_PAID_WEBHOOK over
+// the ledger's outbox. It wakes on the ledger's paid events (every
+// process's, on PostgreSQL) and polls for the rest. The returned function
+// stops it and waits.
+func startPaidHook(ctx context.Context, cfg *config.Config, led *ledger.Ledger, logger *slog.Logger) (func(), error) {
+	if cfg.PaidWebhook.IsZero() {
+		return func() {}, nil
+	}
+	s, err := paidhook.NewSender(paidhook.FromLedger(led), paidhook.Options{Target: cfg.PaidWebhook, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	if err := paidhook.WakeOnPaid(ctx, led, s); err != nil {
+		cancel()
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	return func() { cancel(); <-done }, nil
+}

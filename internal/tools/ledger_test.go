@@ -1,0 +1,159 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
+)
+
+// withLedger gives d a SQLite ledger of its own, keyed by the local app.
+func withLedger(t *testing.T, d Deps) (Deps, *ledger.Account) {
+	t.Helper()
+	l, err := ledger.Open(context.Background(), ledger.Options{Path: filepath.Join(t.TempDir(), "ledger.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	a := l.Account(d.Client.AppID(), "local")
+	d.Ledger = a
+	return d, a
+}
+
+// payLink makes a web link for no and pays it at the local Alipay.
+func payLink(t *testing.T, cs *mcp.ClientSession, no, amount, title string) {
+	t.Helper()
+	res := call(t, cs, NameWebPagePay, `{"outTradeNo":"`+no+`","totalAmount":`+amount+`,"orderTitle":"`+title+`"}`)
+	wantOK(t, res)
+	var out struct{ URL string }
+	if err := json.Unmarshal([]byte(structured(t, res)), &out); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := localalipay.PayLink(context.Background(), out.URL); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLedgerRecordsLinksAndRefusesConflicts(t *testing.T) {
+	d, _ := localDeps(t)
+	d, acct := withLedger(t, d)
+	cs := connect(t, Options{Deps: d})
+	ctx := context.Background()
+
+	payLink(t, cs, "LG-1", "199.00", "插画")
+	o, err := acct.Order(ctx, "LG-1")
+	if err != nil || o.Kind != "web" || o.Amount != 19900 || o.CreatedBy != "test" {
+		t.Fatalf("recorded order = %+v, %v; want the link's, made by the client named test", o, err)
+	}
+	// Another amount or title under the same number: Alipay would fail the buyer.
+	for _, args := range []string{
+		`{"outTradeNo":"LG-1","totalAmount":299,"orderTitle":"插画"}`,
+		`{"outTradeNo":"LG-1","totalAmount":199,"orderTitle":"另一幅"}`,
+	} {
+		wantError(t, call(t, cs, NameMobilePay, args), "ACQ.CONTEXT_INCONSISTENT", "¥199.00", "new outTradeNo")
+	}
+	// Once a query has seen it paid, no link is made for it again.
+	wantOK(t, call(t, cs, NameQueryPay, `{"outTradeNo":"LG-1"}`))
+	wantError(t, call(t, cs, NameWebPagePay, `{"outTradeNo":"LG-1","totalAmount":199,"orderTitle":"插画"}`), "TRADE_SUCCESS", "already")
+	h, _ := acct.History(ctx, "LG-1")
+	if len(h) != 1 || h[0].Status != "TRADE_SUCCESS" || h[0].Source != ledger.SourceQuery || h[0].Who != "test" {
+		t.Fatalf("status history = %+v", h)
+	}
+	// Re-sending the same link is fine while unpaid.
+	wantOK(t, call(t, cs, NameMobilePay, `{"outTradeNo":"LG-2","totalAmount":5,"orderTitle":"t"}`))
+	wantOK(t, call(t, cs, NameMobilePay, `{"outTradeNo":"LG-2","totalAmount":5,"orderTitle":"t"}`))
+
+	log, err := acct.AuditLog(ctx, o.CreatedAt.Add(-1), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range log {
+		got = append(got, e.Action+":"+e.OutTradeNo+":"+strings.Fields(e.Result)[0]+":"+e.Who)
+	}
+	want := "create-web-page-alipay-payment:LG-1:ok:test create-mobile-alipay-payment:LG-1:refused:test create-mobile-alipay-payment:LG-1:refused:test " +
+		"create-web-page-alipay-payment:LG-1:refused:test create-mobile-alipay-payment:LG-2:ok:test create-mobile-alipay-payment:LG-2:ok:test"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("audit log:\n%s\nwant\n%s", strings.Join(got, " "), want)
+	}
+	for _, e := range log {
+		if strings.Contains(e.Detail+e.Result, "http") {
+			t.Errorf("an audit entry holds a URL: %+v", e)
+		}
+	}
+}
+
+func TestLedgerRefundPrecheckAndSteps(t *testing.T) {
+	d, _ := localDeps(t)
+	d, acct := withLedger(t, d)
+	d.RefundDailyLimit = 10000 // ¥100.00 a day
+	u := &asker{answer: &mcp.ElicitResult{Action: "accept", Content: map[string]any{"confirm": true}}}
+	cs := connectClient(t, Options{Deps: d}, &mcp.ClientOptions{ElicitationHandler: u.handle}, legacy)
+	ctx := context.Background()
+	payLink(t, cs, "RF-1", "80.00", "t")
+
+	wantOK(t, call(t, cs, NameRefundPay, `{"outTradeNo":"RF-1","refundAmount":60,"outRequestNo":"RF-1-a"}`))
+	if n := len(u.asked()); n != 1 {
+		t.Fatalf("%d questions, want 1", n)
+	}
+	steps, _ := acct.Steps(ctx, "RF-1", "RF-1-a")
+	var names []string
+	for _, s := range steps {
+		names = append(names, s.Step)
+	}
+	if want := "reserved asked accepted sent succeeded"; strings.Join(names, " ") != want {
+		t.Fatalf("refund steps %v, want %s", names, want)
+	}
+	// 80.00 - 60.00 leaves 20.00: refused before the human is asked.
+	wantError(t, call(t, cs, NameRefundPay, `{"outTradeNo":"RF-1","refundAmount":20.01,"outRequestNo":"RF-1-b"}`),
+		"the user was not asked", "refund API was not called", "¥20.00", "remains refundable", "RF-1-a")
+	if n := len(u.asked()); n != 1 {
+		t.Fatalf("the human was asked about an over-refund (%d questions)", n)
+	}
+	// The query shows what was refunded so far, and so do the resource and listOrders.
+	wantText(t, call(t, cs, NameQueryPay, `{"outTradeNo":"RF-1"}`), "refunded so far: ¥60.00")
+	lo := call(t, cs, NameListOrders, `{"status":"paid"}`)
+	wantOK(t, lo)
+	if s := structured(t, lo); !strings.Contains(s, `"outTradeNo":"RF-1"`) || !strings.Contains(s, `"refunded":60,`) || !strings.Contains(s, `"amount":80,`) {
+		t.Fatalf("listOrders = %s", s)
+	}
+
+	// The daily limit: 60.00 used of 100.00 today.
+	payLink(t, cs, "RF-2", "100.00", "t")
+	wantError(t, call(t, cs, NameRefundPay, `{"outTradeNo":"RF-2","refundAmount":40.01,"outRequestNo":"RF-2-a"}`),
+		"AP_REFUND_DAILY_LIMIT", "¥40.00", "did not call the refund API")
+	if n := len(u.asked()); n != 1 {
+		t.Fatalf("the human was asked about a refund over the daily limit (%d questions)", n)
+	}
+	wantOK(t, call(t, cs, NameRefundPay, `{"outTradeNo":"RF-2","refundAmount":40,"outRequestNo":"RF-2-b"}`))
+}
+
+// A ledger that fails mid-run: links and refunds refuse (never act
+// unrecorded); queries go on.
+func TestLedgerDownFailsClosed(t *testing.T) {
+	d, _ := localDeps(t)
+	l, err := ledger.Open(context.Background(), ledger.Options{Path: filepath.Join(t.TempDir(), "ledger.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Ledger = l.Account(d.Client.AppID(), "local")
+	u := &asker{answer: &mcp.ElicitResult{Action: "accept", Content: map[string]any{"confirm": true}}}
+	cs := connectClient(t, Options{Deps: d}, &mcp.ClientOptions{ElicitationHandler: u.handle}, legacy)
+	payLink(t, cs, "DN-1", "10.00", "t")
+	l.Close()
+
+	wantError(t, call(t, cs, NameWebPagePay, `{"outTradeNo":"DN-2","totalAmount":1,"orderTitle":"t"}`), "No payment was created", "ledger is unavailable")
+	wantError(t, call(t, cs, NameQRPay, `{"outTradeNo":"DN-3","totalAmount":1,"orderTitle":"t"}`), "ledger is unavailable")
+	wantError(t, call(t, cs, NameRefundPay, `{"outTradeNo":"DN-1","refundAmount":1,"outRequestNo":"DN-1-a"}`), "did not call the refund API", "ledger is unavailable")
+	if n := len(u.asked()); n != 0 {
+		t.Fatalf("the human was asked about a refund that could not be recorded")
+	}
+	wantText(t, call(t, cs, NameQueryPay, `{"outTradeNo":"DN-1"}`), "TRADE_SUCCESS")
+	wantError(t, call(t, cs, NameListOrders, `{}`), "Could not read the orders")
+}
