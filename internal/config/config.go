@@ -72,9 +72,9 @@ type Config struct {
 	// DatabaseURL is AP_DATABASE_URL: a postgres:// URL selects a shared
 	// PostgreSQL ledger; empty means the SQLite file. Its password is never
 	// printed (DatabaseURLRedacted).
-	DatabaseURL string
-	WatchPayments   bool          // AP_WATCH_PAYMENTS: watch orders with links until paid
-	RefundConfirm   RefundConfirm // AP_REFUND_CONFIRM: when a refund asks the human first
+	DatabaseURL   string
+	WatchPayments bool          // AP_WATCH_PAYMENTS: watch orders with links until paid
+	RefundConfirm RefundConfirm // AP_REFUND_CONFIRM: when a refund asks the human first
 	// PaidWebhook is AP_PAID_WEBHOOK with AP_PAID_WEBHOOK_SECRET: where the
 	// merchant is told that a buyer paid. The zero Target means unset; its
 	// String never shows the secret or the token in the URL.
