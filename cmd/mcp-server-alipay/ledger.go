@@ -20,7 +20,11 @@ import (
 func openLedger(ctx context.Context, cfg *config.Config) (*ledger.Ledger, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return ledger.Open(ctx, ledger.Options{DatabaseURL: cfg.DatabaseURL})
+	o := ledger.Options{DatabaseURL: cfg.DatabaseURL}
+	if !ledger.IsPostgres(cfg.DatabaseURL) {
+		o = ledger.Options{Path: cfg.DatabaseURL} // "" is the default file
+	}
+	return ledger.Open(ctx, o)
 }
 
 // recordWatches records every status the watcher sees in the ledger, which

@@ -70,8 +70,9 @@ type Config struct {
 	// ledger; 0 means no limit.
 	RefundDailyLimit alipay.Amount
 	// DatabaseURL is AP_DATABASE_URL: a postgres:// URL selects a shared
-	// PostgreSQL ledger; empty means the SQLite file. Its password is never
-	// printed (DatabaseURLRedacted).
+	// PostgreSQL ledger, a path (made absolute) a SQLite file of the
+	// operator's choice; empty means the default SQLite file. Its password
+	// is never printed (DatabaseURLRedacted).
 	DatabaseURL   string
 	WatchPayments bool          // AP_WATCH_PAYMENTS: watch orders with links until paid
 	RefundConfirm RefundConfirm // AP_REFUND_CONFIRM: when a refund asks the human first
@@ -223,10 +224,20 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 
 	if v := get("AP_DATABASE_URL"); v != "" {
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && u.Query().Get("host") == "" {
-			// Not quoted: the value may hold a password.
-			bad("AP_DATABASE_URL", "not a PostgreSQL URL such as postgres://user:password@host:5432/dbname (value not shown); leave it unset for the SQLite ledger file (必须是 postgres:// 开头的 PostgreSQL 地址; 不设置则使用 SQLite 账本文件)")
+		lower := strings.ToLower(v)
+		switch {
+		case strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://"):
+			if u, err := url.Parse(v); err != nil || u.Host == "" && u.Query().Get("host") == "" {
+				// Not quoted: the value may hold a password.
+				bad("AP_DATABASE_URL", "not a valid PostgreSQL URL such as postgres://user:password@host:5432/dbname (value not shown) (PostgreSQL 地址格式不正确, 值未显示)")
+			}
+		case strings.Contains(v, "://"):
+			bad("AP_DATABASE_URL", "only PostgreSQL (postgres://user:password@host:5432/dbname) or the path of a SQLite file is allowed (value not shown); leave it unset for the default SQLite ledger file (只能是 postgres:// 地址或 SQLite 文件路径; 不设置则使用默认账本文件)")
+		default:
+			// A path: the SQLite ledger file there instead of the default.
+			if abs, err := filepath.Abs(v); err == nil {
+				v = abs
+			}
 		}
 		c.DatabaseURL = v
 	}
@@ -483,10 +494,13 @@ func (c Config) dailyLimitText() string {
 }
 
 // DatabaseURLRedacted is AP_DATABASE_URL with its password hidden, or
-// "sqlite" when it is unset.
+// "sqlite" when it is unset, or the SQLite file it names.
 func (c Config) DatabaseURLRedacted() string {
 	if c.DatabaseURL == "" {
 		return "sqlite"
+	}
+	if !strings.Contains(c.DatabaseURL, "://") {
+		return c.DatabaseURL
 	}
 	u, err := url.Parse(c.DatabaseURL)
 	if err != nil {

@@ -467,7 +467,8 @@ func TestLedgerVariables(t *testing.T) {
 	if strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("the database password leaked: %q", err)
 	}
-	c, err := Load(get(map[string]string{"AP_CURRENT_ENV": "local", "AP_DATABASE_URL": "postgres://u:hunter2@db.example:5432/ledger", "AP_REFUND_DAILY_LIMIT": "2000.50"}))
+	c, err := Load(get(map[string]string{"AP_CURRENT_ENV": "local", "AP_DATABASE_URL": "postgres://u:hunter2@db.example:5432/ledger",
+		"AP_REFUND_DAILY_LIMIT": "2000.50", "AP_STATE_KEY": strings.Repeat("k", MinStateKey)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,5 +479,10 @@ func TestLedgerVariables(t *testing.T) {
 		if strings.Contains(s, "hunter2") || !strings.Contains(s, "postgres://u:xxxxx@db.example:5432/ledger") {
 			t.Errorf("%q: want the URL with its password redacted", s)
 		}
+	}
+	// A path is a SQLite file of the operator's choice.
+	c, err = Load(get(map[string]string{"AP_CURRENT_ENV": "local", "AP_DATABASE_URL": "/var/lib/alipay/ledger.db"}))
+	if err != nil || c.DatabaseURL != "/var/lib/alipay/ledger.db" || c.DatabaseURLRedacted() != c.DatabaseURL {
+		t.Fatalf("a SQLite path: %+v, %v", c, err)
 	}
 }

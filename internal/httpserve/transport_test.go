@@ -18,9 +18,9 @@ import (
 // The tools served by default (close-alipay-payment is opt-in), by scope,
 // in the order tools/list gives them (by name).
 var (
-	allTools  = []string{tools.NameQRPay, tools.NameMobilePay, tools.NameWebPagePay, tools.NameQueryPay, tools.NameRefundQuery, tools.NameRefundPay, tools.NameWaitPay}
-	readTools = []string{tools.NameQueryPay, tools.NameRefundQuery, tools.NameWaitPay}
-	payTools  = []string{tools.NameQRPay, tools.NameMobilePay, tools.NameWebPagePay, tools.NameQueryPay, tools.NameRefundQuery, tools.NameWaitPay} // read+pay
+	allTools  = []string{tools.NameQRPay, tools.NameMobilePay, tools.NameWebPagePay, tools.NameListOrders, tools.NameQueryPay, tools.NameRefundQuery, tools.NameRefundPay, tools.NameWaitPay}
+	readTools = []string{tools.NameListOrders, tools.NameQueryPay, tools.NameRefundQuery, tools.NameWaitPay}
+	payTools  = []string{tools.NameQRPay, tools.NameMobilePay, tools.NameWebPagePay, tools.NameListOrders, tools.NameQueryPay, tools.NameRefundQuery, tools.NameWaitPay} // read+pay
 )
 
 // Every protocol revision the SDK speaks gets the same tools: 2026-07-28
