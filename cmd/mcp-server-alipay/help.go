@@ -17,6 +17,8 @@ const usageText = `mcp-server-alipay %s — 支付宝 MCP Server / Alipay MCP se
   mcp-server-alipay demo         用本地支付宝完整演示: 报价、支付链接、付款、查询、部分退款、查询退款
                                  the whole story against the local Alipay: quote, link, pay, query, partial refund, refund query
   mcp-server-alipay doctor       检查配置: 密钥、网关、一次签名调用 / check a configuration: keys, gateway, a signed call
+  mcp-server-alipay orders       列出账本里的订单 (--json, --csv, --status, --since, --until), 见 orders --help
+                                 list the ledger's orders: status, amount, refunded, paid at; see orders --help
   mcp-server-alipay sandbox      单独运行本地支付宝 (见 docs/local-alipay.md) / run the local Alipay on its own
   mcp-server-alipay version      显示版本 / print the version
   mcp-server-alipay help         显示本帮助 / show this help

@@ -116,7 +116,7 @@ func TestHTTPCommand(t *testing.T) {
 		for _, tl := range res.Tools {
 			names = append(names, tl.Name)
 		}
-		want := []string{tools.NameQRPay, tools.NameMobilePay, tools.NameWebPagePay, tools.NameQueryPay, tools.NameRefundQuery, tools.NameWaitPay}
+		want := []string{tools.NameQRPay, tools.NameMobilePay, tools.NameWebPagePay, tools.NameListOrders, tools.NameQueryPay, tools.NameRefundQuery, tools.NameWaitPay}
 		if !slices.Equal(names, want) {
 			t.Errorf("%q: tools = %v, want %v (no refund without the refund scope)", proto, names, want)
 		}

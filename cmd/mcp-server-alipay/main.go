@@ -38,6 +38,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runSandbox(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], getenv, stdout, stderr)
+	case "orders":
+		return runOrders(ctx, args[1:], getenv, stdout, stderr)
 	case "doctor":
 		return runDoctor(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version", "-v":

@@ -199,7 +199,7 @@ func TestReadOnlyThroughBinary(t *testing.T) {
 		}
 		names = append(names, tl.Name)
 	}
-	if got := strings.Join(names, ","); got != "query-alipay-payment,query-alipay-refund,wait-alipay-payment" {
+	if got := strings.Join(names, ","); got != "list-alipay-orders,query-alipay-payment,query-alipay-refund,wait-alipay-payment" {
 		t.Errorf("read-only tools: %s", got)
 	}
 	if !strings.Contains(s.InitializeResult().Instructions, "AP_READ_ONLY=true") {

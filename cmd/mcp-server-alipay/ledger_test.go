@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/pgtest"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
+
+	_ "modernc.org/sqlite"
+)
+
+// ledgerOf opens, beside the server, the ledger its env uses (SQLite
+// allows several processes) and returns the local app's account.
+func ledgerOf(t *testing.T, e *env) *ledger.Account {
+	t.Helper()
+	l, err := ledger.Open(context.Background(), ledger.Options{Path: filepath.Join(e.home, ".local", "share", "mcp-server-alipay", ledger.FileName)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	app, err := localalipay.AppID(e.dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Account(app, "local")
+}
+
+// waitFor polls cond every 20 ms for up to 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var localAt = regexp.MustCompile(`local Alipay at (http://[^ ]+) `)
+
+// TestKill9MidRefund: the server is killed while the refund request is on
+// its way (recorded as sent, no answer). The restarted server says the
+// refund's outcome is unknown, and the next refund call under that
+// outRequestNo settles it with a refund query, then sends it (once).
+func TestKill9MidRefund(t *testing.T) {
+	e := newEnv(t, map[string]string{"AP_REFUND_CONFIRM": "never"})
+	s := e.connect(t)
+	no, base := s.paidAt(t, "KILL")
+	acct := ledgerOf(t, e)
+	setLocalFaults(t, base, `{"latency_ms":60000,"methods":["alipay.trade.refund"]}`)
+	go func() {
+		s.CallTool(context.Background(), &mcp.CallToolParams{Name: tools.NameRefundPay, Arguments: json.RawMessage(refundArgs(no))})
+	}()
+	waitFor(t, "the refund recorded as sent", func() bool {
+		r, err := acct.Refund(context.Background(), no, no+"-R1")
+		return err == nil && r.State == ledger.RefundSent
+	})
+	if err := s.cmd.Process.Kill(); err != nil { // SIGKILL: no cleanup of any kind
+		t.Fatal(err)
+	}
+	s.cmd.Process.Wait()
+
+	s2 := e.connect(t)
+	out := s2.stderr.String()
+	for _, want := range []string{"unknown outcome", no + "-R1", "¥50.00"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("restart stderr lacks %q:\n%s", want, out)
+		}
+	}
+	if r, _ := acct.Refund(context.Background(), no, no+"-R1"); !r.Unsettled() {
+		t.Fatalf("after the restart the refund is %+v, want sent with an unknown outcome", r)
+	}
+	m := localAt.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no local Alipay address in stderr:\n%s", out)
+	}
+	base2 := m[1]
+	if n := refundsAt(t, base2, no); n != 0 {
+		t.Fatalf("%d refunds at the local Alipay; the killed request never reached it", n)
+	}
+	res := s2.call(t, tools.NameRefundPay, refundArgs(no))
+	mustOK(t, res)
+	r, err := acct.Refund(context.Background(), no, no+"-R1")
+	if err != nil || r.Outcome != ledger.OutcomeSucceeded {
+		t.Fatalf("after the retry the refund is %+v, %v", r, err)
+	}
+	steps, _ := acct.Steps(context.Background(), no, no+"-R1")
+	var names []string
+	for _, st := range steps {
+		names = append(names, st.Step)
+	}
+	if want := "reserved sent sent succeeded"; strings.Join(names, " ") != want {
+		t.Errorf("steps %v, want %s (the first sent never answered)", names, want)
+	}
+	if n := refundsAt(t, base2, no); n != 1 {
+		t.Fatalf("%d refunds at the local Alipay, want exactly 1", n)
+	}
+	// The refund query settles too: a refund of the second order whose
+	// answer is lost after Alipay made it.
+	no2, _ := s2.paidAt(t, "KILLQ")
+	setLocalFaults(t, base2, `{"system_error_rate":1,"system_error_after_commit":true,"methods":["alipay.trade.refund"]}`)
+	mustToolError(t, s2.call(t, tools.NameRefundPay, refundArgs(no2)), "SAME outRequestNo")
+	setLocalFaults(t, base2, "")
+	if r, _ := acct.Refund(context.Background(), no2, no2+"-R1"); !r.Unsettled() {
+		t.Fatalf("after a lost answer the refund is %+v, want unknown", r)
+	}
+	mustOK(t, s2.call(t, tools.NameRefundQuery, `{"outTradeNo":"`+no2+`","outRequestNo":"`+no2+`-R1"}`))
+	if r, _ := acct.Refund(context.Background(), no2, no2+"-R1"); r.Outcome != ledger.OutcomeSucceeded || !r.ConfirmedByQuery {
+		t.Fatalf("after query-alipay-refund the refund is %+v, want succeeded, confirmed by the query", r)
+	}
+}
+
+// TestWatchResumesAfterRestart: an order whose link was made before a
+// restart is watched again, and its payment recorded and announced.
+func TestWatchResumesAfterRestart(t *testing.T) {
+	e := newEnv(t, nil)
+	s := e.connect(t)
+	no := orderNo("RESUME")
+	res := s.call(t, tools.NameWebPagePay, `{"outTradeNo":"`+no+`","totalAmount":9.99,"orderTitle":"t"}`)
+	mustOK(t, res)
+	link := structuredField(res, "url")
+	s.Close()
+	s.cmd.Wait()
+
+	s2 := e.connect(t)
+	acct := ledgerOf(t, e)
+	if _, err := localalipay.PayLink(context.Background(), link); err != nil {
+		t.Fatal(err)
+	}
+	// Nobody queries: only the resumed watch can see the payment.
+	waitFor(t, "the resumed watch to record the payment", func() bool {
+		o, err := acct.Order(context.Background(), no)
+		return err == nil && o.Paid()
+	})
+	h, _ := acct.History(context.Background(), no)
+	if len(h) == 0 || h[len(h)-1].Source != ledger.SourceWatch {
+		t.Fatalf("history %+v: want the payment seen by the watch", h)
+	}
+	_ = s2
+}
+
+// TestOrdersCommand lists what a session recorded, as a table, JSON and CSV.
+func TestOrdersCommand(t *testing.T) {
+	e := newEnv(t, map[string]string{"AP_REFUND_CONFIRM": "never"})
+	s := e.connect(t)
+	no, _ := s.paidAt(t, "ORD")
+	mustOK(t, s.call(t, tools.NameRefundPay, refundArgs(no)))
+	open := orderNo("OPEN")
+	mustOK(t, s.call(t, tools.NameMobilePay, `{"outTradeNo":"`+open+`","totalAmount":0.07,"orderTitle":"t"}`))
+	s.Close()
+
+	out, errOut, code := runBinary(t, e, "orders")
+	if code != 0 || !strings.Contains(out, no) || !strings.Contains(out, "199.00") || !strings.Contains(out, "50.00") || !strings.Contains(out, open) {
+		t.Fatalf("orders: exit %d\n%s\n%s", code, out, errOut)
+	}
+	out, _, code = runBinary(t, e, "orders", "--json", "--status", "paid")
+	if code != 0 || strings.Contains(out, open) || !strings.Contains(out, `"refunded":"50.00"`) || !strings.Contains(out, `"amount":"199.00"`) {
+		t.Fatalf("orders --json --status paid: exit %d\n%s", code, out)
+	}
+	out, _, code = runBinary(t, e, "orders", "--csv", "--status", "NOT_OPENED")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[0], "out_trade_no,status,amount,refunded,paid_at") || !strings.HasPrefix(lines[1], open+",NOT_OPENED,0.07,0.00,,") {
+		t.Fatalf("orders --csv: exit %d\n%s", code, out)
+	}
+	out, _, code = runBinary(t, e, "orders", "--until", "2020-01-01")
+	if code != 0 || strings.Contains(out, no) {
+		t.Fatalf("orders --until 2020-01-01: exit %d\n%s", code, out)
+	}
+	_, errOut, code = runBinary(t, e, "orders", "--status", "PAYED")
+	if code != 2 || !strings.Contains(errOut, "--status") || !strings.Contains(errOut, "PAYED") {
+		t.Fatalf("orders --status PAYED: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestLedgerStartupFaults: a ledger that cannot be opened stops start-up
+// with one line naming the file or the URL (password hidden) and what to do.
+func TestLedgerStartupFaults(t *testing.T) {
+	type tc struct {
+		name string
+		vars map[string]string
+		prep func(t *testing.T, path string)
+		want []string
+	}
+	free := func() int {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port
+	}()
+	key := strings.Repeat("k", 32)
+	cases := []tc{
+		{"corrupt file", nil, func(t *testing.T, path string) {
+			os.MkdirAll(filepath.Dir(path), 0o700)
+			os.WriteFile(path, []byte(strings.Repeat("not a database ", 400)), 0o600)
+		}, []string{"ledger.db", "damaged", "backup"}},
+		{"newer schema", nil, func(t *testing.T, path string) {
+			l, err := ledger.Open(context.Background(), ledger.Options{Path: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec("PRAGMA user_version = 99"); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"ledger.db", "newer", "v99", "upgrade"}},
+		{"PostgreSQL unreachable", map[string]string{"AP_STATE_KEY": key,
+			"AP_DATABASE_URL": fmt.Sprintf("postgres://u:secret-pw@127.0.0.1:%d/db?connect_timeout=5", free)},
+			nil, []string{"AP_DATABASE_URL=postgres://u:xxxxx@127.0.0.1", "unreachable", "host and port"}},
+	}
+	if c, err := pgtest.Start(context.Background()); err == nil {
+		t.Cleanup(c.Stop)
+		cases = append(cases, tc{"bad credentials", map[string]string{"AP_STATE_KEY": key,
+			"AP_DATABASE_URL": strings.Replace(c.URL("postgres"), pgtest.Password, "secret-pw", 1)},
+			nil, []string{"AP_DATABASE_URL=postgres://ledger:xxxxx@", "authentication failed", "user and password"}})
+	} else if pgtest.Required() {
+		t.Fatalf("PostgreSQL is required under CI=true: %v", err)
+	} else {
+		t.Logf("bad credentials case skipped: %v", err)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			xdg := t.TempDir()
+			vars := map[string]string{"XDG_DATA_HOME": xdg}
+			for k, v := range c.vars {
+				vars[k] = v
+			}
+			e := newEnv(t, vars)
+			if c.prep != nil {
+				c.prep(t, filepath.Join(xdg, "mcp-server-alipay", ledger.FileName))
+			}
+			_, errOut, code := runBinary(t, e)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1:\n%s", code, errOut)
+			}
+			var line string
+			for _, l := range strings.Split(strings.TrimSpace(errOut), "\n") {
+				if strings.Contains(l, "ledger") {
+					if line != "" {
+						t.Fatalf("more than one line about the ledger:\n%s", errOut)
+					}
+					line = l
+				}
+			}
+			if strings.Contains(errOut, "secret-pw") {
+				t.Fatalf("the password leaked:\n%s", errOut)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("%q lacks %q", line, w)
+				}
+			}
+		})
+	}
+}
