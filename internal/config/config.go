@@ -218,7 +218,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	if v := get("AP_REFUND_DAILY_LIMIT"); v != "" {
 		a, err := alipay.ParseAmount(v)
 		if err != nil {
-			bad("AP_REFUND_DAILY_LIMIT", "%q is not an amount in yuan between 0.01 and 100000000 with at most two decimals, e.g. 2000 (每日退款上限必须是 0.01 至 100000000 元的金额)", short(v))
+			bad("AP_REFUND_DAILY_LIMIT", "%q 无效, 每日退款上限必须是 0.01 至 100000000 元、最多两位小数的金额, 如 2000 / is not an amount in yuan between 0.01 and 100000000 with at most two decimals, e.g. 2000", short(v))
 		}
 		c.RefundDailyLimit = a
 	}
@@ -229,10 +229,10 @@ func Load(getenv func(string) string) (*Config, error) {
 		case strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://"):
 			if u, err := url.Parse(v); err != nil || u.Host == "" && u.Query().Get("host") == "" {
 				// Not quoted: the value may hold a password.
-				bad("AP_DATABASE_URL", "not a valid PostgreSQL URL such as postgres://user:password@host:5432/dbname (value not shown) (PostgreSQL 地址格式不正确, 值未显示)")
+				bad("AP_DATABASE_URL", "PostgreSQL 地址格式不正确 (值未显示), 应如 postgres://user:password@host:5432/dbname / not a valid PostgreSQL URL such as postgres://user:password@host:5432/dbname (value not shown)")
 			}
 		case strings.Contains(v, "://"):
-			bad("AP_DATABASE_URL", "only PostgreSQL (postgres://user:password@host:5432/dbname) or the path of a SQLite file is allowed (value not shown); leave it unset for the default SQLite ledger file (只能是 postgres:// 地址或 SQLite 文件路径; 不设置则使用默认账本文件)")
+			bad("AP_DATABASE_URL", "只能是 postgres:// 地址或 SQLite 文件路径 (值未显示); 不设置则使用默认账本文件 / only PostgreSQL (postgres://user:password@host:5432/dbname) or the path of a SQLite file is allowed (value not shown); leave it unset for the default SQLite ledger file")
 		default:
 			// A path: the SQLite ledger file there instead of the default.
 			if abs, err := filepath.Abs(v); err == nil {
