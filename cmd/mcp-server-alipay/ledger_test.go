@@ -52,7 +52,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-var localAt = regexp.MustCompile(`local Alipay at (http://[^ ]+) `)
+var localAt = regexp.MustCompile(`local Alipay at (http://[a-z0-9.:\[\]]+)`)
 
 // TestKill9MidRefund: the server is killed while the refund request is on
 // its way (recorded as sent, no answer). The restarted server says the
