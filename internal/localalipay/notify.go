@@ -59,7 +59,8 @@ func (s *Server) enqueue(ctx context.Context, tx *sql.Tx, t *trade, notifyURL, k
 	if err != nil {
 		return fmt.Errorf("enqueue notification: %w", err)
 	}
-	s.kick()
+	// The notifier is woken after the commit (store.committed): woken
+	// now, it would look before the row is visible and sleep a poll.
 	return nil
 }
 

@@ -160,6 +160,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if s.st, err = openStore(ctx, opts.DataDir); err != nil {
 		return nil, fmt.Errorf("local alipay: %w", err)
 	}
+	s.st.committed = s.kick
 	addr := opts.Addr
 	if addr == "" {
 		addr = "127.0.0.1:0"

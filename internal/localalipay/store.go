@@ -105,6 +105,9 @@ var migrations = []string{
 // directory, in this process or another.
 type store struct {
 	db *sql.DB
+	// committed, when set, is called after every committed write: the
+	// notifier is woken only once what it is to send is visible to it.
+	committed func()
 }
 
 // openStore opens (creating if needed) the database in dir: WAL, a busy
@@ -177,6 +180,9 @@ func (s *store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if s.committed != nil {
+		s.committed()
 	}
 	return nil
 }
