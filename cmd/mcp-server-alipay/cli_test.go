@@ -150,3 +150,26 @@ func TestStructuredFieldAmounts(t *testing.T) {
 		})
 	}
 }
+
+// Every command refuses arguments it does not take the same way: exit 2, the
+// reason on stderr in both languages, nothing on stdout.
+func TestExtraArgumentsRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, args := range [][]string{
+		{"help", "extra"}, {"--help", "extra"}, {"help", "demo", "extra"}, {"version", "extra"}, {"--version", "extra"},
+		{"doctor", "extra"}, {"demo", "extra"}, {"sandbox", "extra"}, {"serve", "extra"}, {"stdio", "extra"},
+		{"http", "extra"}, {"sandbox", "trades", "extra"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			stdout, stderr, code := runBinary(t, e, args...)
+			if code != 2 || stdout != "" || !strings.Contains(stderr, "extra") || !hasHanAndLatin(stderr) {
+				t.Errorf("exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+			}
+		})
+	}
+	// help COMMAND is COMMAND --help.
+	stdout, _, code := runBinary(t, e, "help", "demo")
+	if code != 0 || !strings.Contains(stdout, "用法 / Usage: mcp-server-alipay demo") {
+		t.Errorf("help demo: exit %d\n%s", code, stdout)
+	}
+}

@@ -22,6 +22,15 @@ func main() {
 
 // run dispatches a command line. stdout is only written by commands that
 // print for a human; serve mode leaves it to the MCP transport.
+// isCommand says whether name is a subcommand.
+func isCommand(name string) bool {
+	switch name {
+	case "serve", "stdio", "http", "sandbox", "demo", "doctor", "version":
+		return true
+	}
+	return false
+}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		return serve(ctx, getenv, stderr)
@@ -49,8 +58,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		printVersion(stdout)
 		return 0
 	case "help", "--help", "-help", "-h":
-		usage(stdout)
-		return 0
+		rest := args[1:]
+		switch {
+		case len(rest) == 0:
+			usage(stdout)
+			return 0
+		case len(rest) == 1 && rest[0] != "help" && isCommand(rest[0]):
+			// help COMMAND is COMMAND --help.
+			return run(ctx, []string{rest[0], "--help"}, getenv, stdout, stderr)
+		}
+		extra := rest[0]
+		if isCommand(rest[0]) && len(rest) > 1 {
+			extra = rest[1]
+		}
+		fmt.Fprintf(stderr, "mcp-server-alipay help: 不接受参数 %q, 可写 help 命令名 / unexpected argument %q; use help COMMAND\n\n", extra, extra)
+		usage(stderr)
+		return 2
 	}
 	fmt.Fprintf(stderr, "mcp-server-alipay: 未知命令 / unknown command %q\n\n", args[0])
 	usage(stderr)

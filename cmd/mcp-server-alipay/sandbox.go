@@ -191,6 +191,10 @@ func runSandboxControl(ctx context.Context, cmd string, args []string, stdout, s
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+	if len(pos) > n {
+		fmt.Fprintf(stderr, "mcp-server-alipay sandbox %s: 不接受参数 %q / unexpected argument %q\n\n%s", cmd, pos[n], pos[n], usage)
+		return 2
+	}
 	if len(pos) != n {
 		plural := "s"
 		if n == 1 {

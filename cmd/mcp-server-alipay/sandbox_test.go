@@ -140,7 +140,7 @@ func TestSandboxBadUsage(t *testing.T) {
 		{"unexpected argument", []string{"--listen", "127.0.0.1:0", "--data", t.TempDir(), "x"}, 2, []string{"不接受参数", "unexpected argument"}},
 		{"unknown subcommand", []string{"frobnicate"}, 2, []string{"unknown subcommand", "未知的子命令"}},
 		{"missing argument", []string{"pay"}, 2, []string{"需要 1 个参数", "wants 1 argument", "OUT_TRADE_NO"}},
-		{"extra argument", []string{"trades", "x"}, 2, []string{"需要 0 个参数", "wants 0 arguments"}},
+		{"extra argument", []string{"trades", "x"}, 2, []string{"不接受参数", "unexpected argument \"x\""}},
 		{"unknown flag of a subcommand", []string{"trades", "--nope"}, 2, []string{"-nope", "无效的参数", "invalid flag"}},
 		{"nothing running", []string{"trades", "--url", "http://127.0.0.1:1"}, 1, []string{"is no LOCAL Alipay running", "没有运行中的本地模拟支付宝"}},
 		{"bad url", []string{"trades", "--url", "ftp://x"}, 2, []string{"--url", "http://127.0.0.1:8849"}},
