@@ -20,7 +20,7 @@ export PATH="$PATH:/usr/local/go/bin"
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "peers: Node packages (alipay-sdk, MCP TypeScript SDK, inspector-cli, conformance with Node 22, playwright-core)"
+step "peers: Node packages (alipay-sdk, MCP TypeScript SDK, inspector-cli, conformance with Node 22, playwright-core, mcpb)"
 if command -v npm >/dev/null 2>&1; then
 	npm ci --prefix interop --no-audit --no-fund --loglevel=error
 else
@@ -98,7 +98,13 @@ fi
 go vet ./...
 
 step "tests"
-go test -race -count=1 ./...
+go test -race -count=1 -skip '^TestReleaseArtifacts$' ./...
+
+# The release build: six platforms compiled twice over (once more from an
+# empty build cache), the npm packages installed offline and the Claude
+# Desktop bundle run. Minutes of compiling, so it runs once, on its own.
+step "release artifacts"
+go test -count=1 -timeout 30m -run '^TestReleaseArtifacts$' ./internal/release/
 
 if [ "$FUZZTIME" != "0" ]; then
 	step "fuzz: each target for $FUZZTIME"
