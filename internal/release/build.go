@@ -73,27 +73,30 @@ func ParseTargets(s string) ([]Target, error) {
 type BuildOptions struct {
 	Root    string // the module root
 	Version string // stamped into main.version
-	// VCS stamps the commit into the build info (vcs.revision, vcs.time,
-	// vcs.modified), which --version reads; it needs a git checkout.
-	VCS bool
+	Commit  string // stamped into main.commit; empty = none
 	// GOCACHE overrides the build cache; empty keeps the user's.
 	GOCACHE string
 	Log     io.Writer // the go command's output; nil = discard
 }
 
 // ldflags strips the symbol table and DWARF (smaller downloads; stack traces
-// keep their file:line), empties the build id (a hash that would otherwise
-// carry the build's input paths), and stamps the version.
-func ldflags(version string) string {
-	return "-s -w -buildid= -X main.version=" + version
+// keep their file:line), empties the build id, and stamps the version and
+// commit that --version prints.
+func ldflags(version, commit string) string {
+	f := "-s -w -buildid= -X main.version=" + version
+	if commit != "" {
+		f += " -X main.commit=" + commit
+	}
+	return f
 }
 
 // Build compiles the server for t into dst.
 func Build(ctx context.Context, o BuildOptions, t Target, dst string) error {
-	// -buildvcs is explicit: a GOFLAGS=-buildvcs=false in the user's go env
-	// file would otherwise drop the commit.
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", fmt.Sprintf("-buildvcs=%t", o.VCS),
-		"-ldflags", ldflags(o.Version), "-o", dst, "./cmd/mcp-server-alipay")
+	// The commit is stamped, so the build info needs no VCS fields: with
+	// -buildvcs=false the bytes do not depend on whether this go command
+	// can read the checkout's git (it cannot in a git worktree, say).
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
+		"-ldflags", ldflags(o.Version, o.Commit), "-o", dst, "./cmd/mcp-server-alipay")
 	cmd.Dir = o.Root
 	cmd.Env = buildEnv(o, t)
 	var out bytes.Buffer
@@ -129,12 +132,23 @@ func buildEnv(o BuildOptions, t Target) []string {
 	return env
 }
 
-// InGit reports whether root is in a git checkout that git can read.
-func InGit(ctx context.Context, root string) bool {
-	cmd := exec.CommandContext(ctx, "git", "rev-parse", "--is-inside-work-tree")
-	cmd.Dir = root
-	out, err := cmd.Output()
-	return err == nil && strings.TrimSpace(string(out)) == "true"
+// GitCommit is the checkout's commit, with "-dirty" when tracked files
+// have changed, or "" outside a git checkout.
+func GitCommit(ctx context.Context, root string) string {
+	git := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Dir = root
+		out, err := cmd.Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	rev, err := git("rev-parse", "HEAD")
+	if err != nil || rev == "" {
+		return ""
+	}
+	if st, err := git("status", "--porcelain", "--untracked-files=no"); err == nil && st != "" {
+		rev += "-dirty"
+	}
+	return rev
 }
 
 // GitVersion describes the checkout in root: the nearest tag, commits since

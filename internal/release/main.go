@@ -72,12 +72,12 @@ func Release(ctx context.Context, o Options) error {
 	}
 	semver := NpmVersion(o.Version)
 	fmt.Fprintf(o.Log, "release %s (npm %s) → %s\n", o.Version, semver, o.Out)
-	vcs := InGit(ctx, o.Root)
+	commit := GitCommit(ctx, o.Root)
 	bins := map[Target]string{}
 	for _, t := range o.Targets {
 		fmt.Fprintf(o.Log, "build %s\n", t)
 		dst := filepath.Join(o.Out, t.BinaryName())
-		if err := Build(ctx, BuildOptions{Root: o.Root, Version: o.Version, VCS: vcs, GOCACHE: o.GOCACHE, Log: o.Log}, t, dst); err != nil {
+		if err := Build(ctx, BuildOptions{Root: o.Root, Version: o.Version, Commit: commit, GOCACHE: o.GOCACHE, Log: o.Log}, t, dst); err != nil {
 			return err
 		}
 		bins[t] = dst

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,12 +15,14 @@ import (
 
 // TestUserConfigCoversVariables keeps the bundle's user_config in step with
 // the variables the server reads: a new variable needs a field (and a
-// default) in userOptions, or Claude Desktop users cannot set it.
+// default) in userOptions, or a reason in notInBundle.
 func TestUserConfigCoversVariables(t *testing.T) {
-	got := slices.Sorted(maps.Keys(userOptions))
-	want := slices.Sorted(slices.Values(config.Variables))
-	if !slices.Equal(got, want) {
-		t.Errorf("user_config has %v,\nthe server reads %v", got, want)
+	for _, v := range config.Variables {
+		_, in := userOptions[v]
+		_, out := notInBundle[v]
+		if in == out {
+			t.Errorf("%s: in user_config %v, left out %v; want exactly one", v, in, out)
+		}
 	}
 	m := NewManifest("1.2.3")
 	for k, o := range m.UserConfig {
@@ -45,12 +46,22 @@ func TestUserConfigCoversVariables(t *testing.T) {
 	}
 }
 
-// TestManifestTools: the manifest lists every tool of tools.All, in order;
-// TestReleaseArtifacts checks the same against the running server.
+// TestManifestTools: the manifest lists the tools AP_SELECT_TOOLS=all
+// selects, in tools.All's order; TestReleaseArtifacts checks the same
+// against the running server.
 func TestManifestTools(t *testing.T) {
+	selected, err := config.ParseSelectTools("all")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var want []string
 	for _, tl := range tools.All(tools.Deps{}) {
-		want = append(want, tl.Tool.Name)
+		if slices.Contains(selected, tl.Tool.Name) {
+			want = append(want, tl.Tool.Name)
+		}
+	}
+	if len(want) < 5 {
+		t.Fatalf("only %v selected by all", want)
 	}
 	if got := names(NewManifest("1.2.3").Tools); !slices.Equal(got, want) {
 		t.Errorf("manifest tools %v, want %v", got, want)

@@ -8,7 +8,9 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
+	"slices"
 
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/config"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
 )
 
@@ -81,21 +83,31 @@ type UserOption struct {
 // reads as unset. AP_CURRENT_ENV defaults to local so that the bundle works
 // at once, without an Alipay account.
 var userOptions = map[string]UserOption{
-	"AP_APP_ID":            {Type: "string", Title: "应用 ID / App ID (AP_APP_ID)", Description: "开放平台应用的 APPID; 本地模式不需要 / The APPID of your app on open.alipay.com; not needed in local mode.", Default: ""},
-	"AP_APP_KEY":           {Type: "string", Title: "应用私钥 / App private key (AP_APP_KEY)", Description: "应用私钥, PKCS#1 或 PKCS#8, PEM 或单行 base64; 本地模式不需要 / Your app private key, PKCS#1 or PKCS#8, PEM or one-line base64; not needed in local mode.", Default: "", Sensitive: true},
-	"AP_PUB_KEY":           {Type: "string", Title: "支付宝公钥 / Alipay public key (AP_PUB_KEY)", Description: "支付宝公钥 (不是应用公钥); 本地模式不需要 / The Alipay public key (not your app public key); not needed in local mode.", Default: ""},
-	"AP_CURRENT_ENV":       {Type: "string", Title: "环境 / Environment (AP_CURRENT_ENV)", Description: "local (本地支付宝, 不动真钱 / a local Alipay, no real money), sandbox 或 / or prod.", Default: "local"},
-	"AP_RETURN_URL":        {Type: "string", Title: "同步返回地址 / Return URL (AP_RETURN_URL)", Description: "买家付款后浏览器跳转的地址, http(s) / Where the buyer's browser goes after paying, http(s).", Default: ""},
-	"AP_NOTIFY_URL":        {Type: "string", Title: "异步通知地址 / Notify URL (AP_NOTIFY_URL)", Description: "支付宝推送支付结果的地址, http(s), 不带查询串 / Where Alipay posts the payment result, http(s), no query string.", Default: ""},
-	"AP_ENCRYPTION_ALGO":   {Type: "string", Title: "签名方式 / Sign type (AP_ENCRYPTION_ALGO)", Description: "RSA2 或 / or RSA, 与开放平台一致 / as configured in the portal.", Default: "RSA2"},
-	"AP_SELECT_TOOLS":      {Type: "string", Title: "启用的工具 / Tools (AP_SELECT_TOOLS)", Description: "all, 或逗号分隔的 / or a comma list of mobilePay, webPagePay, queryPay, refundPay, refundQuery.", Default: "all"},
-	"AP_LOG_ENABLED":       {Type: "boolean", Title: "记录日志 / Log tool calls (AP_LOG_ENABLED)", Description: "每次工具调用一行写入 $HOME/mcp-server-alipay.log, 不含密钥 / One line per tool call in $HOME/mcp-server-alipay.log, never keys.", Default: true},
-	"AP_INVOKE_AUTH_TOKEN": {Type: "string", Title: "app_auth_token (AP_INVOKE_AUTH_TOKEN)", Description: "服务商代商户调用时的 app_auth_token / For service providers calling on behalf of a merchant.", Default: "", Sensitive: true},
-	"AP_GATEWAY_URL":       {Type: "string", Title: "网关地址 / Gateway URL (AP_GATEWAY_URL)", Description: "覆盖按环境选择的网关; 通常留空 / Overrides the gateway chosen by the environment; usually blank.", Default: ""},
-	"AP_LOCAL_DATA_DIR":    {Type: "directory", Title: "本地模式数据目录 / Local mode data directory (AP_LOCAL_DATA_DIR)", Description: "本地支付宝的密钥和数据; 留空用默认目录 / Keys and state of the local Alipay; blank for the default.", Default: ""},
-	"AP_REFUND_MAX_AMOUNT": {Type: "string", Title: "单笔退款上限 (元) / Refund cap in yuan (AP_REFUND_MAX_AMOUNT)", Description: "拒绝超过此金额的单笔退款, 如 500 或 99.50; 留空不设上限 / Refuse any single refund above this, e.g. 500 or 99.50; blank for no cap.", Default: ""},
-	"AP_WATCH_PAYMENTS":    {Type: "boolean", Title: "关注付款 / Watch payments (AP_WATCH_PAYMENTS)", Description: "为每个支付链接查询订单直到付款, 并可订阅 alipay://trade/<outTradeNo> / Watch each order a link is made for; clients may subscribe to alipay://trade/<outTradeNo>.", Default: true},
-	"AP_REFUND_CONFIRM":    {Type: "string", Title: "退款确认 / Refund confirmation (AP_REFUND_CONFIRM)", Description: "auto (客户端支持时询问用户 / ask when the client can), always 或 / or never.", Default: "auto"},
+	"AP_APP_ID":              {Type: "string", Title: "应用 ID / App ID (AP_APP_ID)", Description: "开放平台应用的 APPID; 本地模式不需要 / The APPID of your app on open.alipay.com; not needed in local mode.", Default: ""},
+	"AP_APP_KEY":             {Type: "string", Title: "应用私钥 / App private key (AP_APP_KEY)", Description: "应用私钥, PKCS#1 或 PKCS#8, PEM 或单行 base64; 本地模式不需要 / Your app private key, PKCS#1 or PKCS#8, PEM or one-line base64; not needed in local mode.", Default: "", Sensitive: true},
+	"AP_PUB_KEY":             {Type: "string", Title: "支付宝公钥 / Alipay public key (AP_PUB_KEY)", Description: "支付宝公钥 (不是应用公钥); 本地模式不需要 / The Alipay public key (not your app public key); not needed in local mode.", Default: ""},
+	"AP_CURRENT_ENV":         {Type: "string", Title: "环境 / Environment (AP_CURRENT_ENV)", Description: "local (本地支付宝, 不动真钱 / a local Alipay, no real money), sandbox 或 / or prod.", Default: "local"},
+	"AP_RETURN_URL":          {Type: "string", Title: "同步返回地址 / Return URL (AP_RETURN_URL)", Description: "买家付款后浏览器跳转的地址, http(s) / Where the buyer's browser goes after paying, http(s).", Default: ""},
+	"AP_NOTIFY_URL":          {Type: "string", Title: "异步通知地址 / Notify URL (AP_NOTIFY_URL)", Description: "支付宝推送支付结果的地址, http(s), 不带查询串 / Where Alipay posts the payment result, http(s), no query string.", Default: ""},
+	"AP_ENCRYPTION_ALGO":     {Type: "string", Title: "签名方式 / Sign type (AP_ENCRYPTION_ALGO)", Description: "RSA2 或 / or RSA, 与开放平台一致 / as configured in the portal.", Default: "RSA2"},
+	"AP_SELECT_TOOLS":        {Type: "string", Title: "启用的工具 / Tools (AP_SELECT_TOOLS)", Description: "all (除 closePay 外的全部 / every tool but closePay), 或逗号分隔的 / or a comma list of mobilePay, webPagePay, queryPay, refundPay, refundQuery, qrPay, closePay, waitPay.", Default: "all"},
+	"AP_LOG_ENABLED":         {Type: "boolean", Title: "记录日志 / Log tool calls (AP_LOG_ENABLED)", Description: "每次工具调用一行写入 $HOME/mcp-server-alipay.log, 不含密钥 / One line per tool call in $HOME/mcp-server-alipay.log, never keys.", Default: true},
+	"AP_INVOKE_AUTH_TOKEN":   {Type: "string", Title: "app_auth_token (AP_INVOKE_AUTH_TOKEN)", Description: "服务商代商户调用时的 app_auth_token / For service providers calling on behalf of a merchant.", Default: "", Sensitive: true},
+	"AP_GATEWAY_URL":         {Type: "string", Title: "网关地址 / Gateway URL (AP_GATEWAY_URL)", Description: "覆盖按环境选择的网关; 通常留空 / Overrides the gateway chosen by the environment; usually blank.", Default: ""},
+	"AP_LOCAL_DATA_DIR":      {Type: "directory", Title: "本地模式数据目录 / Local mode data directory (AP_LOCAL_DATA_DIR)", Description: "本地支付宝的密钥和数据; 留空用默认目录 / Keys and state of the local Alipay; blank for the default.", Default: ""},
+	"AP_REFUND_MAX_AMOUNT":   {Type: "string", Title: "单笔退款上限 (元) / Refund cap in yuan (AP_REFUND_MAX_AMOUNT)", Description: "拒绝超过此金额的单笔退款, 如 500 或 99.50; 留空不设上限 / Refuse any single refund above this, e.g. 500 or 99.50; blank for no cap.", Default: ""},
+	"AP_WATCH_PAYMENTS":      {Type: "boolean", Title: "关注付款 / Watch payments (AP_WATCH_PAYMENTS)", Description: "为每个支付链接查询订单直到付款, 并可订阅 alipay://trade/<outTradeNo> / Watch each order a link is made for; clients may subscribe to alipay://trade/<outTradeNo>.", Default: true},
+	"AP_REFUND_CONFIRM":      {Type: "string", Title: "退款确认 / Refund confirmation (AP_REFUND_CONFIRM)", Description: "auto (客户端支持时询问用户 / ask when the client can), always 或 / or never.", Default: "auto"},
+	"AP_READ_ONLY":           {Type: "boolean", Title: "只读模式 / Read-only mode (AP_READ_ONLY)", Description: "只提供只读工具 (查询、等待付款) / Serve only the read-only tools (queries, waiting for a payment).", Default: false},
+	"AP_PAY_TIMEOUT":         {Type: "string", Title: "支付有效期 / Payment timeout (AP_PAY_TIMEOUT)", Description: "链接和二维码的有效期, 5m 至 15d, 如 30m、2h、1d / How long a link or QR code stays payable, 5m to 15d, e.g. 30m, 2h, 1d.", Default: "2h"},
+	"AP_PAID_WEBHOOK":        {Type: "string", Title: "付款通知地址 / Paid webhook (AP_PAID_WEBHOOK)", Description: "买家付款时通知的地址: 你的 http(s) 接口, 或钉钉、企业微信、飞书群机器人 / Where you are told a buyer paid: your http(s) endpoint, or a DingTalk, WeCom or Feishu group bot.", Default: ""},
+	"AP_PAID_WEBHOOK_SECRET": {Type: "string", Title: "付款通知密钥 / Paid webhook secret (AP_PAID_WEBHOOK_SECRET)", Description: "付款通知的签名密钥 (自己的接口必填, 至少 16 个字符) / The paid notifications' signing key (required for your own endpoint, at least 16 characters).", Default: "", Sensitive: true},
+}
+
+// notInBundle are the variables the server reads that the bundle leaves
+// out, and why; a test keeps userOptions and these covering config.Variables.
+var notInBundle = map[string]string{
+	"AP_STATE_KEY": "shares refund confirmations between replicas of an HTTP deployment; Claude Desktop runs one process",
 }
 
 // bundleBinaries are the binaries the bundle carries and where. Windows
@@ -111,15 +123,21 @@ var bundleBinaries = map[Target]string{
 }
 
 // NewManifest returns the bundle's manifest for version (semver), listing
-// the server's tools.
+// the tools the server serves with the bundle's defaults (AP_SELECT_TOOLS=all).
 func NewManifest(version string) Manifest {
 	env := map[string]string{}
 	for k := range userOptions {
 		env[k] = "${user_config." + k + "}"
 	}
+	selected, err := config.ParseSelectTools("all")
+	if err != nil {
+		panic(err) // "all" is always valid
+	}
 	var ts []ManifestTool
 	for _, t := range tools.All(tools.Deps{}) {
-		ts = append(ts, ManifestTool{Name: t.Tool.Name, Description: t.Tool.Description})
+		if slices.Contains(selected, t.Tool.Name) {
+			ts = append(ts, ManifestTool{Name: t.Tool.Name, Description: t.Tool.Description})
+		}
 	}
 	return Manifest{
 		ManifestVersion: "0.3",
