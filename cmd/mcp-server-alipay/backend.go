@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rsa"
 	"fmt"
 	"log/slog"
 	"os"
@@ -22,6 +23,9 @@ type backend struct {
 	watchClient *alipay.Client
 	local       *localalipay.Server // nil unless AP_CURRENT_ENV=local
 	dataDir     string              // local mode only
+	// alipayKey verifies what Alipay signs (answers, notifications): the
+	// local Alipay's key in local mode.
+	alipayKey *rsa.PublicKey
 }
 
 func (b *backend) Close() error {
@@ -84,7 +88,7 @@ func newBackend(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 		b.Close()
 		return nil, err
 	}
-	b.client = c
+	b.client, b.alipayKey = c, ac.AlipayPublicKey
 	return b, nil
 }
 

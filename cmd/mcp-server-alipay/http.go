@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
 
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/config"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/httpserve"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/notify"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
 )
 
@@ -44,25 +49,56 @@ func serveHTTP(ctx context.Context, args []string, getenv func(string) string, s
 	logger, closeLog := openLog(cfg, stderr)
 	defer closeLog()
 
+	// Listen first: in local mode the receiver's address (this listener)
+	// is the notify_url the local Alipay posts to.
+	ln, err := net.Listen("tcp", ho.Listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "mcp-server-alipay http: 监听 %s 失败 / cannot listen on %s: %v\n", ho.Listen, ho.Listen, err)
+		return 1
+	}
+	defer ln.Close()
+	if cfg.Env == config.Local && cfg.NotifyURL == "" {
+		cfg.NotifyURL = localNotifyURL(ln.Addr(), ho.TLSCert != "")
+	}
+
 	// The backend outlives the signal: calls in flight during the graceful
 	// shutdown still reach Alipay. It is closed after the server stops.
+	bctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
 	m := httpserve.NewMetrics()
-	svc, err := newService(context.WithoutCancel(ctx), cfg, logger, tools.Options{OnCall: m.ObserveCall, PerCaller: true, GetSessionID: httpserve.SessionIDs(ho.Replica)})
+	svc, err := newService(bctx, cfg, logger, tools.Options{OnCall: m.ObserveCall, PerCaller: true, GetSessionID: httpserve.SessionIDs(ho.Replica)})
 	if err != nil {
 		fmt.Fprintf(stderr, "mcp-server-alipay: %v\n", err)
 		return 1
 	}
 	defer svc.Close()
 	ho.Server, ho.Metrics, ho.Logger = svc.server, m, logger
-	ho.Ready = []httpserve.Check{{Name: "config", Check: func(context.Context) error { return nil }}}
+	ho.Ready = []httpserve.Check{
+		{Name: "config", Check: func(context.Context) error { return nil }},
+		{Name: "ledger", Check: svc.ledger.Ping},
+	}
+	if err := mountReceiver(&ho, svc, cfg, m, logger); err != nil {
+		fmt.Fprintf(stderr, "mcp-server-alipay http: 未启动 / not started: %v\n", err)
+		return 2
+	}
+	// A payment recorded anywhere (this receiver, another replica's, a
+	// watch) reaches this process's subscribers and waiting calls.
+	if svc.watcher != nil {
+		events, err := svc.ledger.Subscribe(bctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "mcp-server-alipay http: %v\n", err)
+			return 1
+		}
+		go svc.watcher.FollowLedger(bctx, events, svc.backend.client.AppID(), string(cfg.Env))
+	}
 	hs, err := httpserve.New(ho)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcp-server-alipay http: 未启动 / not started: %v\n", err)
 		return 2
 	}
 	svc.announceLocal(stderr)
-	svc.logStart(logger, "http", "listen", ho.Listen, "auth", hs.AuthEnabled())
-	err = hs.Serve(ctx, func(addr net.Addr) {
+	svc.logStart(logger, "http", "listen", ln.Addr().String(), "auth", hs.AuthEnabled(), "notify_url", cfg.NotifyURL)
+	err = hs.ServeListener(ctx, ln, func(addr net.Addr) {
 		scheme := "http"
 		if ho.TLSCert != "" {
 			scheme = "https"
@@ -104,4 +140,53 @@ HTTP 变量 / HTTP variables:
 所有 AP_* 变量 / Every AP_* variable:  mcp-server-alipay help
 `)
 	return b.String()
+}
+
+// localNotifyURL is this listener's receiver as the local Alipay reaches
+// it: on loopback, whatever interface the server listens on.
+func localNotifyURL(addr net.Addr, tls bool) string {
+	_, port, _ := net.SplitHostPort(addr.String())
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	return scheme + "://127.0.0.1:" + port + notifyPath
+}
+
+// notifyPath is where the receiver listens when AP_NOTIFY_URL does not say
+// (local mode).
+const notifyPath = "/alipay/notify"
+
+// mountReceiver serves Alipay's payment notifications at the path of
+// AP_NOTIFY_URL, without bearer auth (Alipay signs them), and lets its host
+// through the Host check. Without AP_NOTIFY_URL there is nothing to mount.
+func mountReceiver(ho *httpserve.Options, svc *service, cfg *config.Config, m *httpserve.Metrics, logger *slog.Logger) error {
+	if cfg.NotifyURL == "" {
+		return nil
+	}
+	u, err := url.Parse(cfg.NotifyURL)
+	if err != nil {
+		return fmt.Errorf("AP_NOTIFY_URL: %w", err)
+	}
+	path := u.Path
+	switch path {
+	case "", "/", "/mcp", "/healthz", "/readyz", "/metrics":
+		return fmt.Errorf("AP_NOTIFY_URL 的路径 %q 与本服务的其他路径冲突, 请用例如 /alipay/notify / the path %q of AP_NOTIFY_URL collides with the server's own paths; use e.g. /alipay/notify", path, path)
+	}
+	rc, err := notify.New(notify.Options{
+		Store:     svc.account,
+		AppID:     svc.backend.client.AppID(),
+		AlipayKey: svc.backend.alipayKey,
+		Logger:    logger,
+		Count:     func(result string) { m.Notifications.Inc(result) },
+	})
+	if err != nil {
+		return err
+	}
+	ho.Routes = map[string]http.Handler{"POST " + path: rc}
+	if len(ho.AllowedHosts) > 0 || ho.PublicURL != "" {
+		// A Host allow-list is in force: let Alipay's posts through.
+		ho.AllowedHosts = append(ho.AllowedHosts, u.Hostname())
+	}
+	return nil
 }

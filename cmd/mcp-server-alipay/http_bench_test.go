@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"runtime"
@@ -21,6 +22,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
 )
 
@@ -201,4 +203,79 @@ func BenchmarkHTTPIdleSessions(b *testing.B) {
 		}
 		first.Close()
 	}
+}
+
+// BenchmarkHTTPPayToUpdate: the buyer's pay click in the local cashier →
+// the subscribed client's notifications/resources/updated, through Alipay's
+// notification to the receiver (sandbox mode against the local Alipay, so
+// the payment watch first looks only after 2 s and cannot be what answers).
+// Reports p50-ms and p99-ms from just before the click (cashier opened and
+// paid by localalipay.PayLink) to the update.
+func BenchmarkHTTPPayToUpdate(b *testing.B) {
+	gw, err := localalipay.Start(context.Background(), localalipay.Options{DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer gw.Close()
+	port, err := freeLoopbackPort()
+	if err != nil {
+		b.Fatal(err)
+	}
+	vars := gatewayEnv(gw)
+	vars["AP_LOG_ENABLED"] = "false"
+	vars["AP_NOTIFY_URL"] = fmt.Sprintf("http://127.0.0.1:%d/alipay/notify", port)
+	s := startHTTP(b, newEnv(b, vars), "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	updated := make(chan string, 16)
+	c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, &mcp.ClientOptions{
+		ResourceUpdatedHandler: func(_ context.Context, r *mcp.ResourceUpdatedNotificationRequest) { updated <- r.Params.URI }})
+	ctx := context.Background()
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.url}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cs.Close()
+	run := fmt.Sprintf("%d", time.Now().UnixNano()%1e8)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		no := fmt.Sprintf("PAY%s-%d", run, i)
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","totalAmount":1,"orderTitle":"t"}`)})
+		if err != nil || res.IsError {
+			b.Fatalf("create: %v %v", err, res)
+		}
+		if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: tools.TradeURI(no)}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		if _, err := localalipay.PayLink(ctx, res.StructuredContent.(map[string]any)["url"].(string)); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case uri := <-updated:
+			if uri != tools.TradeURI(no) {
+				b.Fatalf("update of %s", uri)
+			}
+		case <-time.After(10 * time.Second):
+			b.Fatalf("no update for %s", no)
+		}
+		lat = append(lat, time.Since(t0))
+		b.StopTimer()
+		cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: tools.TradeURI(no)})
+		b.StartTimer()
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+func freeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/nodeinterop"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
@@ -287,5 +290,92 @@ func TestConformance(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^✓ ` + sc + `: \d+ passed, 0 failed$`).Match(out) {
 			t.Errorf("scenario %s did not pass:\n%s", sc, out)
 		}
+	}
+}
+
+// In local mode the local Alipay's notifications reach the receiver on the
+// same listener with no configuration: a subscriber hears of the payment,
+// a waiting call returns paid, the metrics count a verified notification,
+// and the audit log names the token that made the link.
+func TestHTTPReceivesLocalNotifications(t *testing.T) {
+	e := newEnv(t, map[string]string{"AP_HTTP_TOKENS": "platform:all:" + httpToken})
+	s := startHTTP(t, e)
+	updated := make(chan string, 10)
+	c := mcp.NewClient(&mcp.Implementation{Name: "notify-test", Version: "1"}, &mcp.ClientOptions{
+		ResourceUpdatedHandler: func(_ context.Context, r *mcp.ResourceUpdatedNotificationRequest) { updated <- r.Params.URI }})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.url, HTTPClient: &http.Client{Transport: bearerTransport{httpToken}}},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	no := orderNo("NOTIFY")
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","totalAmount":19.99,"orderTitle":"插画"}`)})
+	if err != nil || res.IsError {
+		t.Fatalf("create link: %v %v", err, res)
+	}
+	link := res.StructuredContent.(map[string]any)["url"].(string)
+	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: tools.TradeURI(no)}); err != nil {
+		t.Fatal(err)
+	}
+	waiter := s.goClient(t, "", httpToken) // 2026-07-28
+	waited := make(chan string, 1)
+	go func() {
+		r, err := waiter.CallTool(ctx, &mcp.CallToolParams{Name: tools.NameWaitPay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","timeoutSeconds":50}`)})
+		if err != nil {
+			waited <- err.Error()
+			return
+		}
+		waited <- resultText(r)
+	}()
+	if _, err := localalipay.PayLink(ctx, link); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case uri := <-updated:
+		if uri != tools.TradeURI(no) {
+			t.Errorf("updated %s", uri)
+		}
+	case <-ctx.Done():
+		t.Fatal("no resources/updated after the payment")
+	}
+	if got := <-waited; !strings.Contains(got, "TRADE_SUCCESS") {
+		t.Errorf("wait: %s", got)
+	}
+	metrics := func() string {
+		resp, err := http.Get(strings.TrimSuffix(s.url, "/mcp") + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(metrics(), `alipay_notifications_total{result="verified"} 1`+"\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no verified notification counted:\n%s\n%s", metrics(), s.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The audit log names the token.
+	u, _ := url.Parse(link)
+	led, err := ledger.Open(ctx, ledger.Options{Path: filepath.Join(e.home, ".local", "share", "mcp-server-alipay", "ledger.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer led.Close()
+	entries, err := led.Account(u.Query().Get("app_id"), "local").AuditLog(ctx, time.Time{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, en := range entries {
+		found = found || (en.OutTradeNo == no && en.Who == "token:platform")
+	}
+	if !found {
+		t.Errorf("no audit entry for %s by token:platform: %+v", no, entries)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -14,8 +15,10 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/nginxtest"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/pgtest"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
 )
 
@@ -25,21 +28,97 @@ import (
 // and every client carries on through nginx: 2026-07-28 clients at once,
 // session clients after opening a new session when theirs was on a.
 func TestReplicasBehindNginx(t *testing.T) {
-	gw := startLocal(t)
+	ctx := context.Background()
+	pg, err := pgtest.Start(ctx)
+	if err != nil {
+		if pgtest.Required() || !errors.Is(err, pgtest.ErrNotInstalled) {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	t.Cleanup(pg.Stop)
+	dbURL, err := pg.NewDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The local Alipay retries a notification that was not answered
+	// "success" after 200 ms, then 500 ms, 1 s, 2 s…
+	gw, err := localalipay.Start(ctx, localalipay.Options{DataDir: t.TempDir(),
+		NotifySchedule: []time.Duration{200 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	lb := nginxtest.New(t)
 	start := func(name string) *httpServer {
 		vars := gatewayEnv(gw)
 		vars["AP_HTTP_TOKENS"] = "platform:all:" + httpToken
 		vars["AP_HTTP_REPLICA"] = name
 		vars["AP_STATE_KEY"] = "replicas-share-this-key-0123456789abcdef"
-		vars["AP_WATCH_PAYMENTS"] = "false"
+		vars["AP_DATABASE_URL"] = dbURL
+		vars["AP_NOTIFY_URL"] = lb.URL + "/alipay/notify"
 		return startHTTP(t, newEnv(t, vars))
 	}
 	a, b := start("a"), start("b")
 	addr := func(s *httpServer) string {
 		return strings.TrimSuffix(strings.TrimPrefix(s.url, "http://"), "/mcp")
 	}
-	lb := nginxtest.Start(t, []nginxtest.Replica{{Name: "a", Addr: addr(a)}, {Name: "b", Addr: addr(b)}})
+	lb.Start(t, []nginxtest.Replica{{Name: "a", Addr: addr(a)}, {Name: "b", Addr: addr(b)}})
 	endpoint := lb.URL + "/mcp"
+
+	// A payment reaches subscribers on both replicas within 1 s, whichever
+	// replica the notification landed on (PostgreSQL LISTEN/NOTIFY); the
+	// payment watch would first look after 2 s.
+	t.Run("fan-out", func(t *testing.T) {
+		var subs []chan string
+		var sessions []*mcp.ClientSession
+		var first *mcp.ClientSession
+		for _, r := range []*httpServer{a, b} {
+			ch := make(chan string, 10)
+			c := mcp.NewClient(&mcp.Implementation{Name: "fanout", Version: "1"}, &mcp.ClientOptions{
+				ResourceUpdatedHandler: func(_ context.Context, n *mcp.ResourceUpdatedNotificationRequest) { ch <- n.Params.URI }})
+			cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: r.url, HTTPClient: &http.Client{Transport: bearerTransport{httpToken}}},
+				&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			subs = append(subs, ch)
+			sessions = append(sessions, cs)
+			if first == nil {
+				first = cs
+			}
+		}
+		for i := range 3 {
+			no := fmt.Sprintf("FAN%d-%d", time.Now().UnixNano()%1e8, i)
+			res, err := first.CallTool(ctx, &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","totalAmount":1,"orderTitle":"t"}`)})
+			if err != nil || res.IsError {
+				t.Fatalf("create: %v %v", err, res)
+			}
+			for _, cs := range sessions {
+				if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: tools.TradeURI(no)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := localalipay.PayLink(ctx, res.StructuredContent.(map[string]any)["url"].(string)); err != nil {
+				t.Fatal(err)
+			}
+			paid := time.Now()
+			for r, ch := range subs {
+				select {
+				case uri := <-ch:
+					if uri != tools.TradeURI(no) {
+						t.Errorf("replica %d: update of %s", r, uri)
+					}
+					if d := time.Since(paid); d > time.Second {
+						t.Errorf("replica %d heard of the payment %v after it", r, d)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("replica %d: no resources/updated for %s", r, no)
+				}
+			}
+		}
+	})
 
 	// Clients confirm every refund they are asked about; a 2026-07-28
 	// client's answer comes in a second request, which round robin sends to
@@ -174,8 +253,47 @@ func TestReplicasBehindNginx(t *testing.T) {
 		t.Error(err)
 	}
 
+	// No notification lost: every order paid at Alipay has a verified
+	// notification in the shared ledger, the ones posted to the killed
+	// replica included (Alipay's retries land on the survivor).
+	led, err := ledger.Open(ctx, ledger.Options{DatabaseURL: dbURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer led.Close()
+	acct := led.Account(gw.Credentials().AppID, "sandbox")
+	trades, err := gw.Trades(ctx, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paidOrders := 0
+	for _, tr := range trades {
+		if tr.PaidAt == "" {
+			continue
+		}
+		paidOrders++
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			ns, err := acct.Notifications(ctx, tr.OutTradeNo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			verified := false
+			for _, n := range ns {
+				verified = verified || n.Verified
+			}
+			if verified {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("order %s was paid, but no verified notification reached a replica", tr.OutTradeNo)
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
 	// No false success: every refund reported as made is at Alipay.
-	ctx := context.Background()
 	for _, c := range claimed {
 		d, err := gw.Trade(ctx, c.no)
 		if err != nil {
@@ -190,7 +308,7 @@ func TestReplicasBehindNginx(t *testing.T) {
 			t.Errorf("refund %s of %s reported as made, but Alipay has none", c.req, c.no)
 		}
 	}
-	t.Logf("%d calls, %d failed around the kill, %d refunds verified, %d session clients were on a", calls.Load(), failures.Load(), len(claimed), onA.Load())
+	t.Logf("%d calls, %d failed around the kill, %d refunds verified, %d session clients were on a, %d paid orders all notified", calls.Load(), failures.Load(), len(claimed), onA.Load(), paidOrders)
 	if onA.Load() == 0 {
 		t.Error("no session was on the killed replica")
 	}

@@ -12,7 +12,8 @@ import (
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
 )
 
-// scopeMiddleware makes the server show each caller only what its token
+// scopeMiddleware tells the tools who calls (for the audit log), and makes
+// the server show each caller only what its token
 // allows, per request (so it holds for stateless requests and for every
 // request of a stateful session alike): tools/list leaves out the tools the
 // token may not use, tools/call refuses them as unknown, and the order
@@ -20,10 +21,15 @@ import (
 func scopeMiddleware(authOn bool) mcp.Middleware {
 	return func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			var ti = tokenInfo(req)
+			if ti != nil {
+				// The ledger's audit log names the token (token:<name>,
+				// oauth:<sub>) instead of the client's self-declared name.
+				ctx = tools.WithWho(ctx, ti.UserID)
+			}
 			if !authOn {
 				return next(ctx, method, req)
 			}
-			var ti = tokenInfo(req)
 			can := func(s tools.Scope) bool { return hasScope(ti, authOn, s) }
 			switch method {
 			case "tools/call":

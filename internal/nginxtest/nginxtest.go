@@ -24,6 +24,7 @@ type Replica struct {
 // Server is a running nginx.
 type Server struct {
 	URL    string // http://127.0.0.1:port
+	port   int
 	dir    string
 	cmd    *exec.Cmd
 	exited chan error
@@ -124,9 +125,28 @@ http {
 }
 `))
 
+// New reserves nginx's loopback port, so that its URL is known before the
+// replicas start (they need it as AP_NOTIFY_URL); Start runs it.
+func New(t testing.TB) *Server {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), port: port, exited: make(chan error, 1)}
+}
+
+// Start runs nginx in front of the replicas on a fresh port.
+func Start(t testing.TB, replicas []Replica) *Server {
+	t.Helper()
+	s := New(t)
+	s.Start(t, replicas)
+	return s
+}
+
 // Start runs nginx in front of the replicas. Without nginx it skips the test,
 // or fails it under CI=true (scripts/test.sh installs Debian's nginx).
-func Start(t testing.TB, replicas []Replica) *Server {
+func (s *Server) Start(t testing.TB, replicas []Replica) {
 	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
@@ -139,23 +159,18 @@ func Start(t testing.TB, replicas []Replica) *Server {
 		}
 	}
 	dir := t.TempDir()
-	for _, d := range []string{"tmp", "logs"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o777); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.Chmod(filepath.Join(dir, "tmp"), 0o777)
-	port, err := freePort()
-	if err != nil {
+	s.dir = dir
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o777); err != nil {
 		t.Fatal(err)
 	}
+	os.Chmod(filepath.Join(dir, "tmp"), 0o777)
 	runAs := ""
 	if os.Geteuid() == 0 {
 		if u, err := user.Current(); err == nil {
 			runAs = u.Username // workers as root in a throwaway test: they only read this directory
 		}
 	}
-	conf, err := Config(ConfigOptions{Listen: fmt.Sprintf("127.0.0.1:%d", port), Prefix: dir, User: runAs, Replicas: replicas})
+	conf, err := Config(ConfigOptions{Listen: fmt.Sprintf("127.0.0.1:%d", s.port), Prefix: dir, User: runAs, Replicas: replicas})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +181,6 @@ func Start(t testing.TB, replicas []Replica) *Server {
 	if out, err := exec.Command(bin, "-t", "-p", dir, "-c", confPath).CombinedOutput(); err != nil {
 		t.Fatalf("nginx -t: %v\n%s\n%s", err, out, conf)
 	}
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir, exited: make(chan error, 1)}
 	s.cmd = exec.Command(bin, "-p", dir, "-c", confPath, "-g", "daemon off;")
 	var stderr bytes.Buffer
 	s.cmd.Stderr = &stderr
@@ -184,10 +198,10 @@ func Start(t testing.TB, replicas []Replica) *Server {
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), time.Second)
 		if err == nil {
 			c.Close()
-			return s
+			return
 		}
 		select {
 		case err := <-s.exited:
