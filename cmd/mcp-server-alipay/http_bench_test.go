@@ -29,7 +29,8 @@ import (
 // The HTTP service under load, the binary as a subprocess in local mode,
 // clients in this process (so they share the machine's cores with it):
 //
-//	go test -run '^$' -bench 'HTTP' -benchtime 3000x ./cmd/mcp-server-alipay/
+//	go test -run '^$' -bench 'HTTPCreateWebPage|HTTPIdleSessions' -benchtime 3000x ./cmd/mcp-server-alipay/
+//	go test -run '^$' -bench 'HTTPPayToUpdate' -benchtime 50x ./cmd/mcp-server-alipay/
 //
 // BenchmarkHTTPCreateWebPage: create-web-page-alipay-payment from 100
 // concurrent clients (2026-07-28 stateless, and 2025-11-25 sessions). Each
