@@ -219,7 +219,7 @@ func TestTypeScriptSDKClientOverHTTP(t *testing.T) {
 	if got.SessionID == nil || got.ProtocolVersion < "2025-06-18" {
 		t.Errorf("protocol %q, session %v: want a stateful session", got.ProtocolVersion, got.SessionID)
 	}
-	if want := []string{tools.NameQRPay, tools.NameMobilePay, tools.NameWebPagePay, tools.NameQueryPay, tools.NameRefundQuery, tools.NameWaitPay}; !slices.Equal(got.Tools, want) {
+	if want := []string{tools.NameQRPay, tools.NameMobilePay, tools.NameWebPagePay, tools.NameListOrders, tools.NameQueryPay, tools.NameRefundQuery, tools.NameWaitPay}; !slices.Equal(got.Tools, want) {
 		t.Errorf("tools = %v, want %v", got.Tools, want)
 	}
 	if got.Created.IsError || !strings.HasPrefix(got.Created.StructuredContent["url"].(string), gw.URL()) {
@@ -259,7 +259,7 @@ func TestInspectorCLIOverHTTP(t *testing.T) {
 		return m
 	}
 	list := run("--method", "tools/list")
-	if n := len(list["tools"].([]any)); n != 7 {
+	if n := len(list["tools"].([]any)); n != 8 {
 		t.Errorf("tools/list: %d tools", n)
 	}
 	no := orderNo("INSPHTTP")

@@ -96,6 +96,10 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger, o 
 	// Watching follows the order status resource, which needs queryPay.
 	if cfg.WatchPayments && tools.ResourceSelected(svc.served) {
 		wo := watchOptions(b.local != nil, logger)
+		if ledger.IsPostgres(cfg.DatabaseURL) {
+			// Processes sharing the ledger: one of them polls each order.
+			wo.Leases = svc.account
+		}
 		svc.watcher = paywatch.New(ctx, b.watchClient, wo)
 		deps.Watcher = svc.watcher
 		recordWatches(svc.watcher, svc.account, logger)
