@@ -66,7 +66,8 @@ func serveHTTP(ctx context.Context, args []string, getenv func(string) string, s
 	bctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	m := httpserve.NewMetrics()
-	svc, err := newService(bctx, cfg, logger, tools.Options{OnCall: m.ObserveCall, PerCaller: true, GetSessionID: httpserve.SessionIDs(ho.Replica)})
+	svc, err := newService(bctx, cfg, logger, tools.Options{OnCall: m.ObserveCall, PerCaller: true, GetSessionID: httpserve.SessionIDs(ho.Replica)},
+		func(outcome string) { m.Webhooks.Inc(outcome) })
 	if err != nil {
 		fmt.Fprintf(stderr, "mcp-server-alipay: %v\n", err)
 		return 1

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -298,7 +299,14 @@ func TestConformance(t *testing.T) {
 // a waiting call returns paid, the metrics count a verified notification,
 // and the audit log names the token that made the link.
 func TestHTTPReceivesLocalNotifications(t *testing.T) {
-	e := newEnv(t, map[string]string{"AP_HTTP_TOKENS": "platform:all:" + httpToken})
+	hooked := make(chan string, 10)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		hooked <- string(b)
+	}))
+	defer hook.Close()
+	e := newEnv(t, map[string]string{"AP_HTTP_TOKENS": "platform:all:" + httpToken,
+		"AP_PAID_WEBHOOK": hook.URL + "/paid", "AP_PAID_WEBHOOK_SECRET": "webhook-secret-0123456789abcdef0123"})
 	s := startHTTP(t, e)
 	updated := make(chan string, 10)
 	c := mcp.NewClient(&mcp.Implementation{Name: "notify-test", Version: "1"}, &mcp.ClientOptions{
@@ -344,6 +352,15 @@ func TestHTTPReceivesLocalNotifications(t *testing.T) {
 	if got := <-waited; !strings.Contains(got, "TRADE_SUCCESS") {
 		t.Errorf("wait: %s", got)
 	}
+	// The paid webhook fires from the ledger's outbox.
+	select {
+	case body := <-hooked:
+		if !strings.Contains(body, no) {
+			t.Errorf("webhook body lacks the order: %s", body)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no paid webhook")
+	}
 	metrics := func() string {
 		resp, err := http.Get(strings.TrimSuffix(s.url, "/mcp") + "/metrics")
 		if err != nil {
@@ -354,9 +371,10 @@ func TestHTTPReceivesLocalNotifications(t *testing.T) {
 		return string(b)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(metrics(), `alipay_notifications_total{result="verified"} 1`+"\n") {
+	for m := metrics(); !strings.Contains(m, `alipay_notifications_total{result="verified"} 1`+"\n") ||
+		!strings.Contains(m, `webhook_deliveries_total{outcome="delivered"} 1`+"\n"); m = metrics() {
 		if time.Now().After(deadline) {
-			t.Fatalf("no verified notification counted:\n%s\n%s", metrics(), s.stderr.String())
+			t.Fatalf("no verified notification or webhook delivery counted:\n%s\n%s", metrics(), s.stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

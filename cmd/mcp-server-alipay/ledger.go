@@ -86,11 +86,11 @@ var beijing = time.FixedZone("CST", 8*3600)
 // the ledger's outbox. It wakes on the ledger's paid events (every
 // process's, on PostgreSQL) and polls for the rest. The returned function
 // stops it and waits.
-func startPaidHook(ctx context.Context, cfg *config.Config, led *ledger.Ledger, logger *slog.Logger) (func(), error) {
+func startPaidHook(ctx context.Context, cfg *config.Config, led *ledger.Ledger, logger *slog.Logger, count func(outcome string)) (func(), error) {
 	if cfg.PaidWebhook.IsZero() {
 		return func() {}, nil
 	}
-	s, err := paidhook.NewSender(paidhook.FromLedger(led), paidhook.Options{Target: cfg.PaidWebhook, Logger: logger})
+	s, err := paidhook.NewSender(paidhook.FromLedger(led), paidhook.Options{Target: cfg.PaidWebhook, Logger: logger, Count: count})
 	if err != nil {
 		return nil, err
 	}

@@ -30,7 +30,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) in
 	logger, closeLog := openLog(cfg, stderr)
 	defer closeLog()
 
-	svc, err := newService(ctx, cfg, logger, tools.Options{})
+	svc, err := newService(ctx, cfg, logger, tools.Options{}, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcp-server-alipay: %v\n", err)
 		return 1
@@ -71,9 +71,10 @@ type service struct {
 }
 
 // newService builds the MCP server from cfg. o carries what the transport
-// adds (a call hook, per-caller results); its Deps, Tools, Logger and
+// adds (a call hook, per-caller results), and webhookCount, when not nil,
+// counts the paid webhook's delivery attempts; o's Deps, Tools, Logger and
 // Version are filled in here.
-func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger, o tools.Options) (*service, error) {
+func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger, o tools.Options, webhookCount func(outcome string)) (*service, error) {
 	b, err := newBackend(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
@@ -85,7 +86,7 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger, o 
 		return nil, err
 	}
 	svc.account = svc.ledger.Account(b.client.AppID(), string(cfg.Env))
-	if svc.stop, err = startPaidHook(ctx, cfg, svc.ledger, logger); err != nil {
+	if svc.stop, err = startPaidHook(ctx, cfg, svc.ledger, logger, webhookCount); err != nil {
 		svc.stop = func() {}
 		svc.Close()
 		return nil, err

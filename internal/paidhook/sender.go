@@ -39,6 +39,9 @@ type Outbox interface {
 type Options struct {
 	Target Target       // AP_PAID_WEBHOOK and its secret (config.Config.PaidWebhook)
 	Logger *slog.Logger // nil discards
+	// Count, when not nil, is told of every delivery attempt's outcome:
+	// "delivered" or "failed" (for /metrics).
+	Count func(outcome string)
 	// Client sends the requests; nil is a client that follows no redirect
 	// (a signed event is not re-posted to another address). Its Timeout,
 	// if any, applies on top of Options.Timeout.
@@ -205,6 +208,13 @@ func (s *Sender) deliver(ctx context.Context, ev Event) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	t := s.opts.Target
+	if s.opts.Count != nil {
+		if err == nil {
+			s.opts.Count("delivered")
+		} else {
+			s.opts.Count("failed")
+		}
+	}
 	if err == nil {
 		if rerr := s.outbox.Delivered(rctx, ev.ID); rerr != nil {
 			// Delivered but not recorded: the lease expires and the event
