@@ -243,10 +243,11 @@ func TestReplicasBehindNginx(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// Marked before the signal, so no client sees the replica gone first.
+	killed.Store(true)
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	killed.Store(true)
 	wg.Wait()
 	close(errs)
 	for err := range errs {

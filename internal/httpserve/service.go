@@ -18,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/metrics"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/rpcid"
 )
 
 // Options configure a Service.
@@ -221,6 +222,9 @@ func New(o Options) (*Service, error) {
 		}
 		stateful.ServeHTTP(w, r)
 	})
+	// Request ids come back exactly as sent (the SDK reads numeric ids
+	// through float64); after authentication, so strangers fill no table.
+	mcpH = rpcid.Handler(rpcid.NewMapper(), mcpH)
 	mcpH = s.calls.wrap(mcpH)
 	if s.authOn {
 		// The limit is per token; an open loopback server has one user.

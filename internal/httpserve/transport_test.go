@@ -209,3 +209,15 @@ func TestSessionIDsNameTheReplica(t *testing.T) {
 		}
 	}
 }
+
+// Request ids come back exactly as sent, even those a float64 cannot hold.
+func TestRequestIDsExact(t *testing.T) {
+	h := start(t, nil)
+	for _, id := range []string{`9007199254740993`, `-9223372036854775808`, `"abc"`, `0`} {
+		body := strings.Replace(initBody, `"id":1`, `"id":`+id, 1)
+		resp, got := h.post(t, body, nil)
+		if resp.StatusCode != 200 || !strings.Contains(got, `"id":`+id+`,`) {
+			t.Errorf("id %s: %d %s", id, resp.StatusCode, got)
+		}
+	}
+}
