@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/paidhook"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/pgtest"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
 
@@ -283,5 +287,79 @@ func TestLedgerStartupFaults(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPaidWebhookFromBinary: with AP_PAID_WEBHOOK set, the server starts the
+// sender over the ledger's outbox; a payment the watch sees reaches the
+// receiver once, signed, under the order's stable event id.
+func TestPaidWebhookFromBinary(t *testing.T) {
+	const secret = "0123456789abcdef-webhook-secret"
+	got := make(chan *http.Request, 10)
+	bodies := make(chan []byte, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- r
+		bodies <- b
+	}))
+	t.Cleanup(recv.Close)
+	e := newEnv(t, map[string]string{"AP_PAID_WEBHOOK": recv.URL + "/paid", "AP_PAID_WEBHOOK_SECRET": secret})
+	s := e.connect(t)
+	no, _ := s.paidAt(t, "HOOK")
+	var r *http.Request
+	var body []byte
+	select {
+	case r = <-got:
+		body = <-bodies
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no paid notification within 20 s; server stderr:\n%s", s.stderr.String())
+	}
+	if err := paidhook.Verify(secret, r.Header.Get(paidhook.HeaderSignature), body, time.Now(), paidhook.DefaultTolerance); err != nil {
+		t.Fatalf("signature: %v", err)
+	}
+	ev, err := paidhook.ParseEvent(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _ := localalipay.AppID(e.dataDir)
+	if ev.OutTradeNo != no || ev.Amount != 19900 || ev.ID != ledger.PaidEventID(app, "local", no) || ev.ID != paidhook.NewEventID("local", app, no) {
+		t.Fatalf("event %+v", ev)
+	}
+	// A query that sees the payment again queues nothing more, and the
+	// delivery is recorded: nothing is left in the outbox.
+	mustOK(t, s.call(t, tools.NameQueryPay, `{"outTradeNo":"`+no+`"}`))
+	led := ledgerOf(t, e).Ledger()
+	waitFor(t, "the delivery to be recorded", func() bool {
+		n, err := led.PendingEvents(context.Background())
+		return err == nil && n == 0
+	})
+}
+
+// TestPostgresLedgerThroughBinary: AP_DATABASE_URL=postgres://… puts the
+// ledger in PostgreSQL; orders reads it back.
+func TestPostgresLedgerThroughBinary(t *testing.T) {
+	c, err := pgtest.Start(context.Background())
+	if err != nil {
+		if pgtest.Required() {
+			t.Fatalf("PostgreSQL is required under CI=true: %v", err)
+		}
+		t.Skip(err)
+	}
+	t.Cleanup(c.Stop)
+	u, err := c.NewDatabase(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, map[string]string{"AP_DATABASE_URL": u, "AP_STATE_KEY": strings.Repeat("k", 32), "AP_REFUND_CONFIRM": "never"})
+	s := e.connect(t)
+	no, _ := s.paidAt(t, "PG")
+	mustOK(t, s.call(t, tools.NameRefundPay, refundArgs(no)))
+	s.Close()
+	out, errOut, code := runBinary(t, e, "orders", "--json")
+	if code != 0 || !strings.Contains(out, `"out_trade_no":"`+no+`"`) || !strings.Contains(out, `"refunded":"50.00"`) {
+		t.Fatalf("orders on PostgreSQL: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Contains(errOut, pgtest.Password) {
+		t.Fatalf("the password leaked: %s", errOut)
 	}
 }

@@ -118,6 +118,10 @@ func TestLedgerRefundPrecheckAndSteps(t *testing.T) {
 	}
 	// The query shows what was refunded so far, and so do the resource and listOrders.
 	wantText(t, call(t, cs, NameQueryPay, `{"outTradeNo":"RF-1"}`), "refunded so far: ¥60.00")
+	rr, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: TradeURI("RF-1")})
+	if err != nil || len(rr.Contents) != 1 || !strings.Contains(rr.Contents[0].Text, `"refunded":60.00`) {
+		t.Fatalf("order resource: %v %+v", err, rr)
+	}
 	lo := call(t, cs, NameListOrders, `{"status":"paid"}`)
 	wantOK(t, lo)
 	if s := structured(t, lo); !strings.Contains(s, `"outTradeNo":"RF-1"`) || !strings.Contains(s, `"refunded":60,`) || !strings.Contains(s, `"amount":80,`) {
