@@ -156,7 +156,9 @@ func (s *Sender) Run(ctx context.Context) error {
 	for {
 		full := false
 		if ctx.Err() == nil {
-			s.due = time.Time{}
+			if !s.due.After(s.now()) {
+				s.due = time.Time{} // this claim takes what is due by now
+			}
 			evs, err := s.outbox.Claim(ctx, s.opts.Owner, s.opts.Batch, s.lease())
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("读取付款通知队列失败 / reading the paid notification outbox failed", "err", s.opts.Target.scrub(err.Error()))
