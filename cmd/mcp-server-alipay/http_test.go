@@ -3,9 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -396,4 +405,75 @@ func TestHTTPReceivesLocalNotifications(t *testing.T) {
 	if !found {
 		t.Errorf("no audit entry for %s by token:platform: %+v", no, entries)
 	}
+}
+
+// --tls-cert and --tls-key serve HTTPS; a client that trusts the
+// certificate lists the tools, and plain HTTP is not answered as MCP.
+func TestHTTPCommandTLS(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+
+	cmd := newEnv(t, nil).command("http", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
+	stderr := &lockedBuf{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	re := regexp.MustCompile(`serving MCP at (https://\S+/mcp)`)
+	var endpoint string
+	deadline := time.Now().Add(30 * time.Second)
+	for endpoint == "" {
+		if m := re.FindStringSubmatch(stderr.String()); m != nil {
+			endpoint = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no https address:\n%s", stderr.String())
+		} else {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(must(x509.ParseCertificate(der)))
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	c := mcp.NewClient(&mcp.Implementation{Name: "tls-test", Version: "1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: hc}, nil)
+	if err != nil {
+		t.Fatalf("connect over TLS: %v\n%s", err, stderr.String())
+	}
+	defer cs.Close()
+	res, err := cs.ListTools(ctx, nil)
+	if err != nil || len(res.Tools) == 0 {
+		t.Fatalf("tools over TLS: %v", err)
+	}
+	// Plain HTTP to the TLS port gets Go's 400 for a TLS server, not MCP.
+	resp, err := http.Post(strings.Replace(endpoint, "https://", "http://", 1), "application/json", strings.NewReader(`{}`))
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("plain HTTP on the TLS port: %d", resp.StatusCode)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
