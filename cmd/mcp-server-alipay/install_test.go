@@ -17,8 +17,10 @@ func TestReadmeInstallStatic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const install = "CGO_ENABLED=0 go install ./cmd/mcp-server-alipay"
-	for _, w := range []string{install, "CGO_ENABLED=0 go build -o mcp-server-alipay ./cmd/mcp-server-alipay", "Not published yet", "@latest"} {
+	// -trimpath as the release builds use it (internal/release), so this
+	// build shares their compiled packages in the build cache.
+	const install = "CGO_ENABLED=0 go install -trimpath ./cmd/mcp-server-alipay"
+	for _, w := range []string{install, "CGO_ENABLED=0 go build -trimpath -o mcp-server-alipay ./cmd/mcp-server-alipay", "Not published yet", "@latest"} {
 		if !strings.Contains(string(readme), w) {
 			t.Errorf("README lacks %q", w)
 		}
@@ -27,7 +29,7 @@ func TestReadmeInstallStatic(t *testing.T) {
 		t.Skip("the static check reads ELF")
 	}
 	bin := t.TempDir()
-	cmd := exec.Command("go", "install", "./cmd/mcp-server-alipay")
+	cmd := exec.Command("go", "install", "-trimpath", "./cmd/mcp-server-alipay")
 	cmd.Dir = "../.."
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOBIN="+bin)
 	if out, err := cmd.CombinedOutput(); err != nil {
