@@ -35,6 +35,10 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 		d.printf("  ! %s\n", w)
 	}
 	served := tools.Served(cfg.Tools, cfg.ReadOnly)
+	if err := tools.CheckServed(served, cfg.ReadOnly); err != nil {
+		d.fail("配置 / configuration", err.Error(), "让 AP_SELECT_TOOLS 至少选中一个会被提供的工具 / Make AP_SELECT_TOOLS select at least one tool that is served.")
+		return d.finish()
+	}
 	d.pass("配置 / configuration", fmt.Sprintf("AP_CURRENT_ENV=%s, %d 个工具 / tools", cfg.Env, len(served)))
 	if cfg.ReadOnly {
 		d.pass("只读模式 / read-only mode", "开启 (AP_READ_ONLY=true): 只提供只读工具, 不能创建支付、关闭订单或退款 / on: only read-only tools are served, no payments, closes or refunds: "+strings.Join(served, ", "))

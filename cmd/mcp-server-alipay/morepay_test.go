@@ -216,3 +216,18 @@ func TestReadOnlyThroughBinary(t *testing.T) {
 		t.Errorf("doctor does not say read-only mode is on:\n%s", out)
 	}
 }
+
+// Read-only mode that leaves no tool fails closed: the server does not
+// start (exit 2, like every configuration error) and doctor fails.
+func TestReadOnlyNothingServedThroughBinary(t *testing.T) {
+	e := newEnv(t, map[string]string{"AP_READ_ONLY": "true", "AP_SELECT_TOOLS": "refundPay"})
+	const msg = "只读模式下所选工具都不是只读的 / read-only mode leaves no tool to serve"
+	_, stderr, code := runBinary(t, e)
+	if code != 2 || !strings.Contains(stderr, msg) || strings.Contains(stderr, "serving only") {
+		t.Errorf("serve: exit %d, stderr:\n%s", code, stderr)
+	}
+	out, _, code := runBinary(t, e, "doctor")
+	if code != 1 || !strings.Contains(out, msg) || strings.Contains(out, "0 个工具") {
+		t.Errorf("doctor: exit %d:\n%s", code, out)
+	}
+}

@@ -222,6 +222,11 @@ func loadConfig(getenv func(string) string, stderr io.Writer) (*config.Config, b
 		fmt.Fprintln(stderr, "Run `mcp-server-alipay help` for every variable; without an Alipay account, set AP_CURRENT_ENV=local to try it.")
 		return nil, false
 	}
+	if err := tools.CheckServed(tools.Served(cfg.Tools, cfg.ReadOnly), cfg.ReadOnly); err != nil {
+		fmt.Fprintln(stderr, "mcp-server-alipay: 配置无效, 未启动 / invalid configuration, not started:")
+		fmt.Fprintf(stderr, "  ✗ %v\n", err)
+		return nil, false
+	}
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(stderr, "mcp-server-alipay: 注意 / note: %s\n", w)
 	}

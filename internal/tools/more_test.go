@@ -394,3 +394,25 @@ func TestReadOnlyAndSelection(t *testing.T) {
 		t.Error("the instructions do not tell the model to wait after sending a link")
 	}
 }
+
+// A read-only selection of write tools only serves nothing, and nothing is
+// not "all": no server is built, and no resource or watching is selected.
+func TestReadOnlyNothingServed(t *testing.T) {
+	d, _ := localDeps(t)
+	served := Served([]string{NameRefundPay}, true)
+	if served == nil || len(served) != 0 {
+		t.Fatalf("Served = %#v, want an empty, non-nil list", served)
+	}
+	if ResourceSelected(served) {
+		t.Error("no tool served, yet the order status resource (and watching) is selected")
+	}
+	if err := CheckServed(served, true); !errors.Is(err, ErrNothingServed) || !strings.Contains(err.Error(), "只读模式下所选工具都不是只读的 / read-only mode leaves no tool to serve") {
+		t.Errorf("CheckServed: %v", err)
+	}
+	if _, err := NewServer(Options{Deps: d, Tools: []string{NameRefundPay}, ReadOnly: true}); !errors.Is(err, ErrNothingServed) {
+		t.Errorf("NewServer with nothing to serve: %v", err)
+	}
+	if err := CheckServed(Served(nil, true), true); err != nil {
+		t.Errorf("read-only with the default selection: %v", err)
+	}
+}

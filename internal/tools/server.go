@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -86,9 +87,10 @@ type Options struct {
 
 // Served returns the full names of the tools a selection (nil = all but
 // the opt-in ones) serves, in read-only mode only the read-only ones, in
-// canonical order.
+// canonical order. It is never nil: an empty list means no tool (see
+// CheckServed), never "all".
 func Served(selected []string, readOnly bool) []string {
-	var out []string
+	out := []string{}
 	for _, t := range All(Deps{}) {
 		chosen := selected == nil && !t.OptIn || slices.Contains(selected, t.Tool.Name)
 		if chosen && (!readOnly || t.Tool.Annotations.ReadOnlyHint) {
@@ -128,6 +130,9 @@ func NewServer(o Options) (*mcp.Server, error) {
 		}
 	}
 	served := Served(o.Tools, o.ReadOnly)
+	if err := CheckServed(served, o.ReadOnly); err != nil {
+		return nil, err
+	}
 	resource := o.Deps.Client != nil && ResourceSelected(served)
 	if resource {
 		resourceOptions(o.Deps, so)
@@ -195,11 +200,29 @@ func refuseReadOnly(refused map[string]bool, logger *slog.Logger) mcp.Middleware
 	}
 }
 
-// ResourceSelected reports whether a tool selection (full names; nil = all)
-// gets the order status resource and payment watching: only with
-// query-alipay-payment.
-func ResourceSelected(selected []string) bool {
-	return selected == nil || slices.Contains(selected, NameQueryPay)
+// ResourceSelected reports whether the served tools (Served's answer, full
+// names) get the order status resource and payment watching: only with
+// query-alipay-payment. An empty list gets nothing.
+func ResourceSelected(served []string) bool {
+	return slices.Contains(served, NameQueryPay)
+}
+
+// ErrNothingServed is CheckServed's error: read-only mode left none of the
+// selected tools.
+var ErrNothingServed = errors.New("只读模式下所选工具都不是只读的 / read-only mode leaves no tool to serve")
+
+// CheckServed fails closed when a selection serves nothing: a server with
+// no tool must not start (nor answer resource reads or watch orders as if
+// everything had been selected).
+func CheckServed(served []string, readOnly bool) error {
+	if len(served) > 0 {
+		return nil
+	}
+	if readOnly {
+		return fmt.Errorf("AP_SELECT_TOOLS, AP_READ_ONLY: %w; 在 AP_SELECT_TOOLS 中加入只读工具 (queryPay, refundQuery, waitPay, listOrders) 或关闭 AP_READ_ONLY / "+
+			"add a read-only tool (queryPay, refundQuery, waitPay, listOrders) to AP_SELECT_TOOLS, or turn AP_READ_ONLY off", ErrNothingServed)
+	}
+	return errors.New("AP_SELECT_TOOLS: 没有选择任何工具 / selects no tool")
 }
 
 // Scope is the permission a caller needs to use a tool over HTTP.
