@@ -31,7 +31,10 @@ func openLedger(ctx context.Context, cfg *config.Config) (*ledger.Ledger, error)
 // queues the paid event (once, whichever source saw it first).
 func recordWatches(w *paywatch.Watcher, acct *ledger.Account, logger *slog.Logger) {
 	w.OnChange(func(ctx context.Context, c paywatch.Change) {
-		if c.Status == paywatch.NotOpened {
+		// A change without the trade came from the ledger itself
+		// (FollowLedger: a notification, another replica): it is recorded
+		// already, and must not be written again as the watch's.
+		if c.Status == paywatch.NotOpened || c.Trade == nil {
 			return
 		}
 		s := ledger.StatusSeen{OutTradeNo: c.OutTradeNo, Status: c.Status, Source: ledger.SourceWatch, Who: "watch"}
