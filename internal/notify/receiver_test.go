@@ -516,3 +516,60 @@ func TestNotRecordedIsNotAcknowledged(t *testing.T) {
 		t.Fatalf("outbox = %d, want 1 paid event", n)
 	}
 }
+
+// TestCutShortBetweenWrites: the notification is recorded but applying it
+// to the order fails (as if the process died between the two writes).
+// Alipay is not told success; its retry is a duplicate by notify_id, and
+// still finishes the job: the order is paid, once.
+func TestCutShortBetweenWrites(t *testing.T) {
+	ctx := context.Background()
+	f := newFront(t)
+	srv, client := localAlipay(t, f.url+notifyPath)
+	rc := startReceiverAt(t, f, srv.Credentials().AppID, alipayKey(t, srv))
+	rc.newOrder(t, "N-cut-1", 500)
+
+	db, err := sql.Open("sqlite", "file:"+rc.path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TRIGGER break_status BEFORE INSERT ON ap_order_status
+		BEGIN SELECT RAISE(ABORT, 'power cut'); END`); err != nil {
+		t.Fatal(err)
+	}
+	pay(t, client, "N-cut-1", 500)
+	waitFor(t, "the local Alipay logs a failed attempt", 10*time.Second, func() bool {
+		d, err := srv.Trade(ctx, "N-cut-1")
+		return err == nil && len(d.Notifications) == 1 && len(d.Notifications[0].Log) >= 1
+	})
+	if d, _ := srv.Trade(ctx, "N-cut-1"); d.Notifications[0].Log[0].OK {
+		t.Fatal("acknowledged a notification whose order was not updated")
+	}
+	ns, err := rc.acct.Notifications(ctx, "N-cut-1")
+	if err != nil || len(ns) == 0 || !ns[0].Verified {
+		t.Fatalf("the notification itself should be recorded: %+v, %v", ns, err)
+	}
+	if o := rc.order(t, "N-cut-1"); o.Paid() {
+		t.Fatalf("order paid although the status write failed: %+v", o)
+	}
+	if _, err := db.ExecContext(ctx, `DROP TRIGGER break_status`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the retry (a duplicate) pays the order", 10*time.Second, func() bool {
+		o, err := rc.acct.Order(ctx, "N-cut-1")
+		return err == nil && o.Status == alipay.TradeSuccess
+	})
+	waitFor(t, "the local Alipay records the notification delivered", 10*time.Second, func() bool {
+		d, err := srv.Trade(ctx, "N-cut-1")
+		return err == nil && d.Notifications[0].State == "delivered"
+	})
+	if rc.counts.get(notify.Duplicate) == 0 {
+		t.Error("the retry was not seen as a duplicate")
+	}
+	if h, _ := rc.acct.History(ctx, "N-cut-1"); len(h) != 1 {
+		t.Fatalf("history %+v, want one change", h)
+	}
+	if n, _ := rc.ledger.PendingEvents(ctx); n != 1 {
+		t.Fatalf("outbox = %d, want 1 paid event", n)
+	}
+}
