@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 )
@@ -190,7 +191,14 @@ func openLink(ctx context.Context, link *url.URL) (string, error) {
 	}
 	resp, err := buyerClient.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("打开支付链接失败, 本地模拟支付宝是否在运行? (opening the payment link failed; is the LOCAL Alipay running?): %w", err)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return "", fmt.Errorf("打开支付链接失败: %s 上没有本地模拟支付宝在监听; 做这个链接的进程已退出, 同一数据目录上也没有别的本地支付宝在运行。"+
+				"在同一数据目录上启动 mcp-server-alipay sandbox --data-dir DIR, 它会接管这个端口 / "+
+				"opening the payment link failed: nothing listens at %s; the process that made the link has exited and no other LOCAL Alipay "+
+				"on its data directory runs. Start mcp-server-alipay sandbox --data-dir DIR on that data directory and it takes the port over: %w",
+				link.Host, link.Host, err)
+		}
+		return "", fmt.Errorf("打开支付链接失败, 本地模拟支付宝是否在运行? / opening the payment link failed; is the LOCAL Alipay running?: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))

@@ -100,3 +100,26 @@ func TestPayLinkOwnDataDir(t *testing.T) {
 		t.Errorf("message blames the host: %s", msg)
 	}
 }
+
+// A link whose every local Alipay has exited says so, and how to bring it
+// back, instead of a bare connection error.
+func TestLinkOfExitedDataDirExplained(t *testing.T) {
+	maker, err := localalipay.Start(ctxT(t), localalipay.Options{DataDir: newDataDir(t), PortPoll: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := newClient(t, maker.Credentials(), nil).PagePayURL(alipay.PayRequest{OutTradeNo: "GONE1", TotalAmount: 100, Subject: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	maker.Close()
+	_, err = localalipay.PayLink(ctxT(t), link)
+	if err == nil {
+		t.Fatal("paying a link whose every local Alipay has exited succeeded")
+	}
+	for _, w := range []string{"nothing listens at", "has exited", "sandbox --data-dir", "没有本地模拟支付宝在监听"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q: %v", w, err)
+		}
+	}
+}
