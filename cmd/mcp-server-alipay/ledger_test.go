@@ -81,12 +81,19 @@ func TestKill9MidRefund(t *testing.T) {
 	s.cmd.Process.Wait()
 
 	s2 := e.connect(t)
-	out := s2.stderr.String()
-	for _, want := range []string{"unknown outcome", no + "-R1", "¥50.00"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("restart stderr lacks %q:\n%s", want, out)
+	// The lines are written before the server serves, but reach the test
+	// through the stderr pipe's copier: wait for them rather than sample.
+	wants := []string{"unknown outcome", no + "-R1", "¥50.00"}
+	waitFor(t, "the restart lists the refund of unknown outcome on stderr", func() bool {
+		out := s2.stderr.String()
+		for _, want := range wants {
+			if !strings.Contains(out, want) {
+				return false
+			}
 		}
-	}
+		return true
+	})
+	out := s2.stderr.String()
 	if r, _ := acct.Refund(context.Background(), no, no+"-R1"); !r.Unsettled() {
 		t.Fatalf("after the restart the refund is %+v, want sent with an unknown outcome", r)
 	}
