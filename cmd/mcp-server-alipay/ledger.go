@@ -54,7 +54,8 @@ func recordWatches(w *paywatch.Watcher, acct *ledger.Account, logger *slog.Logge
 }
 
 // resumeWatches watches again, after a restart, the orders that are neither
-// paid nor closed and still inside their watch window.
+// paid nor closed and still inside their watch window, and the orders the
+// merchant closed unopened until their links expire.
 func resumeWatches(ctx context.Context, w *paywatch.Watcher, acct *ledger.Account, window time.Duration, logger *slog.Logger) int {
 	orders, err := acct.Unfinished(ctx, time.Now().Add(-window))
 	if err != nil {
@@ -64,7 +65,18 @@ func resumeWatches(ctx context.Context, w *paywatch.Watcher, acct *ledger.Accoun
 	for _, o := range orders {
 		w.WatchUntil(o.OutTradeNo, o.CreatedAt.Add(window))
 	}
-	return len(orders)
+	// Orders the merchant closed before the buyer opened their links: the
+	// watch closes the trade as soon as a buyer opens one, and reports a
+	// payment that gets through, until the links expire.
+	closed, err := acct.ClosedUnopened(ctx, time.Now())
+	if err != nil {
+		logger.Error("ledger: watches of closed orders not resumed", "err", err.Error())
+		return len(orders)
+	}
+	for _, o := range closed {
+		w.MarkClosed(o.OutTradeNo, o.ClosedAt, o.PayableUntil.Add(time.Minute))
+	}
+	return len(orders) + len(closed)
 }
 
 // reportUnsettled says on stderr which refunds were sent and never heard

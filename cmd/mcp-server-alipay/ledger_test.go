@@ -370,3 +370,44 @@ func TestPostgresLedgerThroughBinary(t *testing.T) {
 		t.Fatalf("the password leaked: %s", errOut)
 	}
 }
+
+// TestClosedUnopenedAfterRestart: an order closed before its link was
+// opened stays closed across a restart (the ledger keeps the close): a new
+// link is refused, and when the buyer opens the old one the resumed watch
+// closes the trade, so it cannot be paid.
+func TestClosedUnopenedAfterRestart(t *testing.T) {
+	e := newEnv(t, map[string]string{"AP_SELECT_TOOLS": "all,closePay"})
+	s := e.connect(t)
+	no := orderNo("CLOSED")
+	args := `{"outTradeNo":"` + no + `","totalAmount":3.5,"orderTitle":"t"}`
+	res := s.call(t, tools.NameWebPagePay, args)
+	mustOK(t, res)
+	link := structuredField(res, "url")
+	mustOK(t, s.call(t, tools.NameClosePay, `{"outTradeNo":"`+no+`"}`))
+	s.Close()
+	s.cmd.Wait()
+
+	s2 := e.connect(t)
+	mustToolError(t, s2.call(t, tools.NameMobilePay, args), "use a new outTradeNo")
+	m := localAt.FindStringSubmatch(s2.stderr.String())
+	if m == nil {
+		t.Fatalf("no local Alipay address in stderr:\n%s", s2.stderr.String())
+	}
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link = m[1] + u.RequestURI()
+	if _, err := localalipay.OpenLink(context.Background(), link); err != nil {
+		t.Fatal(err)
+	}
+	// Nobody queries: only the resumed watch can close the opened trade.
+	acct := ledgerOf(t, e)
+	waitFor(t, "the resumed watch to close the opened trade", func() bool {
+		o, err := acct.Order(context.Background(), no)
+		return err == nil && o.Status == "TRADE_CLOSED"
+	})
+	if _, err := localalipay.PayLink(context.Background(), link); err == nil {
+		t.Fatal("the buyer paid an order closed before the restart")
+	}
+}

@@ -43,13 +43,23 @@ type Order struct {
 	CreatedAt  time.Time
 	StatusAt   time.Time
 	PaidAt     time.Time // zero until paid
+	// ClosedAt is when the merchant closed the order through this server
+	// (MarkClosed), zero if never: an order closed before the buyer opened
+	// its link stays NOT_OPENED at Alipay, and only this remembers it.
+	ClosedAt time.Time
+	// PayableUntil is the latest expiry of the links and QR codes made for
+	// the order (zero: unknown, not made here).
+	PayableUntil time.Time
 }
 
 // Paid reports whether the buyer has paid.
 func (o Order) Paid() bool { return alipay.Paid(o.Status) }
 
-// Final reports whether the order's status can no longer change by payment.
-func (o Order) Final() bool { return o.Paid() || o.Status == alipay.TradeClosed }
+// Final reports whether the order's status can no longer change by payment,
+// or the merchant closed it: no new link may be made for it.
+func (o Order) Final() bool {
+	return o.Paid() || o.Status == alipay.TradeClosed || !o.ClosedAt.IsZero()
+}
 
 // NewOrder is an order a link is being made for.
 type NewOrder struct {
@@ -58,7 +68,10 @@ type NewOrder struct {
 	Amount     alipay.Amount
 	Title      string
 	Who        string
-	Audit      *Entry // optional: the call's audit entry, written with a new order
+	// PayableUntil is the link's expiry (time_expire); a later link for the
+	// same order moves the order's PayableUntil later, never earlier.
+	PayableUntil time.Time
+	Audit        *Entry // optional: the call's audit entry, written with a new order
 }
 
 // ErrNotFound is returned when the ledger holds no such record.
@@ -70,7 +83,8 @@ var ErrNotFound = errors.New("账本中没有该记录 / not in the ledger")
 var ErrOrderConflict = errors.New("商户订单号已用于不同的金额或标题 / outTradeNo already used with another amount or title")
 
 // ErrOrderFinal is wrapped when a link is asked for an order already paid or
-// closed.
+// closed (at Alipay, or by the merchant through MarkClosed: then the
+// OrderError's Existing.ClosedAt is set).
 var ErrOrderFinal = errors.New("订单已支付或已关闭 / the order is already paid or closed")
 
 // OrderError is a refusal of RecordOrder, with the order the ledger holds.
@@ -100,10 +114,10 @@ func (e *OrderError) Unwrap() error { return e.Kind }
 func (a *Account) RecordOrder(ctx context.Context, n NewOrder) (o Order, created bool, err error) {
 	now := ms(a.l.now())
 	const insertOrder = `INSERT INTO ap_orders
-		(app_id, env, out_trade_no, kind, amount_fen, title, status, created_by, created_ms, status_ms)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+		(app_id, env, out_trade_no, kind, amount_fen, title, status, created_by, created_ms, status_ms, payable_until_ms)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)
 		ON CONFLICT (app_id, env, out_trade_no) DO NOTHING RETURNING id`
-	args := []any{a.AppID, a.Env, n.OutTradeNo, n.Kind, int64(n.Amount), n.Title, StatusNotOpened, n.Who, now}
+	args := []any{a.AppID, a.Env, n.OutTradeNo, n.Kind, int64(n.Amount), n.Title, StatusNotOpened, n.Who, now, ms(n.PayableUntil)}
 	var id int64
 	switch {
 	case n.Audit == nil:
@@ -113,7 +127,7 @@ func (a *Account) RecordOrder(ctx context.Context, n NewOrder) (o Order, created
 		e := n.Audit
 		err = a.l.db.QueryRowContext(ctx, `WITH o AS (`+insertOrder+`),
 			au AS (INSERT INTO ap_audit (app_id, env, at_ms, who, action, out_trade_no, out_request_no, amount_fen, result, detail)
-				SELECT $1, $2, $9, $10, $11, $3, $12, $13, $14, $15 FROM o)
+				SELECT $1, $2, $9, $11, $12, $3, $13, $14, $15, $16 FROM o)
 			SELECT id FROM o`, append(args, e.Who, e.Action, e.OutRequestNo, int64(e.Amount), e.Result, e.Detail)...).Scan(&id)
 	default:
 		err = a.l.write(ctx, func(tx *txn) error {
@@ -127,7 +141,7 @@ func (a *Account) RecordOrder(ctx context.Context, n NewOrder) (o Order, created
 	}
 	if err == nil {
 		return Order{OutTradeNo: n.OutTradeNo, Kind: n.Kind, Amount: n.Amount, Title: n.Title, Status: StatusNotOpened,
-			CreatedBy: n.Who, CreatedAt: fromMS(now), StatusAt: fromMS(now)}, true, nil
+			CreatedBy: n.Who, CreatedAt: fromMS(now), StatusAt: fromMS(now), PayableUntil: fromMS(ms(n.PayableUntil))}, true, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return Order{}, false, a.l.unavailable(err)
@@ -151,18 +165,77 @@ func (a *Account) RecordOrder(ctx context.Context, n NewOrder) (o Order, created
 	if o.Amount != n.Amount || o.Title != n.Title {
 		return o, false, &knownError{&OrderError{Kind: ErrOrderConflict, Existing: o}}
 	}
+	if until := ms(n.PayableUntil); until > ms(o.PayableUntil) {
+		// The same link again, made later: payable until the later expiry.
+		if _, err := a.l.db.ExecContext(ctx, `UPDATE ap_orders SET payable_until_ms = $4
+			WHERE app_id = $1 AND env = $2 AND out_trade_no = $3 AND payable_until_ms < $4`,
+			a.AppID, a.Env, n.OutTradeNo, until); err != nil {
+			return Order{}, false, a.l.unavailable(err)
+		}
+		o.PayableUntil = fromMS(until)
+	}
 	return o, false, nil
 }
 
-const orderColumns = `out_trade_no, kind, amount_fen, title, status, trade_no, refunded_fen, created_by, created_ms, status_ms, paid_ms`
+// MarkClosed records that the merchant closed an order at at (the first
+// close is kept), and returns the order. An order the ledger does not know
+// yet is recorded as external, so that no link is made for it later. It is
+// the one record of a close of an order whose link nobody opened: Alipay
+// has no trade to close then.
+func (a *Account) MarkClosed(ctx context.Context, outTradeNo string, at time.Time, who string) (Order, error) {
+	if _, err := a.l.db.ExecContext(ctx, `INSERT INTO ap_orders
+		(app_id, env, out_trade_no, kind, amount_fen, status, created_by, created_ms, status_ms, closed_ms)
+		VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $7, $7)
+		ON CONFLICT (app_id, env, out_trade_no) DO UPDATE SET closed_ms = $7
+		WHERE ap_orders.closed_ms = 0`,
+		a.AppID, a.Env, outTradeNo, KindExternal, StatusNotOpened, who, ms(at)); err != nil {
+		return Order{}, a.l.unavailable(err)
+	}
+	return a.Order(ctx, outTradeNo)
+}
+
+// ClosedUnopened returns the orders the merchant closed while Alipay had no
+// trade for them (still NOT_OPENED) whose links can still be paid after
+// now: the watches that must close the trade when the buyer opens one.
+func (a *Account) ClosedUnopened(ctx context.Context, now time.Time) ([]Order, error) {
+	rows, err := a.l.db.QueryContext(ctx, `SELECT `+orderColumns+` FROM ap_orders
+		WHERE app_id = $1 AND env = $2 AND status = $3 AND closed_ms > 0 AND payable_until_ms > $4 ORDER BY created_ms`,
+		a.AppID, a.Env, StatusNotOpened, ms(now))
+	if err != nil {
+		return nil, a.l.unavailable(err)
+	}
+	defer rows.Close()
+	var out []Order
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, a.l.unavailable(err)
+		}
+		out = append(out, o)
+	}
+	return out, a.l.unavailable(rows.Err())
+}
+
+const orderColumns = `out_trade_no, kind, amount_fen, title, status, trade_no, refunded_fen, created_by, created_ms, status_ms, paid_ms, closed_ms, payable_until_ms`
 
 func scanOrder(row interface{ Scan(...any) error }) (Order, error) {
+	return scanOrderID(row, nil)
+}
+
+// scanOrderID scans `id, `+orderColumns into *id, or orderColumns alone
+// when id is nil.
+func scanOrderID(row interface{ Scan(...any) error }, id *int64) (Order, error) {
 	var o Order
-	var amount, refunded, created, status, paid int64
-	err := row.Scan(&o.OutTradeNo, &o.Kind, &amount, &o.Title, &o.Status, &o.TradeNo, &refunded, &o.CreatedBy,
-		&created, &status, &paid)
+	var amount, refunded, created, status, paid, closed, until int64
+	dest := []any{&o.OutTradeNo, &o.Kind, &amount, &o.Title, &o.Status, &o.TradeNo, &refunded, &o.CreatedBy,
+		&created, &status, &paid, &closed, &until}
+	if id != nil {
+		dest = append([]any{id}, dest...)
+	}
+	err := row.Scan(dest...)
 	o.Amount, o.Refunded = alipay.Amount(amount), alipay.Amount(refunded)
 	o.CreatedAt, o.StatusAt, o.PaidAt = fromMS(created), fromMS(status), fromMS(paid)
+	o.ClosedAt, o.PayableUntil = fromMS(closed), fromMS(until)
 	return o, err
 }
 
@@ -256,11 +329,7 @@ func (a *Account) RecordStatus(ctx context.Context, s StatusSeen) (changed bool,
 		row := tx.QueryRowContext(ctx, `SELECT id, `+orderColumns+` FROM ap_orders
 			WHERE app_id = $1 AND env = $2 AND out_trade_no = $3`+a.l.d.forUpdate, a.AppID, a.Env, s.OutTradeNo)
 		var id int64
-		var o Order
-		var amount, refunded, created, status, paid int64
-		err := row.Scan(&id, &o.OutTradeNo, &o.Kind, &amount, &o.Title, &o.Status, &o.TradeNo, &refunded, &o.CreatedBy,
-			&created, &status, &paid)
-		o.Amount = alipay.Amount(amount)
+		o, err := scanOrderID(row, &id)
 		if errors.Is(err, sql.ErrNoRows) {
 			err = tx.QueryRowContext(ctx, `INSERT INTO ap_orders
 				(app_id, env, out_trade_no, kind, amount_fen, status, created_by, created_ms, status_ms)
@@ -289,7 +358,7 @@ func (a *Account) RecordStatus(ctx context.Context, s StatusSeen) (changed bool,
 		if o.Amount == 0 && s.Amount > 0 {
 			o.Amount = s.Amount
 		}
-		paidMS := paid
+		paidMS := ms(o.PaidAt)
 		becamePaid := alipay.Paid(s.Status) && !alipay.Paid(o.Status)
 		if becamePaid {
 			paidMS = ms(now)
@@ -426,14 +495,10 @@ func (a *Account) ListOrders(ctx context.Context, f Filter) (Page, error) {
 	var lastID int64
 	for rows.Next() {
 		var id int64
-		var o Order
-		var amount, refunded, created, status, paid int64
-		if err := rows.Scan(&id, &o.OutTradeNo, &o.Kind, &amount, &o.Title, &o.Status, &o.TradeNo, &refunded,
-			&o.CreatedBy, &created, &status, &paid); err != nil {
+		o, err := scanOrderID(rows, &id)
+		if err != nil {
 			return Page{}, a.l.unavailable(err)
 		}
-		o.Amount, o.Refunded = alipay.Amount(amount), alipay.Amount(refunded)
-		o.CreatedAt, o.StatusAt, o.PaidAt = fromMS(created), fromMS(status), fromMS(paid)
 		if len(p.Orders) == limit {
 			last := p.Orders[limit-1]
 			p.Next = fmt.Sprintf("%d.%d", ms(last.CreatedAt), lastID)

@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the schema this binary writes. A database at a higher
 // version was written by a newer binary and is refused.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // ErrNewerSchema is wrapped when the database was written by a newer binary.
 var ErrNewerSchema = errors.New("数据库由更新版本的 mcp-server-alipay 写入 / the database was written by a newer mcp-server-alipay")
@@ -125,6 +125,9 @@ CREATE TABLE ap_leases (
 	PRIMARY KEY (app_id, env, name)
 );
 {{audit_append_only}}
+`, `
+ALTER TABLE ap_orders ADD COLUMN closed_ms {{big}} NOT NULL DEFAULT 0;
+ALTER TABLE ap_orders ADD COLUMN payable_until_ms {{big}} NOT NULL DEFAULT 0;
 `}
 
 var sqliteAppendOnly = `

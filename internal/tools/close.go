@@ -43,10 +43,25 @@ func runClose(d Deps) run {
 		now := time.Now()
 		switch {
 		case err == nil:
-			d.rememberClose(no, now, time.Time{})
+			d.rememberClose(ctx, no, now, time.Time{})
 			return success(closeOut{Closed: true, TradeStatus: alipay.TradeClosed}, closedText(d, no, false)), ok
 		case alipay.IsSubCode(err, alipay.SubTradeNotExist):
-			return notOpenedClose(d, no, now), Outcome{Status: "ok", OutTradeNo: no, Code: alipay.SubTradeNotExist}
+			// Alipay has nothing to close: the ledger's record is the
+			// close (no new link for the order; watched until its link
+			// expires, across restarts and replicas). Unrecorded, it
+			// would be no close at all, so a ledger failure fails it.
+			c := d.closeOf(ctx, no)
+			if d.Ledger != nil {
+				o, lerr := d.Ledger.MarkClosed(ctx, no, now, whoOf(ctx))
+				if lerr != nil {
+					return notDoneLedger("未关闭 / Nothing was closed: ", lerr, Outcome{OutTradeNo: no})
+				}
+				now = o.ClosedAt
+				if !o.PayableUntil.IsZero() {
+					c.payableUntil = o.PayableUntil
+				}
+			}
+			return notOpenedClose(d, no, now, c.payableUntil), Outcome{Status: "ok", OutTradeNo: no, Code: alipay.SubTradeNotExist}
 		case alipay.IsSubCode(err, alipay.SubTradeStatusError):
 			// Paid, or closed already: the query tells which.
 			q, qerr := d.Client.Query(ctx, no)
@@ -57,7 +72,12 @@ func runClose(d Deps) run {
 			case alipay.Paid(q.TradeStatus):
 				return paidCannotClose(d, no, q), Outcome{Status: "refused", OutTradeNo: no, Code: "TRADE_PAID"}
 			case q.TradeStatus == alipay.TradeClosed:
-				d.rememberClose(no, now, time.Time{})
+				// Closed before (by us, by its expiry, or by a full
+				// refund, which also shows TRADE_CLOSED): not a close
+				// of ours to record.
+				if d.Watcher != nil {
+					d.Watcher.MarkClosed(no, now, time.Time{})
+				}
 				return success(closeOut{Closed: true, TradeStatus: alipay.TradeClosed}, closedText(d, no, true)), ok
 			}
 		}
@@ -65,10 +85,15 @@ func runClose(d Deps) run {
 	}
 }
 
-// rememberClose tells the watcher about a close, so that a payment that
-// still gets through is an alert; it watches the order until until (zero:
-// the watcher's default, enough to see a closed trade once).
-func (d Deps) rememberClose(no string, at, until time.Time) {
+// rememberClose records a close of a trade Alipay closed, in the ledger
+// (best effort: Alipay's closed trade refuses new links itself) and with
+// the watcher, so that a payment that still gets through is an alert; it
+// watches the order until until (zero: the watcher's default, enough to see
+// a closed trade once).
+func (d Deps) rememberClose(ctx context.Context, no string, at, until time.Time) {
+	if d.Ledger != nil {
+		_, _ = d.Ledger.MarkClosed(ctx, no, at, whoOf(ctx))
+	}
 	if d.Watcher != nil {
 		d.Watcher.MarkClosed(no, at, until)
 	}
@@ -91,8 +116,8 @@ func closedText(d Deps, no string, already bool) string {
 // notOpenedClose answers a close of an order Alipay has no trade for yet:
 // nothing was closed, and the text says how long the link stays payable
 // and what this server does about it.
-func notOpenedClose(d Deps, no string, now time.Time) *mcp.CallToolResult {
-	until, known := d.expiries.expiry(no)
+func notOpenedClose(d Deps, no string, now, until time.Time) *mcp.CallToolResult {
+	known := !until.IsZero()
 	out := closeOut{Closed: false, TradeStatus: paywatch.NotOpened}
 	var b strings.Builder
 	fmt.Fprintf(&b, "支付宝还没有订单 %s 的交易 (ACQ.TRADE_NOT_EXIST): 买家还没打开支付链接或扫二维码, 所以支付宝没有可以关闭的交易, 什么都没有关闭。\n", no)
@@ -113,10 +138,15 @@ func notOpenedClose(d Deps, no string, now time.Time) *mcp.CallToolResult {
 		} else {
 			watchUntil = until.Add(time.Minute)
 		}
-		d.rememberClose(no, now, watchUntil)
+		if d.Watcher != nil {
+			d.Watcher.MarkClosed(no, now, watchUntil)
+		}
 		b.WriteString("- 本服务器记下了这次关闭并继续关注这笔订单: 买家一打开链接就立即关闭交易; 如果买家抢先付了款, 会作为警报报告 (日志, 以及 wait-alipay-payment 的结果), 请退款。" +
 			"This server remembers the close and keeps watching the order: as soon as the buyer opens the link, it closes the trade; a payment that gets through first is reported as an alert (in the log, and in wait-alipay-payment's result): refund it.\n")
 	} else {
+		if d.Ledger != nil {
+			b.WriteString("- 本服务器在账本中记下了这次关闭: 不会再为这个 outTradeNo 创建链接或二维码。This server recorded the close in its ledger: it will make no new link or QR code for this outTradeNo.\n")
+		}
 		b.WriteString("- 本服务器没有关注订单 (AP_WATCH_PAYMENTS=false 或未选 queryPay): 之后请用 query-alipay-payment 查看; 若买家付了款, 用 refund-alipay-payment 退款。" +
 			"This server is not watching orders (AP_WATCH_PAYMENTS=false, or queryPay not selected): check later with query-alipay-payment, and refund with refund-alipay-payment if the buyer paid.\n")
 	}

@@ -17,6 +17,7 @@ import (
 // environment (*ledger.Account). Deps.Ledger nil means nothing is recorded.
 type Ledger interface {
 	RecordOrder(ctx context.Context, n ledger.NewOrder) (ledger.Order, bool, error)
+	MarkClosed(ctx context.Context, outTradeNo string, at time.Time, who string) (ledger.Order, error)
 	Order(ctx context.Context, outTradeNo string) (ledger.Order, error)
 	RecordStatus(ctx context.Context, s ledger.StatusSeen) (bool, error)
 	ReserveRefund(ctx context.Context, r ledger.RefundRequest) (ledger.Refund, bool, error)
@@ -105,18 +106,25 @@ func isRefusal(err error) bool {
 // before it is made. It returns a result when the call must stop: the
 // outTradeNo is known with another amount or title, the order is already
 // paid or closed, or the ledger cannot record it.
-func recordOrder(ctx context.Context, d Deps, tool, kind string, no string, amount alipay.Amount, title string, out *Outcome) *mcp.CallToolResult {
+func recordOrder(ctx context.Context, d Deps, tool, kind string, no string, amount alipay.Amount, title string, until time.Time, out *Outcome) *mcp.CallToolResult {
 	if d.Ledger == nil {
+		if c := d.closeOf(ctx, no); !c.closedAt.IsZero() {
+			out.Status, out.Code = "refused", "ORDER_CLOSED"
+			return toolError(closedOrderText(no, c.closedAt))
+		}
 		return nil
 	}
 	who := whoOf(ctx)
 	_, created, err := d.Ledger.RecordOrder(ctx, ledger.NewOrder{OutTradeNo: no, Kind: kind, Amount: amount, Title: title, Who: who,
-		Audit: &ledger.Entry{Who: who, Action: tool, Amount: amount, Result: "ok"}})
+		PayableUntil: until, Audit: &ledger.Entry{Who: who, Action: tool, Amount: amount, Result: "ok"}})
 	out.audited = created
 	var oe *ledger.OrderError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &oe) && errors.Is(err, ledger.ErrOrderFinal) && !oe.Existing.ClosedAt.IsZero() && !oe.Existing.Paid():
+		out.Status, out.Code = "refused", "ORDER_CLOSED"
+		return toolError(closedOrderText(no, oe.Existing.ClosedAt))
 	case errors.As(err, &oe) && errors.Is(err, ledger.ErrOrderFinal):
 		out.Status, out.Code = "refused", "ORDER_FINAL"
 		return toolError(fmt.Sprintf("未创建支付 / No payment was created: 订单 %s 已是 %s (已支付或已关闭), 不能再付款。Order %s is already %s (paid or closed) and cannot be paid again.\n"+

@@ -79,7 +79,7 @@ func createLink(d Deps, mobile bool) run {
 		if mobile {
 			kind, tool = "mobile", NameMobilePay
 		}
-		if res := recordOrder(ctx, d, tool, kind, pr.OutTradeNo, pr.TotalAmount, pr.Subject, &out); res != nil {
+		if res := recordOrder(ctx, d, tool, kind, pr.OutTradeNo, pr.TotalAmount, pr.Subject, expires, &out); res != nil {
 			return res, out
 		}
 		var link string

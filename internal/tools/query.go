@@ -59,7 +59,7 @@ func runQuery(d Deps) run {
 			fmt.Fprintf(&b, "- 已退款 / refunded so far: ¥%s (本服务器记录的成功退款 / successful refunds this server recorded)\n", refunded)
 		}
 		fmt.Fprintf(&b, "- 状态 / status: %s — %s", displayText(q.TradeStatus, 64), tradeStatusMeaning(q.TradeStatus))
-		b.WriteString(paidAfterCloseAlert(d, no, q.TradeStatus))
+		b.WriteString(paidAfterCloseAlert(ctx, d, no, q.TradeStatus))
 		if d.Local {
 			b.WriteString(localNote)
 		}

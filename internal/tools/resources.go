@@ -117,7 +117,7 @@ func readTrade(d Deps) mcp.ResourceHandler {
 				return nil, readError(incomplete(alipay.MethodQuery, problem))
 			}
 			st.TradeStatus, st.TotalAmount, st.TradeNo, st.Paid = q.TradeStatus, &total, q.TradeNo, paywatch.Paid(q.TradeStatus)
-			st.PaidAfterClose = paidAfterCloseAlert(d, no, q.TradeStatus) != ""
+			st.PaidAfterClose = paidAfterCloseAlert(ctx, d, no, q.TradeStatus) != ""
 			recordSeen(ctx, d, no, q, total, ledger.SourceQuery)
 		}
 		if refunded, ok := refundedSoFar(ctx, d, no); ok {

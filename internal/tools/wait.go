@@ -50,7 +50,15 @@ type waitOut struct {
 	TradeNo        string         `json:"tradeNo,omitempty"`
 	PaidAt         string         `json:"paidAt,omitempty"`
 	PaidAfterClose bool           `json:"paidAfterClose,omitempty"`
+	Reason         string         `json:"reason,omitempty"`   // why closed while NOT_OPENED
+	ClosedAt       string         `json:"closedAt,omitempty"` // when the merchant closed it
 }
+
+// Reasons a wait answers closed for an order Alipay has no trade for.
+const (
+	reasonClosedByMerchant = "closed_by_merchant"
+	reasonExpired          = "expired"
+)
 
 // seen is the latest status a wait knows of.
 type seen struct {
@@ -91,7 +99,14 @@ func runWait(d Deps) runReq {
 		defer tick.Stop()
 		for {
 			if cur.status != "" && paywatch.Terminal(cur.status) {
-				return waitResult(d, no, cur), Outcome{Status: "ok", OutTradeNo: no}
+				return waitResult(ctx, d, no, cur), Outcome{Status: "ok", OutTradeNo: no}
+			}
+			if cur.status == paywatch.NotOpened {
+				// Alipay has no trade, so it will never say closed:
+				// the merchant's close, or the link's expiry, is final.
+				if res := notOpenedFinal(ctx, d, no); res != nil {
+					return res, Outcome{Status: "ok", OutTradeNo: no}
+				}
 			}
 			progress.send(wctx, time.Since(start), cur.status)
 			select {
@@ -156,7 +171,7 @@ func transient(err error) bool {
 }
 
 // waitResult is the answer for a paid or closed order.
-func waitResult(d Deps, no string, cur seen) *mcp.CallToolResult {
+func waitResult(ctx context.Context, d Deps, no string, cur seen) *mcp.CallToolResult {
 	out := waitOut{TradeStatus: cur.status}
 	var b strings.Builder
 	if cur.trade != nil {
@@ -177,7 +192,7 @@ func waitResult(d Deps, no string, cur seen) *mcp.CallToolResult {
 		}
 		fmt.Fprintf(&b, "- 支付宝交易号 / tradeNo: %s\n", displayText(out.TradeNo, 64))
 		fmt.Fprintf(&b, "- 状态 / status: %s — %s", displayText(cur.status, 64), tradeStatusMeaning(cur.status))
-		if alert := paidAfterCloseAlert(d, no, cur.status); alert != "" {
+		if alert := paidAfterCloseAlert(ctx, d, no, cur.status); alert != "" {
 			out.PaidAfterClose = true
 			b.WriteString(alert)
 		}
@@ -247,14 +262,45 @@ func (p *progress) send(ctx context.Context, elapsed time.Duration, status strin
 	})
 }
 
+// notOpenedFinal is the final answer for an order Alipay has no trade for
+// that the merchant closed, or whose links have expired; nil while it can
+// still be opened and paid.
+func notOpenedFinal(ctx context.Context, d Deps, no string) *mcp.CallToolResult {
+	c := d.closeOf(ctx, no)
+	out := waitOut{Result: "closed", TradeStatus: paywatch.NotOpened}
+	var b strings.Builder
+	switch {
+	case !c.closedAt.IsZero():
+		out.Reason, out.ClosedAt = reasonClosedByMerchant, alipay.FormatTimestamp(c.closedAt)
+		fmt.Fprintf(&b, "订单 %s 已于 %s (北京时间) 由你关闭; 买家还没有打开链接, 支付宝没有这笔交易。不要再发这个链接或二维码; 新的收款请用新的 outTradeNo。\n", no, out.ClosedAt)
+		fmt.Fprintf(&b, "Closed by you at %s (Beijing time): order %s; the buyer has not opened its link, and Alipay has no trade for it. Do not resend its link or QR code; use a new outTradeNo for a new payment.", out.ClosedAt, no)
+		if !c.payableUntil.IsZero() && time.Now().Before(c.payableUntil) {
+			until := alipay.FormatTimestamp(c.payableUntil)
+			fmt.Fprintf(&b, "\n链接在 %s 之前仍可能被打开; 本服务器关注着它, 买家打开时会关闭交易, 若买家抢先付款会报警报。The link could still be opened until %s; the server closes the trade when the buyer opens it, and raises an alert if a payment gets through first.", until, until)
+		}
+	case !c.payableUntil.IsZero() && !time.Now().Before(c.payableUntil):
+		out.Reason = reasonExpired
+		until := alipay.FormatTimestamp(c.payableUntil)
+		fmt.Fprintf(&b, "订单 %s 的链接或二维码已于 %s (北京时间) 过期, 买家没有打开过, 不能再付款。新的收款请用新的 outTradeNo。\n", no, until)
+		fmt.Fprintf(&b, "Order %s's link or QR code expired at %s (Beijing time) without being opened; it can no longer be paid. Use a new outTradeNo for a new payment.", no, until)
+	default:
+		return nil
+	}
+	if d.Local {
+		b.WriteString(localNote)
+	}
+	return success(out, b.String())
+}
+
 // paidAfterCloseAlert is the alert for a paid order the merchant had
-// closed through this server, or "" for any other.
-func paidAfterCloseAlert(d Deps, no, status string) string {
-	if d.Watcher == nil || !paywatch.Paid(status) {
+// closed through this server (the ledger knows, whichever process or run
+// closed it), or "" for any other.
+func paidAfterCloseAlert(ctx context.Context, d Deps, no, status string) string {
+	if !paywatch.Paid(status) {
 		return ""
 	}
-	at, closed := d.Watcher.ClosedAt(no)
-	if !closed {
+	at := d.closeOf(ctx, no).closedAt
+	if at.IsZero() {
 		return ""
 	}
 	return fmt.Sprintf("\n\n警报 / ALERT: 这笔订单在 %s 被关闭过, 但买家仍然付了款 (链接当时在支付宝还没有交易, 关闭不了)。请告诉商户; 如果不再发货, 先和用户确认, 再用 refund-alipay-payment 全额退款。"+
