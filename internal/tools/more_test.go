@@ -1,9 +1,11 @@
 package tools
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -159,14 +161,50 @@ func TestWaitOutcomes(t *testing.T) {
 		}
 	})
 	t.Run("cancelled", func(t *testing.T) {
-		cs := connect(t, Options{Deps: withWatcher(t, d)})
+		// The handler itself must end with CANCELLED, soon, not only
+		// the client's call: OnCall and the log are told when the
+		// handler returns.
+		type end struct {
+			outcome string
+			took    time.Duration
+		}
+		ended := make(chan end, 4)
+		log := &syncBuf{}
+		wd := withWatcher(t, d)
+		cs := connect(t, Options{Deps: wd, Logger: slog.New(slog.NewJSONHandler(log, nil)),
+			OnCall: func(tool, outcome string, took time.Duration) {
+				if tool == NameWaitPay {
+					ended <- end{outcome, took}
+				}
+			}})
 		ctx, cancel := context.WithCancel(context.Background())
 		ch := callWait(t, cs, ctx, `{"outTradeNo":"W-2","timeoutSeconds":55}`)
+		// Cancel once the handler runs (it watches the order first).
+		for deadline := time.Now().Add(bound); !wd.Watcher.Watching("W-2"); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the wait never started")
+			}
+		}
 		cancel()
 		select {
 		case <-ch:
 		case <-time.After(bound):
 			t.Fatal("a cancelled wait did not end")
+		}
+		select {
+		case e := <-ended:
+			if e.outcome != "tool_error" || e.took >= bound {
+				t.Errorf("the cancelled wait's handler ended %q after %s; want tool_error (CANCELLED) within %s", e.outcome, e.took, bound)
+			}
+		case <-time.After(bound):
+			t.Fatal("the cancelled wait's handler did not end within the bound")
+		}
+		deadline := time.Now().Add(bound)
+		for !strings.Contains(log.String(), `"code":"CANCELLED"`) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no CANCELLED tool call in the log:\n%s", log.String())
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 		// The server is still up.
 		wantOK(t, result(t, callWait(t, cs, context.Background(), `{"outTradeNo":"W-2","timeoutSeconds":1}`)))
@@ -415,4 +453,22 @@ func TestReadOnlyNothingServed(t *testing.T) {
 	if err := CheckServed(Served(nil, true), true); err != nil {
 		t.Errorf("read-only with the default selection: %v", err)
 	}
+}
+
+// syncBuf is a buffer a logger writes while a test reads it.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncBuf) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncBuf) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
