@@ -100,6 +100,10 @@ func TestLogFileMadePrivate(t *testing.T) {
 	if !strings.HasPrefix(string(b), "{\"old\":true}\n") || !strings.Contains(string(b), "server start") {
 		t.Errorf("log not appended to:\n%s", b)
 	}
+	// The start line states the links' expiry: a day by default.
+	if !strings.Contains(string(b), `"pay_timeout":"24h0m0s"`) {
+		t.Errorf("the start line does not state the payment expiry:\n%s", b)
+	}
 }
 
 // A line that is not JSON-RPC ends the session, as in the MCP SDK; stdout

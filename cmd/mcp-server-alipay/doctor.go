@@ -52,6 +52,7 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 	} else {
 		d.pass("AP_ENCRYPTION_ALGO", string(cfg.SignType))
 	}
+	d.pass("支付有效期 / payment expiry (AP_PAY_TIMEOUT)", payTimeoutText(cfg.PayTimeout))
 
 	b, err := newBackend(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -68,6 +69,19 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	d.signedCall(ctx, b.client, cfg)
 	return d.finish()
+}
+
+// payTimeoutText says how long links and QR codes stay payable, for doctor
+// and the start-up line.
+func payTimeoutText(d time.Duration) string {
+	v := fmt.Sprintf("%dm", int64(d/time.Minute))
+	switch {
+	case d%(24*time.Hour) == 0:
+		v = fmt.Sprintf("%dd", int64(d/(24*time.Hour)))
+	case d%time.Hour == 0:
+		v = fmt.Sprintf("%dh", int64(d/time.Hour))
+	}
+	return fmt.Sprintf("%s: 链接和二维码自创建起 %s 内可付款, 之后未付款的订单关闭 / links and QR codes stay payable for %s from when they are made; an unpaid order closes then", v, v, v)
 }
 
 type doctor struct {

@@ -51,7 +51,7 @@ const usageText = `mcp-server-alipay %s — 支付宝 MCP Server / Alipay MCP se
   AP_PAID_WEBHOOK_SECRET 签名密钥 (HMAC-SHA256); 通用接口必填, 钉钉/飞书为机器人的加签密钥
                          signing secret; required for your own endpoint, the bot's signing secret for DingTalk/Feishu
   AP_READ_ONLY           false (默认 / default) | true; 只提供只读工具 (查询、等待) / serve only the read-only tools (queries, waiting)
-  AP_PAY_TIMEOUT         2h (默认 / default); 支付链接和二维码的有效期, 5m 至 15d / how long links and QR codes stay payable, 5m to 15d
+  AP_PAY_TIMEOUT         1d (默认 / default); 支付链接和二维码的有效期, 5m 至 15d / how long links and QR codes stay payable, 5m to 15d
   AP_STATE_KEY           退款确认状态的签名密钥, 至少 32 个字符, 所有副本相同; 设置 AP_DATABASE_URL 时必填
                          key sealing refund confirmations, at least 32 characters, the same on every replica;
                          required with AP_DATABASE_URL (e.g. openssl rand -base64 32)

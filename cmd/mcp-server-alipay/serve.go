@@ -146,7 +146,7 @@ func (s *service) announceLocal(stderr io.Writer) {
 func (s *service) logStart(logger *slog.Logger, transport string, attrs ...any) {
 	cfg := s.cfg
 	logger.Info("server start", append([]any{"version", versionString(), "transport", transport, "env", string(cfg.Env), "gateway", s.backend.client.GatewayURL(),
-		"tools", s.served, "ledger", s.ledger.Where(), "read_only", cfg.ReadOnly, "watch_payments", s.watcher != nil, "refund_confirm", string(cfg.RefundConfirm)}, attrs...)...)
+		"tools", s.served, "ledger", s.ledger.Where(), "read_only", cfg.ReadOnly, "pay_timeout", cfg.PayTimeout.String(), "watch_payments", s.watcher != nil, "refund_confirm", string(cfg.RefundConfirm)}, attrs...)...)
 }
 
 // confirmMode maps AP_REFUND_CONFIRM to the refund tool's mode.

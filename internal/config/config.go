@@ -296,10 +296,11 @@ func loadStateKey(c *Config, key, databaseURL string) error {
 	return nil
 }
 
-// DefaultPayTimeout is AP_PAY_TIMEOUT when unset: a link or QR code made
-// in a conversation is paid within the hour or not at all, and an order the
-// merchant closes must not stay payable for Alipay's default 15 days.
-const DefaultPayTimeout = 2 * time.Hour
+// DefaultPayTimeout is AP_PAY_TIMEOUT when unset: a day. A buyer may pay
+// next morning (a shorter expiry silently loses that payment and burns the
+// outTradeNo), yet an order the merchant closes before its link is opened
+// must not stay payable for Alipay's 15 days.
+const DefaultPayTimeout = 24 * time.Hour
 
 // ParsePayTimeout reads an AP_PAY_TIMEOUT value: a whole number of minutes,
 // hours or days (30m, 2h, 1d) from 5m (the least a mobile link allows) to

@@ -72,7 +72,7 @@ func TestLoadDefaults(t *testing.T) {
 	if strings.Join(c.Tools, ",") != allDefault {
 		t.Errorf("tools = %v, want %s", c.Tools, allDefault)
 	}
-	if c.ReadOnly || c.PayTimeout != DefaultPayTimeout {
+	if c.ReadOnly || c.PayTimeout != DefaultPayTimeout || DefaultPayTimeout != 24*time.Hour {
 		t.Errorf("ReadOnly %t, PayTimeout %s: want off and %s by default", c.ReadOnly, c.PayTimeout, DefaultPayTimeout)
 	}
 	if c.RefundMax != 0 {

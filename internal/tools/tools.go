@@ -59,7 +59,7 @@ type Deps struct {
 
 // DefaultPayTimeout is Deps.PayTimeout when 0; config.DefaultPayTimeout
 // is the same.
-const DefaultPayTimeout = 2 * time.Hour
+const DefaultPayTimeout = 24 * time.Hour
 
 // payTimeout is how long a new link stays payable.
 func (d Deps) payTimeout() time.Duration {
