@@ -416,6 +416,12 @@ func TestReadOnlyAndSelection(t *testing.T) {
 	if !strings.Contains(ro.InitializeResult().Instructions, "Read-only mode (AP_READ_ONLY=true)") {
 		t.Error("the instructions do not say read-only mode is on")
 	}
+	// They advise only what is served: no tool that is not, by name.
+	for _, name := range []string{NameWebPagePay, NameMobilePay, NameQRPay, NameClosePay, NameRefundPay} {
+		if strings.Contains(ro.InitializeResult().Instructions, name) {
+			t.Errorf("read-only instructions name %s, which is not served:\n%s", name, ro.InitializeResult().Instructions)
+		}
+	}
 	for _, name := range []string{NameRefundPay, NameWebPagePay, NameClosePay, NameQRPay} {
 		wantError(t, call(t, ro, name, `{"outTradeNo":"X"}`), "AP_READ_ONLY=true", name, "nothing was done")
 	}

@@ -33,6 +33,17 @@ Alipay MCP server: create Alipay payment links, query payments, refund, and quer
 - 退款会转出真实资金, 先和用户确认 (客户端支持时, 服务器会直接请用户确认)。每一笔退款用一个新的 outRequestNo (同一订单内唯一); 结果未知需要重试时, 用同一个 outRequestNo 和同样金额, 支付宝不会重复退款。用 query-alipay-refund 确认。
   Refunds move real money: confirm with the user first (when the client can ask the user, the server asks them itself). Every refund needs a fresh outRequestNo (unique within the order); when retrying a refund whose outcome was unknown, reuse the SAME outRequestNo and amount, and Alipay never refunds twice. Confirm with query-alipay-refund.`
 
+// readOnlyBase replaces Instructions in read-only mode: it names only what
+// is served, never advice to create links or refund with tools that are not.
+const readOnlyBase = `支付宝 MCP Server (只读): 查询支付和退款, 等待付款。
+Alipay MCP server (read-only): query payments and refunds, and wait for payments.
+
+规则 / Rules:
+- outTradeNo 来自商户自己的订单系统, 每个订单唯一; 查询时用创建支付时的同一个。
+  outTradeNo comes from the merchant's own order system, unique per order; query with the one the payment was made with.
+- 买家打开支付链接之前, 查询会返回 ACQ.TRADE_NOT_EXIST, 这是正常的。只有 TRADE_SUCCESS 和 TRADE_FINISHED 表示已付款。
+  Until the buyer opens the payment link, a query answers ACQ.TRADE_NOT_EXIST; that is normal. Only TRADE_SUCCESS and TRADE_FINISHED mean paid.`
+
 // waitInstructions are added when wait-alipay-payment is served.
 const waitInstructions = `
 
@@ -151,6 +162,12 @@ func NewServer(o Options) (*mcp.Server, error) {
 		}
 	}
 	if o.ReadOnly {
+		// Replace, not append: the base text advises creating links and
+		// refunding, which read-only mode does not serve.
+		so.Instructions = readOnlyBase
+		if slices.Contains(served, NameWaitPay) {
+			so.Instructions += waitInstructions
+		}
 		so.Instructions += readOnlyInstructions
 	}
 	s := mcp.NewServer(&mcp.Implementation{
