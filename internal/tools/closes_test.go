@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/paywatch"
 )
 
 // A close of an order nobody opened is recorded in the ledger: it survives a
@@ -90,4 +92,52 @@ func withFreshBook(d Deps) Deps {
 	d.expiries = nil
 	d.Watcher = nil
 	return d
+}
+
+// A payment heard without the trade's details (a notification through the
+// ledger) is answered "paid" only once a query gives the amount and trade
+// number: while the query fails, the wait goes on. A send_pay_date that is
+// not a timestamp stays out of paidAt.
+func TestWaitPaidNeedsDetails(t *testing.T) {
+	var mu sync.Mutex
+	queries, healthy := 0, false
+	d, _ := newDeps(t, func(method string, _ map[string]any) answer {
+		mu.Lock()
+		defer mu.Unlock()
+		queries++
+		switch {
+		case queries == 1:
+			return fail("40004", "Business Failed", "ACQ.TRADE_NOT_EXIST", "交易不存在")
+		case !healthy:
+			return fail("20000", "Service Currently Unavailable", "ACQ.SYSTEM_ERROR", "系统错误")
+		}
+		return ok(`"trade_no":"2026112522001400000000000009","trade_status":"TRADE_SUCCESS","total_amount":"199.00","send_pay_date":"2026-13-45 99:99:99 junk"`)
+	})
+	// The watcher never polls in this test: only the published change wakes the wait.
+	d.Watcher = paywatch.New(context.Background(), d.Client, paywatch.Options{Intervals: []time.Duration{time.Hour}})
+	t.Cleanup(d.Watcher.Close)
+	cs := connect(t, Options{Deps: d})
+	count := func() int { mu.Lock(); defer mu.Unlock(); return queries }
+	ch := callWait(t, cs, context.Background(), `{"outTradeNo":"ND-1","timeoutSeconds":55}`)
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(bound); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	waitUntil("the first query", func() bool { return count() >= 1 && d.Watcher.Watching("ND-1") })
+	d.Watcher.Publish(context.Background(), paywatch.Change{OutTradeNo: "ND-1", Status: "TRADE_SUCCESS"})
+	waitUntil("the failed re-query", func() bool { return count() >= 2 })
+	mu.Lock()
+	healthy = true
+	mu.Unlock()
+	d.Watcher.Publish(context.Background(), paywatch.Change{OutTradeNo: "ND-1", Status: "TRADE_SUCCESS"})
+	res := result(t, ch)
+	wantOK(t, res)
+	wantText(t, res, "The buyer has paid", "¥199.00", "2026112522001400000000000009")
+	if s := structured(t, res); strings.Contains(s, "paidAt") || !strings.Contains(s, `"tradeNo":"2026112522001400000000000009"`) {
+		t.Errorf("structured %s: want the trade number, and no paidAt from a bad send_pay_date", s)
+	}
 }

@@ -120,11 +120,20 @@ func runWait(d Deps) runReq {
 				if c, ok := feed.Next(); ok {
 					if c.Trade == nil && paywatch.Terminal(c.Status) {
 						// Published without the trade's details
-						// (a notification): query them.
-						if s, err := waitQuery(wctx, d, no); err == nil {
-							cur = s
-							continue
+						// (a notification): query them. "Paid"
+						// is answered only with the amount and
+						// trade number, so a failed query keeps
+						// waiting (the polls retry).
+						s, err := waitQuery(wctx, d, no)
+						switch {
+						case err == nil:
+							cur, queryErr = s, nil
+						case paywatch.Paid(c.Status):
+							queryErr = err
+						default:
+							cur = seen{status: c.Status}
 						}
+						continue
 					}
 					cur = seen{status: c.Status, trade: c.Trade}
 				}
@@ -179,7 +188,11 @@ func waitResult(ctx context.Context, d Deps, no string, cur seen) *mcp.CallToolR
 		if problem != "" {
 			return incomplete(alipay.MethodQuery, problem)
 		}
-		out.TotalAmount, out.TradeNo, out.PaidAt = &total, cur.trade.TradeNo, cur.trade.SendPayDate
+		out.TotalAmount, out.TradeNo = &total, cur.trade.TradeNo
+		// Only a real timestamp: the schema holds 19 characters.
+		if _, err := alipay.ParseTimestamp(cur.trade.SendPayDate); err == nil {
+			out.PaidAt = cur.trade.SendPayDate
+		}
 	}
 	if paywatch.Paid(cur.status) {
 		out.Result = "paid"
