@@ -14,10 +14,15 @@ import (
 // BenchmarkLauncherColdStart measures what the npm package adds to a cold
 // start (process start → initialize → tools/list → close): "bare" runs the
 // binary; "launcher" runs node_modules/.bin/<name> of a package layout as
-// npm installs it with --ignore-scripts (the JS launcher starts the
-// platform package's binary); "installed" runs it after the postinstall
+// npm installs it with --ignore-scripts, under the system's node (the JS
+// launcher starts the platform package's binary as a child; no execve
+// before Node 22.15); "launcher-node22" runs the same launcher under
+// interop's Node 22, which hands the process over with execve; "installed"
+// runs it after the postinstall
 // (install.js) has put the binary in the launcher's place, as a default
 // npm install or npx does. The differences to "bare" are the costs.
+// Besides the wall time per cold start it reports cpu-ms/op, the CPU time
+// of the started process and the children it waited for.
 //
 //	go test -run '^$' -bench LauncherColdStart -benchtime 20x -count 3 ./internal/release/
 func BenchmarkLauncherColdStart(b *testing.B) {
@@ -39,19 +44,39 @@ func BenchmarkLauncherColdStart(b *testing.B) {
 	installed := npmLayout(b, filepath.Join(dir, "installed"), host, bare, true)
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "AP_CURRENT_ENV=local",
 		"AP_LOCAL_DATA_DIR=" + filepath.Join(dir, "local"), "AP_LOG_ENABLED=false"}
-	for _, c := range []struct{ name, path string }{{"bare", bare}, {"launcher", launcher}, {"installed", installed}} {
+	runs := []struct {
+		name string
+		argv []string
+	}{{"bare", []string{bare}}, {"launcher", []string{launcher}}, {"installed", []string{installed}}}
+	if node22 := filepath.Join(root, "interop", "node_modules", ".bin", "node"); fileExists(node22) {
+		runs = append(runs, struct {
+			name string
+			argv []string
+		}{"launcher-node22", []string{node22, launcher}})
+	}
+	for _, c := range runs {
 		b.Run(c.name, func(b *testing.B) {
+			var cpu time.Duration
 			for b.Loop() {
-				coldStart(b, c.path, env)
+				cpu += coldStart(b, c.argv, env)
 			}
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 		})
 	}
 }
 
-func coldStart(b *testing.B, path string, env []string) {
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// coldStart runs one cold start and returns the CPU time (user and system)
+// the started process and the children it waited for used: a figure that
+// holds up better than the wall time on a loaded machine.
+func coldStart(b *testing.B, argv []string, env []string) time.Duration {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.Command(path)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "0"}, nil)
 	cs, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, nil)
@@ -64,6 +89,10 @@ func coldStart(b *testing.B, path string, env []string) {
 	if err := cs.Close(); err != nil {
 		b.Fatal(err)
 	}
+	if cmd.ProcessState == nil {
+		b.Fatal("the server process was not waited for")
+	}
+	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 }
 
 // npmLayout lays out what npm install makes under dir: both packages side by

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/nodeinterop"
 )
 
 // hostTarget is the target of this machine; tests that run binaries need it.
@@ -80,7 +83,27 @@ func checkNpm(ctx context.Context, t *testing.T, out, semver string) {
 			cmd.Env = append(localEnv(t), offlineNpm(t)...)
 			serveCheck(t, cmd)
 		})
-		t.Run("launcher is transparent", func(t *testing.T) { checkLauncher(t, bin, bare) })
+		// The system's Node (20 on CI) has no execve: the launcher runs the
+		// binary as a child. interop's Node 22 has it: the launcher hands the
+		// process over.
+		t.Run("launcher is transparent", func(t *testing.T) {
+			checkLauncher(t, []string{bin}, bare, func(t *testing.T, pid int) {
+				if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); filepath.Base(exe) != "node" {
+					t.Errorf("under Node 20 the launcher should stay as node, the process is %s", exe)
+				}
+			})
+		})
+		t.Run("launcher hands over on Node 22", func(t *testing.T) {
+			node22 := filepath.Join(nodeinterop.Dir(t), "node_modules", ".bin", "node")
+			platformBin := filepath.Join(prefix, "node_modules", PlatformPackage(host), "bin", "mcp-server-alipay")
+			checkLauncher(t, []string{node22, bin}, bare, func(t *testing.T, pid int) {
+				exe, err := os.Stat(fmt.Sprintf("/proc/%d/exe", pid))
+				want, err2 := os.Stat(platformBin)
+				if err != nil || err2 != nil || !os.SameFile(exe, want) {
+					t.Errorf("the launcher's process %d is not the binary after execve (%v %v)", pid, err, err2)
+				}
+			})
+		})
 		t.Run("no platform package", func(t *testing.T) {
 			// Only the main package, as with --omit=optional: a clear error
 			// on stderr, nothing on stdout, exit code 1.
@@ -103,9 +126,9 @@ type result struct {
 	code           int
 }
 
-func runResult(t *testing.T, stdin string, env []string, name string, args ...string) result {
+func runResult(t *testing.T, stdin string, env []string, argv ...string) result {
 	t.Helper()
-	cmd := exec.Command(name, args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
@@ -113,16 +136,17 @@ func runResult(t *testing.T, stdin string, env []string, name string, args ...st
 	err := cmd.Run()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("%s %v: %v", name, args, err)
+		t.Fatalf("%v: %v", argv, err)
 	}
 	return result{stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()}
 }
 
-// checkLauncher runs the same command lines through the launcher and the
-// bare binary: stdout, stderr and exit code must be the same bytes and
-// number, and a SIGTERM to the launcher must end the server as it ends the
-// bare binary.
-func checkLauncher(t *testing.T, bin, bare string) {
+// checkLauncher runs the same command lines through the launcher (argv
+// prefix launcher) and the bare binary: stdout, stderr and exit code must be
+// the same bytes and number, and a SIGTERM to the launcher must end the
+// server as it ends the bare binary. running checks the launcher's process
+// while it serves.
+func checkLauncher(t *testing.T, launcher []string, bare string, running func(t *testing.T, pid int)) {
 	for _, c := range []struct {
 		name  string
 		stdin string
@@ -139,8 +163,8 @@ func checkLauncher(t *testing.T, bin, bare string) {
 			if strings.HasPrefix(c.name, "bad configuration") {
 				env = append(env, "AP_CURRENT_ENV=nowhere")
 			}
-			want := runResult(t, c.stdin, env, bare, c.args...)
-			got := runResult(t, c.stdin, env, bin, c.args...)
+			want := runResult(t, c.stdin, env, append([]string{bare}, c.args...)...)
+			got := runResult(t, c.stdin, env, append(slices.Clone(launcher), c.args...)...)
 			// The local Alipay's port may differ from run to run.
 			if got.code != want.code || got.stdout != want.stdout || noPort(got.stderr) != noPort(want.stderr) {
 				t.Errorf("through the launcher: exit %d, stdout %q, stderr %q\nbare binary: exit %d, stdout %q, stderr %q",
@@ -149,8 +173,8 @@ func checkLauncher(t *testing.T, bin, bare string) {
 		})
 	}
 	t.Run("SIGTERM", func(t *testing.T) {
-		want := terminate(t, bare)
-		got := terminate(t, bin)
+		want := terminate(t, []string{bare}, nil)
+		got := terminate(t, launcher, running)
 		if got != want {
 			t.Errorf("after SIGTERM the launcher exited with %q, the bare binary with %q", got, want)
 		}
@@ -165,9 +189,10 @@ func noPort(s string) string { return portRE.ReplaceAllString(s, "127.0.0.1:PORT
 // initialize, sends it SIGTERM with stdin still open, and returns how it
 // ended. A launcher that did not forward the signal would leave the server
 // waiting on stdin and the test would time out.
-func terminate(t *testing.T, path string) string {
+func terminate(t *testing.T, argv []string, running func(t *testing.T, pid int)) string {
 	t.Helper()
-	cmd := exec.Command(path)
+	path := argv[0]
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = localEnv(t)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -192,6 +217,9 @@ func terminate(t *testing.T, path string) string {
 	}
 	if err != nil || json.Unmarshal(line, &resp) != nil || resp.ID != 1 || resp.Result == nil {
 		t.Fatalf("no initialize result from %s: %v %q", path, err, line)
+	}
+	if running != nil {
+		running(t, cmd.Process.Pid)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -2,10 +2,12 @@
 // Launcher of the npm package {{NAME}}: runs the Go binary from the package of
 // this platform ({{NAME}}-<os>-<cpu>, an optionalDependency). It writes
 // nothing to stdout: the binary inherits stdin, stdout and stderr, so MCP's
-// bytes pass untouched. Node cannot exec() on POSIX, so the binary runs as a
-// child; the launcher forwards signals and exits with the child's exit code,
-// or dies of the child's signal. On Linux and macOS install.js normally puts
-// the binary itself in this file's place, and this launcher never runs.
+// bytes pass untouched. Where Node can exec (process.execve: Linux and macOS,
+// Node >= 22.15) the launcher hands the process over to the binary.
+// Otherwise the binary runs as a child; the launcher forwards signals and
+// exits with the child's exit code, or dies of the child's signal. On Linux
+// and macOS install.js normally puts the binary itself in this file's place,
+// and this launcher never runs.
 'use strict';
 
 const PKG = '{{NAME}}';
@@ -30,6 +32,14 @@ function binaryPath() {
 
 const bin = binaryPath();
 const args = process.argv.slice(2);
+
+if (typeof process.execve === 'function' && process.platform !== 'win32') {
+  try {
+    process.execve(bin, [bin].concat(args), process.env);
+  } catch (e) {
+    // Run it as a child instead.
+  }
+}
 
 const { spawn } = require('child_process');
 const child = spawn(bin, args, { stdio: 'inherit', windowsHide: true });
