@@ -36,7 +36,11 @@ func TestReleaseArtifacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	// Leave a minute before go test's -timeout to report what failed.
+	ctx, cancel := context.WithCancel(context.Background())
+	if d, ok := t.Deadline(); ok {
+		ctx, cancel = context.WithDeadline(context.Background(), d.Add(-time.Minute))
+	}
 	defer cancel()
 	version := GitVersion(ctx, root)
 	out := filepath.Join(t.TempDir(), "dist")
