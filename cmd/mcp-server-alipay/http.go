@@ -82,16 +82,9 @@ func serveHTTP(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "mcp-server-alipay http: 未启动 / not started: %v\n", err)
 		return 2
 	}
-	// A payment recorded anywhere (this receiver, another replica's, a
-	// watch) reaches this process's subscribers and waiting calls.
-	if svc.watcher != nil {
-		events, err := svc.ledger.Subscribe(bctx)
-		if err != nil {
-			fmt.Fprintf(stderr, "mcp-server-alipay http: %v\n", err)
-			return 1
-		}
-		go svc.watcher.FollowLedger(bctx, events, svc.backend.client.AppID(), string(cfg.Env))
-	}
+	// newService follows the ledger: a payment recorded anywhere (this
+	// receiver, another replica's, a watch) reaches this process's
+	// subscribers and waiting calls.
 	hs, err := httpserve.New(ho)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcp-server-alipay http: 未启动 / not started: %v\n", err)

@@ -104,6 +104,16 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger, o 
 		svc.watcher = paywatch.New(ctx, b.watchClient, wo)
 		deps.Watcher = svc.watcher
 		recordWatches(svc.watcher, svc.account, logger)
+		// A payment or close recorded anywhere (a notification, a watch,
+		// another process on the same PostgreSQL ledger) reaches this
+		// process's subscribers and waiting calls, over stdio as over
+		// HTTP, without waiting for the next poll.
+		events, err := svc.ledger.Subscribe(ctx)
+		if err != nil {
+			svc.Close()
+			return nil, err
+		}
+		go svc.watcher.FollowLedger(ctx, events, b.client.AppID(), string(cfg.Env))
 		window := wo.Deadline
 		if window <= 0 {
 			window = paywatch.DefaultDeadline
