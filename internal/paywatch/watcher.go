@@ -215,13 +215,22 @@ func (w *Watcher) WatchUntil(outTradeNo string, until time.Time) <-chan struct{}
 	return e.done
 }
 
-// dropOldest stops the longest-running watch; w.mu is held.
+// dropOldest stops the longest-running watch; w.mu is held. Watches of
+// orders the merchant closed (MarkClosed) are never dropped: they are what
+// closes the trade when the buyer opens the link, and there are at most
+// maxCloses of them.
 func (w *Watcher) dropOldest() {
 	var oldest *watch
 	for _, e := range w.watches {
+		if _, closed := w.closes.at[e.no]; closed {
+			continue
+		}
 		if oldest == nil || e.seq < oldest.seq {
 			oldest = e
 		}
+	}
+	if oldest == nil {
+		return
 	}
 	oldest.cancel()
 	delete(w.watches, oldest.no)

@@ -228,6 +228,26 @@ func TestWatchBound(t *testing.T) {
 	}
 }
 
+// A watch of an order the merchant closed is never the one dropped: it is
+// what closes the trade when the buyer opens the link.
+func TestWatchBoundKeepsClosed(t *testing.T) {
+	l := startLocal(t)
+	w, clk, _ := newWatcher(t, l.client, paywatch.Options{MaxOrders: 2})
+	closed, _ := l.link(t, 100)
+	w.MarkClosed(closed, time.Now(), time.Now().Add(time.Hour))
+	clk.waitSleepers(t, 1)
+	second, _ := l.link(t, 100)
+	done := w.Watch(second)
+	clk.waitSleepers(t, 2)
+	third, _ := l.link(t, 100)
+	w.Watch(third)
+	waitDone(t, done)
+	if !w.Watching(closed) || w.Watching(second) || !w.Watching(third) {
+		t.Fatalf("watching closed %t, second %t, third %t; want the closed order kept and the oldest other dropped",
+			w.Watching(closed), w.Watching(second), w.Watching(third))
+	}
+}
+
 // Close and cancelling the context end every goroutine; Watch after Close
 // starts nothing.
 func TestWatchStops(t *testing.T) {
