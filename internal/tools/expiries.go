@@ -50,3 +50,20 @@ func (b *expiryBook) expiry(no string) (time.Time, bool) {
 	t, ok := b.at[no]
 	return t, ok
 }
+
+// maxPayable is the longest a link or QR code may stay payable: Alipay's
+// 15 days, less a minute for the time the request takes to arrive.
+const maxPayable = 15*24*time.Hour - time.Minute
+
+// expiryAfter is the time_expire of a link or QR code made at now to stay
+// payable for d: rounded up to the second (time_expire has no fractions;
+// rounding down would give Alipay less than d, under a minute for a
+// one-minute code), and at most maxPayable away.
+func expiryAfter(now time.Time, d time.Duration) time.Time {
+	d = min(d, maxPayable)
+	t := now.Add(d)
+	if r := t.Truncate(time.Second); r.Before(t) {
+		return r.Add(time.Second)
+	}
+	return t
+}

@@ -67,7 +67,7 @@ func createLink(d Deps, mobile bool) run {
 		// Every link expires: an order the merchant closes before the
 		// buyer opens its link has no trade to close at Alipay, and the
 		// link must not stay payable for Alipay's default 15 days.
-		expires := time.Now().Add(d.payTimeout()).Truncate(time.Second)
+		expires := expiryAfter(time.Now(), d.payTimeout())
 		pr := alipay.PayRequest{
 			OutTradeNo:  a.text("outTradeNo"),
 			TotalAmount: a.amount("totalAmount"),

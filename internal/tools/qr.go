@@ -36,7 +36,7 @@ func runQR(d Deps) run {
 		if m, ok := a.integer("timeoutMinutes"); ok {
 			timeout = time.Duration(m) * time.Minute
 		}
-		expires := time.Now().Add(timeout).Truncate(time.Second)
+		expires := expiryAfter(time.Now(), timeout)
 		pr := alipay.PrecreateRequest{
 			OutTradeNo:  no,
 			TotalAmount: a.amount("totalAmount"),
