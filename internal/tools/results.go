@@ -217,6 +217,12 @@ func adviceFor(o op, e *alipay.Error) string {
 	case alipay.SubInvalidAppID:
 		return "这个环境里没有 AP_APP_ID 对应的应用: 检查 AP_APP_ID, 以及 AP_CURRENT_ENV (沙箱 APPID 只能用 sandbox)。" +
 			"No app with this AP_APP_ID exists in this environment: check AP_APP_ID and AP_CURRENT_ENV (a sandbox APPID works only with sandbox)."
+	case "ACQ.ACCESS_FORBIDDEN":
+		if o == opQR {
+			return "应用无权调用当面付 (alipay.trade.precreate): 开通当面付，或改发支付链接。" +
+				"The app may not call face-to-face payment (alipay.trade.precreate): enable 当面付 (face-to-face), or send a payment link instead."
+		}
+		return "应用无权调用这个接口: 在开放平台检查应用的产品签约和接口权限。The app may not call this API: check the app's products and API permissions in the portal."
 	case "isv.invalid-timestamp":
 		return "支付宝拒绝了请求时间: 校准本机时钟。Alipay rejected the request time: fix this machine's clock."
 	case "isv.insufficient-isv-permissions", "isv.insufficient-user-permissions":
