@@ -2,7 +2,6 @@ package tools
 
 import (
 	"bytes"
-	"image"
 	"image/png"
 	"testing"
 
@@ -34,10 +33,31 @@ func scanQR(t *testing.T, res *mcp.CallToolResult) string {
 	if b.Dx() < 256 || b.Dy() != b.Dx() {
 		t.Errorf("image is %dx%d, want square and at least 256 px", b.Dx(), b.Dy())
 	}
-	quiet := b.Dx() / 40 // at least a module's worth of margin is white
-	for _, p := range []image.Point{{quiet, quiet}, {b.Dx() - 1 - quiet, quiet}, {quiet, b.Dy() - 1 - quiet}, {b.Dx() / 2, quiet}, {quiet, b.Dy() / 2}} {
-		if r, g, bl, _ := img.At(p.X, p.Y).RGBA(); r != 0xffff || g != 0xffff || bl != 0xffff {
-			t.Errorf("pixel %v of the margin is not white: no quiet zone", p)
+	// The module size, from the top-left finder pattern: its top edge is
+	// a run of 7 dark modules, starting where the diagonal first meets
+	// dark. The whole band of 4 modules around the code must be white.
+	dark := func(x, y int) bool { r, _, _, _ := img.At(x, y).RGBA(); return r < 0x8000 }
+	first := -1
+	for i := b.Min.X; i < b.Max.X && i < b.Max.Y; i++ {
+		if dark(i, i) {
+			first = i
+			break
+		}
+	}
+	run := 0
+	for x := first; first >= 0 && x < b.Max.X && dark(x, first); x++ {
+		run++
+	}
+	if first < 0 || run%7 != 0 {
+		t.Fatalf("no finder pattern at the top left (first dark pixel %d, run %d)", first, run)
+	}
+	band := 4 * run / 7
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			inBand := x < b.Min.X+band || y < b.Min.Y+band || x >= b.Max.X-band || y >= b.Max.Y-band
+			if r, g, bl, _ := img.At(x, y).RGBA(); inBand && (r != 0xffff || g != 0xffff || bl != 0xffff) {
+				t.Fatalf("pixel (%d,%d) of the 4-module quiet zone (module %d px) is not white", x, y, run/7)
+			}
 		}
 	}
 	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
