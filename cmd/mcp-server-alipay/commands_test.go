@@ -285,7 +285,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
 	}
 	for _, s := range []string{e.dataDir, tools.NameWebPagePay, "ACQ.TRADE_NOT_EXIST", "TRADE_SUCCESS", tools.NameRefundPay, "¥50.00", "REFUND_SUCCESS",
-		tools.NameQRPay, "drawn in the terminal", "█ ▄▄▄▄▄ █", tools.NameWaitPay, "progress", "the buyer scans and pays", "The buyer has paid", "¥88.00", "Demo complete"} {
+		tools.NameQRPay, "drawn in the terminal", qrInk + "        ", "█▀▀▀▀▀█", tools.NameWaitPay, "progress", "the buyer scans and pays", "The buyer has paid", "¥88.00", "Demo complete"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("demo output lacks %q", s)
 		}

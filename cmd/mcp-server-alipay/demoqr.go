@@ -98,9 +98,19 @@ func resultImage(res *mcp.CallToolResult) (image.Image, error) {
 	return nil, errors.New("结果中没有二维码图片 / the result has no QR image")
 }
 
-// terminalQR draws a QR image with half blocks, two modules rows per line.
-// The module size is read from the image: the quiet zone is four modules,
-// so the first dark pixel of the top-left finder pattern is at 4 modules.
+// qrInk and qrReset frame every line of a terminal QR code: dark modules
+// in black on a bright white background, whatever the terminal's own
+// colours (a light-on-dark terminal would otherwise invert the code, which
+// many scanners refuse).
+const (
+	qrInk   = "\x1b[30;107m"
+	qrReset = "\x1b[0m"
+)
+
+// terminalQR draws a QR image with half blocks, two module rows per line,
+// dark on light with the image's whole quiet zone of four modules. The
+// module size is read from the image: the quiet zone is four modules, so
+// the first dark pixel of the top-left finder pattern is at 4 modules.
 func terminalQR(img image.Image) []string {
 	b := img.Bounds()
 	dark := func(x, y int) bool {
@@ -120,27 +130,29 @@ func terminalQR(img image.Image) []string {
 	scale := first / 4
 	n := b.Dx() / scale
 	module := func(mx, my int) bool {
-		if mx < 2 || my < 2 || mx >= n-2 || my >= n-2 { // keep two modules of margin
+		if mx >= n || my >= n {
 			return false
 		}
 		return dark(mx*scale+scale/2, my*scale+scale/2)
 	}
 	var lines []string
-	for my := 2; my < n-2; my += 2 {
+	for my := 0; my < n; my += 2 {
 		var line strings.Builder
-		for mx := 2; mx < n-2; mx++ {
+		line.WriteString(qrInk)
+		for mx := 0; mx < n; mx++ {
 			top, bottom := module(mx, my), module(mx, my+1)
 			switch {
 			case top && bottom:
-				line.WriteString(" ")
-			case top:
-				line.WriteString("▄")
-			case bottom:
-				line.WriteString("▀")
-			default:
 				line.WriteString("█")
+			case top:
+				line.WriteString("▀")
+			case bottom:
+				line.WriteString("▄")
+			default:
+				line.WriteString(" ")
 			}
 		}
+		line.WriteString(qrReset)
 		lines = append(lines, line.String())
 	}
 	return lines
