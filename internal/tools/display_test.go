@@ -2,6 +2,8 @@ package tools
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
@@ -13,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
 )
 
 // hostile are texts a model or a gateway may hand over to shape what the
@@ -228,5 +231,26 @@ func TestDisplayText(t *testing.T) {
 		if got := displayTitle(tc.in, 80); got != tc.wantTitle {
 			t.Errorf("displayTitle(%q) = %q, want %q", tc.in, got, tc.wantTitle)
 		}
+	}
+}
+
+// TestHostileStoredTitleConflict: an order the ledger holds under a hostile
+// title (written before titles were checked, or by another program) is
+// quoted in the "same outTradeNo, another amount" refusal without markup,
+// line breaks or invisible characters.
+func TestHostileStoredTitleConflict(t *testing.T) {
+	d, _ := localDeps(t)
+	d, acct := withLedger(t, d)
+	cs := connect(t, Options{Deps: d})
+	for i, h := range hostile {
+		t.Run(h.name, func(t *testing.T) {
+			no := fmt.Sprintf("EVIL-C%d", i)
+			if _, _, err := acct.RecordOrder(context.Background(), ledger.NewOrder{OutTradeNo: no, Kind: "web", Amount: 19900, Title: h.text, Who: "test"}); err != nil {
+				t.Fatal(err)
+			}
+			res := call(t, cs, NameMobilePay, `{"outTradeNo":"`+no+`","totalAmount":0.29,"orderTitle":"插画"}`)
+			wantError(t, res, "ACQ.CONTEXT_INCONSISTENT")
+			wantClean(t, text(res))
+		})
 	}
 }

@@ -134,9 +134,9 @@ func recordOrder(ctx context.Context, d Deps, tool, kind string, no string, amou
 	case errors.As(err, &oe):
 		out.Status, out.Code = "refused", "ACQ.CONTEXT_INCONSISTENT"
 		return toolError(fmt.Sprintf("未创建支付 / No payment was created: 订单 %s 已按 ¥%s「%s」创建过; 同一订单号换金额或标题, 支付宝会让买家付款失败 (ACQ.CONTEXT_INCONSISTENT)。"+
-			"Order %s was already made for ¥%s %q; Alipay fails the buyer's payment when the same outTradeNo comes with another amount or title (ACQ.CONTEXT_INCONSISTENT).\n"+
+			"Order %s was already made for ¥%s \"%s\"; Alipay fails the buyer's payment when the same outTradeNo comes with another amount or title (ACQ.CONTEXT_INCONSISTENT).\n"+
 			"怎么办 / What to do: 重发同一个链接时用原来的金额和标题; 报价变了就用新的 outTradeNo。Re-send it with the original amount and title, or use a new outTradeNo for a new quote.",
-			no, oe.Existing.Amount, oe.Existing.Title, no, oe.Existing.Amount, oe.Existing.Title))
+			no, oe.Existing.Amount, displayTitle(oe.Existing.Title, 80), no, oe.Existing.Amount, displayTitle(oe.Existing.Title, 80)))
 	}
 	res, o := notDoneLedger("未创建支付 / No payment was created: ", err, *out)
 	*out = o
