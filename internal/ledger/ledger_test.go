@@ -549,3 +549,56 @@ func TestEvents(t *testing.T) {
 		}
 	})
 }
+
+// TestPendingRefundLifetime: a refund reserved or asked and never sent stops
+// counting against the daily limit PendingRefundLifetime after its last
+// step; asked for again, it is checked and counted anew. A refund sent
+// (outcome unknown) never gives its share back, whatever step follows.
+func TestPendingRefundLifetime(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		c := newClock(time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)) // 10:00 in Beijing
+		o := b.fresh(t)
+		o.Now = c.Now
+		a := open(t, o).Account(app, "prod")
+		const limit = 10000
+		reserve := func(no string, amount alipay.Amount) (bool, error) {
+			_, existing, err := a.ReserveRefund(ctx, RefundRequest{OutTradeNo: "P", OutRequestNo: no, Amount: amount, DailyLimit: limit})
+			return existing, err
+		}
+		if _, err := reserve("p1", 6000); err != nil {
+			t.Fatal(err)
+		}
+		c.Add(5 * time.Minute)
+		if err := a.Step(ctx, "P", "p1", RefundAsked, "", ""); err != nil {
+			t.Fatal(err)
+		}
+		c.Add(PendingRefundLifetime - time.Minute) // still within the lifetime of the question
+		if _, err := reserve("p2", 5000); !errors.Is(err, ErrDailyLimit) {
+			t.Fatalf("an asked refund within its lifetime = %v; want ErrDailyLimit", err)
+		}
+		c.Add(2 * time.Minute)
+		if _, err := reserve("p2", 5000); err != nil {
+			t.Fatalf("after the question was abandoned: %v", err)
+		}
+		// p1 asked for again is counted anew, and now passes the limit.
+		if existing, err := reserve("p1", 6000); !errors.Is(err, ErrDailyLimit) {
+			t.Fatalf("the abandoned refund again = existing %v, %v; want ErrDailyLimit", existing, err)
+		}
+		// p2 sent, outcome unknown: a later cancellation does not give its share back.
+		if err := a.Step(ctx, "P", "p2", RefundSent, "", ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Step(ctx, "P", "p2", RefundCancelled, "", "OUT_OF_TIME"); err != nil {
+			t.Fatal(err)
+		}
+		c.Add(2 * PendingRefundLifetime)
+		if _, err := reserve("p3", 5001); !errors.Is(err, ErrDailyLimit) {
+			t.Fatalf("a sent refund's share = %v; want still counted (ErrDailyLimit)", err)
+		}
+		r, err := a.Refund(ctx, "P", "p2")
+		if err != nil || r.State != RefundSent {
+			t.Fatalf("p2 = %+v, %v; want still sent", r, err)
+		}
+	})
+}

@@ -101,9 +101,27 @@ var beijing = time.FixedZone("Asia/Shanghai", 8*3600)
 // BeijingDay is the Beijing-time date of t, "2006-01-02".
 func BeijingDay(t time.Time) string { return t.In(beijing).Format("2006-01-02") }
 
+// PendingRefundLifetime is how long a refund reserved, asked or accepted
+// but never sent keeps its share of the daily limit after its last step:
+// longer than any confirmation can wait (a question expires after 10
+// minutes, and the call that sends follows the answer at once). Every
+// refusal after the reservation records RefundCancelled and gives the
+// share back at once; this lifetime covers a process that died, or a
+// question never answered.
+const PendingRefundLifetime = 30 * time.Minute
+
+// stalePending is the SQL condition of a refund reserved, asked or
+// accepted whose last step is older than the cutoff (parameter $n): never
+// sent, and no longer counted.
+func stalePending(n int) string {
+	return fmt.Sprintf(`(state IN ('reserved', 'asked', 'accepted') AND
+	COALESCE((SELECT MAX(s.at_ms) FROM ap_refund_steps s WHERE s.refund_id = ap_refunds.id), ap_refunds.created_ms) < $%d)`, n)
+}
+
 // counted is the SQL condition of a refund that counts against the daily
-// limit: every refund not declined, cancelled or failed.
-const counted = `state NOT IN ('declined', 'cancelled') AND outcome <> 'failed'`
+// limit: every refund not declined, cancelled or failed, and not pending
+// longer than PendingRefundLifetime ($4 is the cutoff).
+var counted = `state NOT IN ('declined', 'cancelled') AND outcome <> 'failed' AND NOT ` + stalePending(4)
 
 // ReserveRefund records a refund before the human is asked and before the
 // refund API is called, checking in the same transaction that it neither
@@ -111,7 +129,8 @@ const counted = `state NOT IN ('declined', 'cancelled') AND outcome <> 'failed'`
 // write lock, PostgreSQL's advisory lock per app, environment and day) nor
 // exceeds what remains refundable. The same outRequestNo again returns the
 // refund already recorded (existing=true) without counting it twice; one
-// that was declined, cancelled or failed is checked again and counted anew.
+// that was declined, cancelled or failed, or left pending longer than
+// PendingRefundLifetime, is checked again and counted anew.
 func (a *Account) ReserveRefund(ctx context.Context, r RefundRequest) (ref Refund, existing bool, err error) {
 	now := a.l.now()
 	day := BeijingDay(now)
@@ -127,7 +146,12 @@ func (a *Account) ReserveRefund(ctx context.Context, r RefundRequest) (ref Refun
 					ErrRefundMismatch, r.OutRequestNo, got.Amount, r.OutRequestNo, got.Amount)}
 			}
 			ref, existing = got, true
-			if got.State != RefundDeclined && got.State != RefundCancelled && got.Outcome != OutcomeFailed {
+			var stale int
+			if err := tx.QueryRowContext(ctx, `SELECT CASE WHEN `+stalePending(2)+` THEN 1 ELSE 0 END FROM ap_refunds WHERE id = $1`,
+				id, ms(now.Add(-PendingRefundLifetime))).Scan(&stale); err != nil {
+				return err
+			}
+			if got.State != RefundDeclined && got.State != RefundCancelled && got.Outcome != OutcomeFailed && stale == 0 {
 				return nil // still counted: a retry, or the second call of a confirmation
 			}
 			again = true
@@ -159,7 +183,8 @@ func (a *Account) ReserveRefund(ctx context.Context, r RefundRequest) (ref Refun
 		if r.DailyLimit > 0 {
 			var used int64
 			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(amount_fen), 0) FROM ap_refunds
-				WHERE app_id = $1 AND env = $2 AND day = $3 AND `+counted, a.AppID, a.Env, day).Scan(&used); err != nil {
+				WHERE app_id = $1 AND env = $2 AND day = $3 AND `+counted, a.AppID, a.Env, day,
+				ms(now.Add(-PendingRefundLifetime))).Scan(&used); err != nil {
 				return err
 			}
 			if alipay.Amount(used)+r.Amount > r.DailyLimit {
@@ -284,6 +309,9 @@ func (a *Account) Step(ctx context.Context, outTradeNo, outRequestNo, step, who,
 		}
 		if r.Outcome == OutcomeSucceeded {
 			return nil // settled: steps of a retry are history only
+		}
+		if r.State == RefundSent && step != RefundSent {
+			return nil // sent, outcome unknown: it may have moved money, so it stays counted
 		}
 		sentMS := ms(r.SentAt)
 		if step == RefundSent {

@@ -161,3 +161,28 @@ func TestLedgerDownFailsClosed(t *testing.T) {
 	wantText(t, call(t, cs, NameQueryPay, `{"outTradeNo":"DN-1"}`), "TRADE_SUCCESS")
 	wantError(t, call(t, cs, NameListOrders, `{}`), "Could not read the orders")
 }
+
+// A refund refused after its reservation without being sent (here: no way
+// to ask under AP_REFUND_CONFIRM=always) is recorded as cancelled with its
+// code and gives its share of the daily limit back.
+func TestLedgerRefusedRefundGivesShareBack(t *testing.T) {
+	d, _ := localDeps(t)
+	d, acct := withLedger(t, d)
+	d.RefundDailyLimit = 10000 // ¥100.00 a day
+	d.Confirm = ConfirmAlways
+	cs := connect(t, Options{Deps: d})
+	ctx := context.Background()
+	payLink(t, cs, "RS-1", "100.00", "t")
+	for i, no := range []string{"RS-1-a", "RS-1-b"} {
+		wantError(t, call(t, cs, NameRefundPay, `{"outTradeNo":"RS-1","refundAmount":60,"outRequestNo":"`+no+`"}`),
+			"AP_REFUND_CONFIRM=always")
+		r, err := acct.Refund(ctx, "RS-1", no)
+		if err != nil || r.State != ledger.RefundCancelled {
+			t.Fatalf("refusal %d: refund = %+v, %v; want cancelled (its share given back)", i, r, err)
+		}
+		steps, _ := acct.Steps(ctx, "RS-1", no)
+		if last := steps[len(steps)-1]; last.Step != ledger.RefundCancelled || last.Detail != "CONFIRMATION_UNAVAILABLE" {
+			t.Fatalf("last step = %+v; want cancelled with the code", last)
+		}
+	}
+}

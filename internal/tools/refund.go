@@ -101,6 +101,7 @@ func runRefund(d Deps) run {
 		// long to answer): do not send what could not be followed up.
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d.budget()*minRefundShare/10 {
 			base.Status, base.Code = "refused", "OUT_OF_TIME"
+			recordAnswer(ctx, d, r, base)
 			return toolError("退款未执行, 本次调用未调用退款接口 / Refund NOT made; this call did not call the refund API: " +
 				"本次调用剩余的时间不够等待支付宝的答复。Too little of this call's time was left to wait for Alipay's answer.\n" +
 				"怎么办 / What to do: 用同样的参数重新调用 refund-alipay-payment。Call refund-alipay-payment again with the same arguments. " + earlierCall), base
@@ -243,13 +244,16 @@ func reserveRefund(ctx context.Context, d Deps, r alipay.RefundRequest, q *alipa
 }
 
 // recordAnswer records the human's part of a refund: asked, accepted,
-// declined or cancelled. A refusal to record is logged by the audit
-// wrapper's entry; the question itself was recorded when asked.
+// declined or cancelled. Any other refusal after the reservation (no way
+// to ask, a failed or mismatched confirmation, too little time left) is
+// recorded as cancelled with its code, so the refund gives its share of the
+// daily limit back. A refusal to record is logged by the audit wrapper's
+// entry; the question itself was recorded when asked.
 func recordAnswer(ctx context.Context, d Deps, r alipay.RefundRequest, out Outcome) {
 	if d.Ledger == nil {
 		return
 	}
-	var step string
+	var step, detail string
 	switch out.Code {
 	case "USER_CONFIRMED":
 		step = ledger.RefundAccepted
@@ -261,9 +265,12 @@ func recordAnswer(ctx context.Context, d Deps, r alipay.RefundRequest, out Outco
 		settle(ctx, d, r, ledger.OutcomeSucceeded, true, "an earlier call's refund")
 		return
 	default:
-		return
+		if out.Status != "refused" && out.Status != "tool_error" {
+			return // asked (the answer comes with the next call), or going ahead
+		}
+		step, detail = ledger.RefundCancelled, out.Code
 	}
-	_ = d.Ledger.Step(ctx, r.OutTradeNo, r.OutRequestNo, step, whoOf(ctx), "")
+	_ = d.Ledger.Step(ctx, r.OutTradeNo, r.OutRequestNo, step, whoOf(ctx), detail)
 }
 
 // recordAsked records that the human is being asked.
