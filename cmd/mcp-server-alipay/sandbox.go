@@ -115,6 +115,9 @@ func runSandbox(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	defer srv.Close()
 	printSandboxBanner(stdout, srv)
+	if ifAddrs, err := net.InterfaceAddrs(); err == nil {
+		fmt.Fprint(stdout, lanGatewayLines(lanGatewayURLs(opts.Addr, srv.URL(), ifAddrs)))
+	}
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "mcp-server-alipay sandbox: 正在停止; 未送达的通知会在下次启动时继续发送 / stopping; undelivered notifications stay queued for the next start")
 	if err := srv.Close(); err != nil {
@@ -140,6 +143,58 @@ AP_GATEWAY_URL=%s
 控制 API / control API: %s/_local/trades   (docs/local-alipay.md)
 按 Ctrl+C 停止 / Ctrl+C to stop.
 `, srv.URL(), srv.DataDir(), c.AppID, c.AppPrivateKey, c.AlipayPublicKey, c.GatewayURL, srv.URL())
+}
+
+// lanGatewayURLs are the gateway URLs other devices on the network can use
+// when the sandbox listens on an unspecified address (0.0.0.0, ::) or a
+// non-loopback one: the local Alipay's qr_code and links use the host the
+// gateway was called with, so an MCP server that calls the gateway at one
+// of these gives QR codes a phone can open. listen is the --listen
+// address, local the server's own (loopback) URL, for its port.
+func lanGatewayURLs(listen, local string, ifAddrs []net.Addr) []string {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil || isLoopback(host) {
+		return nil
+	}
+	u, err := url.Parse(local)
+	if err != nil || u.Port() == "" {
+		return nil
+	}
+	gateway := func(ip net.IP) string {
+		return "http://" + net.JoinHostPort(ip.String(), u.Port()) + "/gateway.do"
+	}
+	ip := net.ParseIP(host)
+	if ip != nil && !ip.IsUnspecified() {
+		return []string{gateway(ip)}
+	}
+	v4only := ip != nil && ip.To4() != nil // 0.0.0.0 listens on IPv4 only
+	var v4, v6 []string
+	for _, a := range ifAddrs {
+		n, ok := a.(*net.IPNet)
+		if !ok || n.IP.IsLoopback() || n.IP.IsLinkLocalUnicast() || n.IP.IsMulticast() || n.IP.IsUnspecified() {
+			continue
+		}
+		if n.IP.To4() != nil {
+			v4 = append(v4, gateway(n.IP))
+		} else if !v4only {
+			v6 = append(v6, gateway(n.IP))
+		}
+	}
+	return append(v4, v6...)
+}
+
+// lanGatewayLines tell how to make QR codes a phone on the network can scan.
+func lanGatewayLines(urls []string) string {
+	if len(urls) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n# 用手机扫码付款: 让 MCP 服务器用下面一个地址调用网关 (它的二维码和链接会指向这个地址) /\n" +
+		"# to pay by scanning with a phone on this network, give the MCP server one of these (its QR codes and links then point there):\n")
+	for _, u := range urls {
+		fmt.Fprintf(&b, "AP_GATEWAY_URL=%s\n", u)
+	}
+	return b.String()
 }
 
 // listenWarning checks a --listen address and returns the warning to print
