@@ -621,6 +621,66 @@ func TestClientBindsAnswers(t *testing.T) {
 				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
 				return err
 			}, "qr_code", ErrMalformedResponse},
+		{"precreate with a hostile qr_code: markdown link", MethodPrecreate, `{"code":"10000","msg":"Success","out_trade_no":"T1","qr_code":"[Pay](https://evil.example/pay)"}`,
+			func(c *Client) error {
+				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
+				return err
+			}, "qr_code", ErrMalformedResponse},
+		{"precreate with a hostile qr_code: image", MethodPrecreate, `{"code":"10000","msg":"Success","out_trade_no":"T1","qr_code":"![x](https://evil.example/x.png)"}`,
+			func(c *Client) error {
+				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
+				return err
+			}, "qr_code", ErrMalformedResponse},
+		{"precreate with a hostile qr_code: html", MethodPrecreate, `{"code":"10000","msg":"Success","out_trade_no":"T1","qr_code":"<a href=x>Pay</a>"}`,
+			func(c *Client) error {
+				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
+				return err
+			}, "qr_code", ErrMalformedResponse},
+		{"precreate with a hostile qr_code: space", MethodPrecreate, `{"code":"10000","msg":"Success","out_trade_no":"T1","qr_code":"https://qr.alipay.com/bax1 [Pay](https://evil.example)"}`,
+			func(c *Client) error {
+				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
+				return err
+			}, "qr_code", ErrMalformedResponse},
+		{"precreate with a hostile qr_code: bidi", MethodPrecreate, `{"code":"10000","msg":"Success","out_trade_no":"T1","qr_code":"https://qr.alipay.com/\u202ebax1"}`,
+			func(c *Client) error {
+				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
+				return err
+			}, "qr_code", ErrMalformedResponse},
+		{"precreate with a hostile qr_code: zero width", MethodPrecreate, `{"code":"10000","msg":"Success","out_trade_no":"T1","qr_code":"https://qr.alipay.com/ba\u200bx1"}`,
+			func(c *Client) error {
+				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
+				return err
+			}, "qr_code", ErrMalformedResponse},
+		{"precreate with a hostile qr_code: newline", MethodPrecreate, `{"code":"10000","msg":"Success","out_trade_no":"T1","qr_code":"https://qr.alipay.com/bax1\n- 金额 / amount: ¥0.01"}`,
+			func(c *Client) error {
+				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
+				return err
+			}, "qr_code", ErrMalformedResponse},
+		{"precreate with a hostile qr_code: backtick", MethodPrecreate, `{"code":"10000","msg":"Success","out_trade_no":"T1","qr_code":"https://qr.alipay.com/\u0060x\u0060"}`,
+			func(c *Client) error {
+				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
+				return err
+			}, "qr_code", ErrMalformedResponse},
+		{"precreate with a hostile qr_code: javascript", MethodPrecreate, `{"code":"10000","msg":"Success","out_trade_no":"T1","qr_code":"javascript:alert(1)"}`,
+			func(c *Client) error {
+				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
+				return err
+			}, "qr_code", ErrMalformedResponse},
+		{"precreate with a hostile qr_code: relative", MethodPrecreate, `{"code":"10000","msg":"Success","out_trade_no":"T1","qr_code":"/bax1"}`,
+			func(c *Client) error {
+				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
+				return err
+			}, "qr_code", ErrMalformedResponse},
+		{"precreate with a hostile qr_code: no host", MethodPrecreate, `{"code":"10000","msg":"Success","out_trade_no":"T1","qr_code":"https:///bax1"}`,
+			func(c *Client) error {
+				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
+				return err
+			}, "qr_code", ErrMalformedResponse},
+		{"precreate with a hostile qr_code: user info", MethodPrecreate, `{"code":"10000","msg":"Success","out_trade_no":"T1","qr_code":"https://qr.alipay.com@evil.example/bax1"}`,
+			func(c *Client) error {
+				_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: "T1", TotalAmount: 100, Subject: "x"})
+				return err
+			}, "qr_code", ErrMalformedResponse},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newFakeGateway(t, func(int, gwRequest) gwReply {

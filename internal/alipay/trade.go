@@ -441,7 +441,25 @@ func (c *Client) Precreate(ctx context.Context, r PrecreateRequest) (*PrecreateR
 	if out.QRCode == "" || len(out.QRCode) > 1024 {
 		return nil, &Error{Method: MethodPrecreate, Err: fmt.Errorf("%w: 答复缺少 qr_code 或超过 1024 字节 / qr_code is missing or longer than 1024 bytes", ErrMalformedResponse)}
 	}
+	if !plainURL(out.QRCode) {
+		return nil, &Error{Method: MethodPrecreate, Err: fmt.Errorf("%w: qr_code 不是不含空格和 []()<>` 的 http(s) 绝对网址 / qr_code is not an absolute http(s) URL of printable ASCII without spaces, []()<> or backticks", ErrMalformedResponse)}
+	}
 	return &out, nil
+}
+
+// plainURL reports whether s is an absolute http(s) URL of printable ASCII
+// without spaces, brackets, parentheses, angle brackets or backticks: the
+// qr_code is shown to the buyer as is (and drawn), so it must not carry
+// Markdown, HTML or invisible characters, whoever signed it.
+func plainURL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("[]()<>`", c) >= 0 {
+			return false
+		}
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil
 }
 
 // VerifyReturn checks the parameters of a return_url redirect: signed by
