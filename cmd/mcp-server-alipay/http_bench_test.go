@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -101,9 +102,31 @@ func BenchmarkHTTPCreateWebPage(b *testing.B) {
 		b.Run(mode.name, func(b *testing.B) {
 			s := benchServer(b)
 			hc := benchHTTPClient()
-			sessions := make([]*mcp.ClientSession, benchClients)
-			for i := range sessions {
-				sessions[i] = benchConnect(b, s, hc, mode.proto)
+			run := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
+			args := func(i int64) string {
+				return `{"outTradeNo":"B` + run + "-" + strconv.FormatInt(i, 10) + `","totalAmount":19.99,"orderTitle":"压测"}`
+			}
+			// call makes call i and says whether it answered a payment link.
+			var call func(client int, i int64) bool
+			var sessions []*mcp.ClientSession
+			if mode.proto == "" {
+				// 2026-07-28 keeps nothing between calls, so a client is
+				// what it puts on the wire: the request the Go SDK's client
+				// sends for a tools/call, recorded once and replayed with a
+				// fresh id and trade number over keep-alive connections.
+				// The clients then cost this process little CPU, and the
+				// figure measures the server.
+				rc := recordCall(b, s, hc, args(-1))
+				call = func(_ int, i int64) bool { return rc.do(hc, i, args(i)) }
+			} else {
+				sessions = make([]*mcp.ClientSession, benchClients)
+				for i := range sessions {
+					sessions[i] = benchConnect(b, s, hc, mode.proto)
+				}
+				call = func(c int, i int64) bool {
+					res, err := sessions[c].CallTool(context.Background(), &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(args(i))})
+					return err == nil && !res.IsError
+				}
 			}
 			defer func() {
 				for _, cs := range sessions {
@@ -112,25 +135,23 @@ func BenchmarkHTTPCreateWebPage(b *testing.B) {
 			}()
 			st0 := signTime(b)
 			cpu0 := procCPU(b, s.cmd.Process.Pid)
-			run := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
 			var next atomic.Int64
 			lat := make([]time.Duration, b.N)
 			var failed atomic.Int64
 			var wg sync.WaitGroup
 			b.ResetTimer()
 			start := time.Now()
-			for _, cs := range sessions {
+			for c := range benchClients {
 				wg.Go(func() {
 					for {
 						i := next.Add(1) - 1
 						if i >= int64(b.N) {
 							return
 						}
-						args := `{"outTradeNo":"B` + run + "-" + strconv.FormatInt(i, 10) + `","totalAmount":19.99,"orderTitle":"压测"}`
 						t0 := time.Now()
-						res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(args)})
+						ok := call(c, i)
 						lat[i] = time.Since(t0)
-						if err != nil || res.IsError {
+						if !ok {
 							failed.Add(1)
 						}
 					}
@@ -164,6 +185,129 @@ func BenchmarkHTTPCreateWebPage(b *testing.B) {
 			b.ReportMetric(100*signCPU(b).Seconds()/perCall.Seconds(), "cpu-pct-of-limit")
 		})
 	}
+}
+
+// recordedCall is a 2026-07-28 tools/call as the Go SDK's client sends it:
+// its headers, and its body cut around the request id and the arguments.
+type recordedCall struct {
+	url                string
+	header             http.Header
+	before, mid, after string // body = before + id + mid + arguments + after
+}
+
+const idMark, argsMark = `"bench-id-mark"`, `"bench-args-mark"`
+
+// recordCall makes one call with the Go SDK's client (2026-07-28) through a
+// transport that keeps the request, checks the call succeeded, and returns
+// the request to replay.
+func recordCall(b *testing.B, s *httpServer, hc *http.Client, args string) *recordedCall {
+	b.Helper()
+	rt := &recordingTransport{next: hc.Transport}
+	cs := benchConnect(b, s, &http.Client{Transport: rt}, "")
+	defer cs.Close()
+	rt.mu.Lock()
+	rt.on = true
+	rt.mu.Unlock()
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(args)})
+	if err != nil || res.IsError {
+		b.Fatalf("recorded call: %v %v", err, res)
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.req == nil {
+		b.Fatal("no tools/call request recorded")
+	}
+	var msg map[string]any
+	if err := json.Unmarshal(rt.body, &msg); err != nil || msg["method"] != "tools/call" {
+		b.Fatalf("recorded %s (%v)", rt.body, err)
+	}
+	msg["id"] = "bench-id-mark"
+	msg["params"].(map[string]any)["arguments"] = "bench-args-mark"
+	tmpl, err := json.Marshal(msg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	before, rest, ok1 := strings.Cut(string(tmpl), idMark)
+	mid, after, ok2 := strings.Cut(rest, argsMark)
+	if !ok1 || !ok2 {
+		b.Fatalf("cannot cut %s", tmpl)
+	}
+	h := rt.req.Header.Clone()
+	h.Del("Content-Length")
+	return &recordedCall{url: rt.req.URL.String(), header: h, before: before, mid: mid, after: after}
+}
+
+// do posts call i with args and reports whether the answer is a successful
+// result for id i carrying a payment link.
+func (rc *recordedCall) do(hc *http.Client, i int64, args string) bool {
+	id := strconv.FormatInt(i+1, 10)
+	req, err := http.NewRequest(http.MethodPost, rc.url, strings.NewReader(rc.before+id+rc.mid+args+rc.after))
+	if err != nil {
+		return false
+	}
+	req.Header = rc.header.Clone()
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return false
+	}
+	// The answer is JSON, or an event stream one of whose data lines is.
+	msgs := []string{string(body)}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		msgs = msgs[:0]
+		for line := range strings.Lines(string(body)) {
+			if d, ok := strings.CutPrefix(line, "data:"); ok {
+				msgs = append(msgs, d)
+			}
+		}
+	}
+	for _, m := range msgs {
+		var ans struct {
+			ID     json.RawMessage `json:"id"`
+			Result *struct {
+				IsError           bool `json:"isError"`
+				StructuredContent struct {
+					URL string `json:"url"`
+				} `json:"structuredContent"`
+			} `json:"result"`
+		}
+		if json.Unmarshal([]byte(m), &ans) != nil || string(ans.ID) != id {
+			continue
+		}
+		return ans.Result != nil && !ans.Result.IsError && strings.HasPrefix(ans.Result.StructuredContent.URL, "http")
+	}
+	return false
+}
+
+// recordingTransport keeps the first tools/call request once on is set.
+type recordingTransport struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	on   bool
+	req  *http.Request
+	body []byte
+}
+
+func (t *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.mu.Lock()
+	rec := t.on && t.req == nil && r.Method == http.MethodPost && r.Header.Get("Mcp-Method") == "tools/call"
+	t.mu.Unlock()
+	if rec && r.Body != nil {
+		body, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		t.mu.Lock()
+		t.req, t.body = r, body
+		t.mu.Unlock()
+	}
+	return t.next.RoundTrip(r)
 }
 
 var sessionsRE = regexp.MustCompile(`(?m)^mcp_sessions (\d+)$`)
