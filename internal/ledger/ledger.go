@@ -51,7 +51,12 @@ func IsPostgres(databaseURL string) bool {
 // Ledger is an open ledger. Its methods are safe for concurrent use, and
 // several processes may share one database.
 type Ledger struct {
-	db    *sql.DB
+	db *sql.DB
+	// stmts are the SQLite statements of the frequent writes (a new order
+	// and its audit entry), query text → *sql.Stmt, prepared at Open:
+	// database/sql keeps each prepared once per connection, so they are not
+	// parsed again per call.
+	stmts sync.Map
 	d     dialect
 	where string // the file, or the URL with its password redacted
 	now   func() time.Time
@@ -93,6 +98,19 @@ func Open(ctx context.Context, o Options) (*Ledger, error) {
 		l.db.Close()
 		return nil, l.openError(err)
 	}
+	if l.d.name == "sqlite" {
+		// Prepared now, while no transaction holds a connection: a
+		// transaction that prepared on the pool could wait for a
+		// connection held by writers queued behind its own lock.
+		for _, q := range []string{insertOrder, insertAudit} {
+			st, err := l.db.PrepareContext(ctx, q)
+			if err != nil {
+				l.Close()
+				return nil, l.openError(err)
+			}
+			l.stmts.Store(q, st)
+		}
+	}
 	return l, nil
 }
 
@@ -110,6 +128,7 @@ func (l *Ledger) Close() error {
 		<-l.stopped
 	}
 	l.hub.closeAll()
+	l.stmts.Range(func(_, s any) bool { s.(*sql.Stmt).Close(); return true })
 	return l.db.Close()
 }
 
@@ -162,7 +181,20 @@ func (a *Account) Ledger() *Ledger { return a.l }
 // commits.
 type txn struct {
 	*sql.Tx
+	l      *Ledger
 	events []Event
+}
+
+// stmt is query for this transaction when the ledger keeps it prepared
+// (on SQLite, the statements of the frequent writes; database/sql prepares
+// each once per connection, on this transaction's), nil otherwise: then the
+// caller runs the query text (PostgreSQL's driver caches statements itself).
+func (t *txn) stmt(ctx context.Context, query string) *sql.Stmt {
+	s, ok := t.l.stmts.Load(query)
+	if !ok {
+		return nil
+	}
+	return t.StmtContext(ctx, s.(*sql.Stmt))
 }
 
 // write runs fn in a write transaction (SQLite: BEGIN IMMEDIATE, so writers
@@ -173,7 +205,7 @@ func (l *Ledger) write(ctx context.Context, fn func(*txn) error) error {
 	if err != nil {
 		return l.unavailable(fmt.Errorf("begin: %w", err))
 	}
-	t := &txn{Tx: tx}
+	t := &txn{Tx: tx, l: l}
 	if err := fn(t); err != nil {
 		_ = tx.Rollback()
 		return l.unavailable(err)

@@ -103,6 +103,12 @@ func (e *OrderError) Error() string {
 
 func (e *OrderError) Unwrap() error { return e.Kind }
 
+// insertOrder adds an order unless it is there, returning its id.
+const insertOrder = `INSERT INTO ap_orders
+	(app_id, env, out_trade_no, kind, amount_fen, title, status, created_by, created_ms, status_ms, payable_until_ms)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)
+	ON CONFLICT (app_id, env, out_trade_no) DO NOTHING RETURNING id`
+
 // RecordOrder records an order a link is made for, and n.Audit, if set, in
 // the same transaction. A new order costs one statement on PostgreSQL (a
 // single round trip once pgx has the statement prepared). The same order
@@ -113,10 +119,6 @@ func (e *OrderError) Unwrap() error { return e.Kind }
 // caller audits what it then does.
 func (a *Account) RecordOrder(ctx context.Context, n NewOrder) (o Order, created bool, err error) {
 	now := ms(a.l.now())
-	const insertOrder = `INSERT INTO ap_orders
-		(app_id, env, out_trade_no, kind, amount_fen, title, status, created_by, created_ms, status_ms, payable_until_ms)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)
-		ON CONFLICT (app_id, env, out_trade_no) DO NOTHING RETURNING id`
 	args := []any{a.AppID, a.Env, n.OutTradeNo, n.Kind, int64(n.Amount), n.Title, StatusNotOpened, n.Who, now, ms(n.PayableUntil)}
 	var id int64
 	switch {
@@ -131,7 +133,11 @@ func (a *Account) RecordOrder(ctx context.Context, n NewOrder) (o Order, created
 			SELECT id FROM o`, append(args, e.Who, e.Action, e.OutRequestNo, int64(e.Amount), e.Result, e.Detail)...).Scan(&id)
 	default:
 		err = a.l.write(ctx, func(tx *txn) error {
-			if err := tx.QueryRowContext(ctx, insertOrder, args...).Scan(&id); err != nil {
+			row := tx.QueryRowContext
+			if st := tx.stmt(ctx, insertOrder); st != nil {
+				row = func(ctx context.Context, _ string, args ...any) *sql.Row { return st.QueryRowContext(ctx, args...) }
+			}
+			if err := row(ctx, insertOrder, args...).Scan(&id); err != nil {
 				return err
 			}
 			e := *n.Audit

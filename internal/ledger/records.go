@@ -98,11 +98,19 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
+const insertAudit = `INSERT INTO ap_audit
+	(app_id, env, at_ms, who, action, out_trade_no, out_request_no, amount_fen, result, detail)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+
 func (a *Account) audit(ctx context.Context, x execer, e Entry, atMS int64) error {
-	_, err := x.ExecContext(ctx, `INSERT INTO ap_audit
-		(app_id, env, at_ms, who, action, out_trade_no, out_request_no, amount_fen, result, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		a.AppID, a.Env, atMS, e.Who, e.Action, e.OutTradeNo, e.OutRequestNo, int64(e.Amount), e.Result, e.Detail)
+	args := []any{a.AppID, a.Env, atMS, e.Who, e.Action, e.OutTradeNo, e.OutRequestNo, int64(e.Amount), e.Result, e.Detail}
+	if t, ok := x.(*txn); ok {
+		if st := t.stmt(ctx, insertAudit); st != nil {
+			_, err := st.ExecContext(ctx, args...)
+			return err
+		}
+	}
+	_, err := x.ExecContext(ctx, insertAudit, args...)
 	return err
 }
 
