@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/display"
 )
 
 // TypeOrderPaid is the type of the one event the sender delivers today.
@@ -124,12 +125,15 @@ func ParseEvent(body []byte) (Event, error) {
 // English, as the bots show it.
 func (e Event) Text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "订单已支付 / Order paid: %s ¥%s", e.OutTradeNo, e.Amount)
+	// The subject is the order title a model wrote and the trade number
+	// came from a notification: neither may shape the bot's message (a
+	// line of its own, a link, bold, bidi or zero-width characters).
+	fmt.Fprintf(&b, "订单已支付 / Order paid: %s ¥%s", display.Plain(e.OutTradeNo, 64), e.Amount)
 	if e.Subject != "" {
-		fmt.Fprintf(&b, "\n商品 / Subject: %s", e.Subject)
+		fmt.Fprintf(&b, "\n商品 / Subject: %s", display.Plain(e.Subject, 256))
 	}
 	if e.TradeNo != "" {
-		fmt.Fprintf(&b, "\n支付宝交易号 / Alipay trade_no: %s", e.TradeNo)
+		fmt.Fprintf(&b, "\n支付宝交易号 / Alipay trade_no: %s", display.Plain(e.TradeNo, 64))
 	}
 	if !e.PaidAt.IsZero() {
 		fmt.Fprintf(&b, "\n付款时间 / Paid at: %s (北京时间 / Beijing time)", e.PaidAt.In(beijing).Format("2006-01-02 15:04:05"))

@@ -3,8 +3,6 @@ package tools
 import (
 	"fmt"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -62,35 +60,3 @@ func confirmQuestion(d Deps, r alipay.RefundRequest, q *alipay.TradeQuery) *mcp.
 // maxSubjectRunes caps the order subject in the question (Alipay allows 256
 // characters; the question needs only enough to recognise the order).
 const maxSubjectRunes = 80
-
-// oneLine makes s safe to show as one line of the question: control and
-// format characters (line breaks, tabs, U+2028/U+2029, bidirectional
-// overrides, zero-width characters) become spaces, runs of spaces become
-// one, and the result is cut to max runes with "…".
-func oneLine(s string, max int) string {
-	var b strings.Builder
-	space := false
-	n := 0
-	for _, c := range s {
-		if c == utf8.RuneError || unicode.IsControl(c) || unicode.Is(unicode.Cf, c) || unicode.In(c, unicode.Zl, unicode.Zp) || unicode.IsSpace(c) {
-			space = b.Len() > 0
-			continue
-		}
-		if n == max {
-			b.WriteString("…")
-			return b.String()
-		}
-		if space {
-			if n+1 == max {
-				b.WriteString("…")
-				return b.String()
-			}
-			b.WriteByte(' ')
-			n++
-			space = false
-		}
-		b.WriteRune(c)
-		n++
-	}
-	return b.String()
-}
