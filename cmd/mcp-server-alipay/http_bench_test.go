@@ -36,8 +36,9 @@ import (
 //	go test -run '^$' -bench 'HTTPPayToUpdate' -benchtime 50x ./cmd/mcp-server-alipay/
 //
 // BenchmarkHTTPCreateWebPage: create-web-page-alipay-payment from 100
-// concurrent clients (2026-07-28 stateless, and 2025-11-25 sessions). Each
-// call signs one RSA2 payment URL, so the ceiling is the machine's RSA
+// concurrent clients (2026-07-28 stateless: the Go SDK client's request
+// replayed over keep-alive HTTP, so clients cost little CPU; and 2025-11-25
+// sessions: Go SDK client sessions). Each call signs one RSA2 payment URL, so the ceiling is the machine's RSA
 // signing rate, measured in the same run: limit-calls/s = cores / sign time
 // (2048-bit SHA256withRSA, single goroutine). It reports calls/s, pct-of-limit,
 // and per-call p50-ms and p99-ms.
