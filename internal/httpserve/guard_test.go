@@ -178,6 +178,11 @@ func TestGracefulShutdown(t *testing.T) {
 	start := time.Now()
 	h.stop()
 	waitFor(t, 5*time.Second, "readiness to fail", func() bool { return h.svc.draining.Load() })
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	if resp, err := fresh.Get(h.url + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Error("a new connection was accepted while draining")
+	}
 	a := <-got
 	if a.err != nil || !strings.Contains(a.text, "ACQ.TRADE_NOT_EXIST") {
 		t.Fatalf("the call in flight: %v %q, want its real answer", a.err, a.text)

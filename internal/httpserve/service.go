@@ -94,8 +94,11 @@ const (
 	defaultSession  = 30 * time.Minute
 	defaultMaxBody  = 1 << 20
 	// drainGrace is how long a shutdown waits after the last call's answer
-	// before it closes the sessions.
-	drainGrace = time.Second
+	// before it closes the sessions. The answer is already written; the
+	// grace is for a client slow to read it (a loaded machine), since the Go
+	// SDK's client drops pending calls when its session stream ends. It
+	// only runs when calls were in flight, and stays inside ShutdownTimeout.
+	drainGrace = 2 * time.Second
 	// newProtocol is the first revision served statelessly.
 	newProtocol = "2026-07-28"
 )
@@ -347,20 +350,26 @@ func (s *Service) ServeListener(ctx context.Context, ln net.Listener, ready func
 		return err
 	case <-ctx.Done():
 	}
-	return s.shutdown(hs, errc)
+	return s.shutdown(hs, ln, errc)
 }
 
 // shutdown stops accepting connections, lets the calls in flight finish
 // (within ShutdownTimeout), then closes every session, which ends the
 // long-lived event streams, and waits for the server to stop. Calls still
 // running at the deadline are cut off.
-func (s *Service) shutdown(hs *http.Server, errc <-chan error) error {
+func (s *Service) shutdown(hs *http.Server, ln net.Listener, errc <-chan error) error {
 	s.draining.Store(true)
+	// Stop accepting: no new connection from here on, while the open ones
+	// go on serving the calls in flight.
+	ln.Close()
 	deadline, cancel := context.WithTimeout(context.Background(), s.o.ShutdownTimeout)
 	defer cancel()
 	s.o.Logger.Info("http shutdown: draining", "calls_in_flight", s.calls.count())
-	done := make(chan error, 1)
-	go func() { done <- hs.Shutdown(deadline) }()
+	// Keep the connections of the calls in flight, and the idle keep-alive
+	// ones of their clients, until those calls are answered: closing an
+	// idle connection while a client writes its next request on it, or
+	// while the answer is still unread, resets it and loses the answer.
+	// New work is turned away meanwhile (readiness fails; see readyz).
 	if s.calls.count() > 0 {
 		s.calls.wait(deadline)
 		// The last answers are written; give clients a moment to read
@@ -372,6 +381,8 @@ func (s *Service) shutdown(hs *http.Server, errc <-chan error) error {
 		case <-deadline.Done():
 		}
 	}
+	done := make(chan error, 1)
+	go func() { done <- hs.Shutdown(deadline) }()
 	for ss := range s.o.Server.Sessions() {
 		ss.Close()
 	}
@@ -381,7 +392,7 @@ func (s *Service) shutdown(hs *http.Server, errc <-chan error) error {
 		hs.Close()
 		err = nil
 	}
-	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && !errors.Is(serr, net.ErrClosed) && err == nil {
 		err = serr
 	}
 	return err
