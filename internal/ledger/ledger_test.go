@@ -602,3 +602,66 @@ func TestPendingRefundLifetime(t *testing.T) {
 		}
 	})
 }
+
+// A refund settled before its order reached the ledger still counts in the
+// order's refunded total once the order is recorded.
+func TestRefundBeforeOrder(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		a := open(t, b.fresh(t)).Account(app, "prod")
+		if _, _, err := a.ReserveRefund(ctx, RefundRequest{OutTradeNo: "E1", OutRequestNo: "e1-a", Amount: 500, Total: 2000}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Step(ctx, "E1", "e1-a", RefundSent, "", ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Settle(ctx, "E1", "e1-a", OutcomeSucceeded, false, ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.RecordStatus(ctx, StatusSeen{OutTradeNo: "E1", Status: "TRADE_SUCCESS", Amount: 2000, Source: SourceQuery}); err != nil {
+			t.Fatal(err)
+		}
+		o, err := a.Order(ctx, "E1")
+		if err != nil || o.Refunded != 500 {
+			t.Fatalf("order = %+v, %v; want 5.00 refunded", o, err)
+		}
+		p, err := a.ListOrders(ctx, Filter{})
+		if err != nil || len(p.Orders) != 1 || p.Orders[0].Refunded != 500 {
+			t.Fatalf("listed = %+v, %v; want one order with 5.00 refunded", p, err)
+		}
+	})
+}
+
+// TestRecordStatusConcurrentFirst races first statuses of orders the ledger
+// does not know yet, from two handles: every write succeeds, each order is
+// recorded once, paid.
+func TestRecordStatusConcurrentFirst(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		o := b.fresh(t)
+		handles := []*Account{open(t, o).Account(app, "prod"), open(t, o).Account(app, "prod")}
+		statuses := []string{"WAIT_BUYER_PAY", "TRADE_SUCCESS"}
+		var wg sync.WaitGroup
+		for i := range 40 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := handles[i%2].RecordStatus(ctx, StatusSeen{OutTradeNo: fmt.Sprintf("F%d", i%4),
+					Status: statuses[(i/4)%2], Amount: 100, Source: SourceNotification})
+				if err != nil {
+					t.Errorf("write %d: %v", i, err)
+				}
+			}()
+		}
+		wg.Wait()
+		p, err := handles[0].ListOrders(ctx, Filter{})
+		if err != nil || len(p.Orders) != 4 {
+			t.Fatalf("orders = %+v, %v; want 4", p.Orders, err)
+		}
+		for _, o := range p.Orders {
+			if o.Status != "TRADE_SUCCESS" {
+				t.Errorf("%s: status %s; want TRADE_SUCCESS", o.OutTradeNo, o.Status)
+			}
+		}
+	})
+}

@@ -222,7 +222,14 @@ func (a *Account) ClosedUnopened(ctx context.Context, now time.Time) ([]Order, e
 	return out, a.l.unavailable(rows.Err())
 }
 
-const orderColumns = `out_trade_no, kind, amount_fen, title, status, trade_no, refunded_fen, created_by, created_ms, status_ms, paid_ms, closed_ms, payable_until_ms`
+// The refunded total is summed from ap_refunds, not read from
+// refunded_fen: a refund settled before its order reached the ledger (a
+// refund of a trade made elsewhere, recorded before any query of it) counts
+// too.
+const orderColumns = `out_trade_no, kind, amount_fen, title, status, trade_no,
+	(SELECT COALESCE(SUM(r.amount_fen), 0) FROM ap_refunds r WHERE r.app_id = ap_orders.app_id AND r.env = ap_orders.env
+		AND r.out_trade_no = ap_orders.out_trade_no AND r.outcome = 'succeeded'),
+	created_by, created_ms, status_ms, paid_ms, closed_ms, payable_until_ms`
 
 func scanOrder(row interface{ Scan(...any) error }) (Order, error) {
 	return scanOrderID(row, nil)
@@ -332,21 +339,28 @@ func (a *Account) RecordStatus(ctx context.Context, s StatusSeen) (changed bool,
 	}
 	now := a.l.now()
 	err = a.l.write(ctx, func(tx *txn) error {
-		row := tx.QueryRowContext(ctx, `SELECT id, `+orderColumns+` FROM ap_orders
-			WHERE app_id = $1 AND env = $2 AND out_trade_no = $3`+a.l.d.forUpdate, a.AppID, a.Env, s.OutTradeNo)
-		var id int64
-		o, err := scanOrderID(row, &id)
+		selectRow := func() (int64, Order, error) {
+			var id int64
+			o, err := scanOrderID(tx.QueryRowContext(ctx, `SELECT id, `+orderColumns+` FROM ap_orders
+				WHERE app_id = $1 AND env = $2 AND out_trade_no = $3`+a.l.d.forUpdate, a.AppID, a.Env, s.OutTradeNo), &id)
+			return id, o, err
+		}
+		id, o, err := selectRow()
 		if errors.Is(err, sql.ErrNoRows) {
 			err = tx.QueryRowContext(ctx, `INSERT INTO ap_orders
 				(app_id, env, out_trade_no, kind, amount_fen, status, created_by, created_ms, status_ms)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
 				ON CONFLICT (app_id, env, out_trade_no) DO NOTHING RETURNING id`,
 				a.AppID, a.Env, s.OutTradeNo, KindExternal, int64(s.Amount), StatusNotOpened, s.Who, ms(now)).Scan(&id)
-			if err != nil {
-				return err
-			}
 			o = Order{OutTradeNo: s.OutTradeNo, Kind: KindExternal, Amount: s.Amount, Status: StatusNotOpened}
-		} else if err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				// PostgreSQL: another transaction inserted the order after
+				// our SELECT … FOR UPDATE found (and so locked) nothing; the
+				// conflict waited for it to commit. Lock and read its row.
+				id, o, err = selectRow()
+			}
+		}
+		if err != nil {
 			return err
 		}
 		if rank(s.Status) <= rank(o.Status) {
