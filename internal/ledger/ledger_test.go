@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -664,4 +666,40 @@ func TestRecordStatusConcurrentFirst(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A SQLite path holding '#', '?', '%' and a space opens that very file, with
+// the pragmas of the DSN applied.
+func TestSQLiteOddPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a b%20c")
+	path := filepath.Join(dir, "led#ger?x=1%41.db")
+	l := open(t, Options{Path: path})
+	ctx := ctxT(t)
+	if _, err := l.Account(app, "prod").RecordStatus(ctx, StatusSeen{OutTradeNo: "O1", Status: "WAIT_BUYER_PAY", Source: SourceQuery}); err != nil {
+		t.Fatal(err)
+	}
+	var mode string
+	var timeout int
+	if err := l.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
+	}
+	if err := l.db.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&timeout); err != nil || timeout != 10000 {
+		t.Fatalf("busy_timeout = %d, %v; want 10000", timeout, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) == 0 || names[0] != "led#ger?x=1%41.db" {
+		t.Fatalf("files in %s: %q; want the ledger under its own name", dir, names)
+	}
+	for _, n := range names {
+		if !strings.HasPrefix(n, "led#ger?x=1%41.db") {
+			t.Errorf("stray file %q", n)
+		}
+	}
 }

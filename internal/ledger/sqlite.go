@@ -42,7 +42,7 @@ func openSQLite(ctx context.Context, path string) (*Ledger, error) {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	db, err := sql.Open("sqlite", sqliteDSN(path, q))
 	if err != nil {
 		return nil, sqliteOpenError(path, err)
 	}
@@ -54,4 +54,18 @@ func openSQLite(ctx context.Context, path string) (*Ledger, error) {
 		return nil, sqliteOpenError(path, fmt.Errorf("open: %w", err))
 	}
 	return &Ledger{db: db, d: sqliteDialect, where: path}, nil
+}
+
+// sqliteDSN is the URI of the file at path with query q, the path escaped
+// so that '#', '?', '%' or a space in it name the file instead of starting
+// a fragment or the query (which would open another file and drop the
+// busy timeout, WAL and BEGIN IMMEDIATE). SQLite decodes %HH in a file:
+// URI's path; the driver splits its own parameters at the first literal
+// '?', which an escaped path no longer holds.
+func sqliteDSN(path string, q url.Values) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
+	return u.String()
 }
