@@ -169,7 +169,7 @@ func TestOutboxClaimAckFail(t *testing.T) {
 		if err := l.AckEvent(ctx, first[0].ID); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.FailEvent(ctx, first[1].ID, c.Now().Add(10*time.Second), "HTTP 502"); err != nil {
+		if err := l.FailEvent(ctx, first[1].ID, "sender-a", c.Now().Add(10*time.Second), "HTTP 502"); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := l.ClaimEvents(ctx, "sender-b", 10, 30*time.Second); len(got) != 0 {
@@ -189,8 +189,18 @@ func TestOutboxClaimAckFail(t *testing.T) {
 		if n, _ := l.PendingEvents(ctx); n != 1 {
 			t.Fatalf("pending = %d, want 1", n)
 		}
+		// sender-b, whose lease ran out, reports late: sender-c keeps the lease.
+		if err := l.FailEvent(ctx, again[0].ID, "sender-b", c.Now(), "late"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := l.ClaimEvents(ctx, "sender-e", 10, 30*time.Second); len(got) != 0 {
+			t.Fatalf("a stale sender's failure report freed the current holder's lease: %+v", got)
+		}
+		if err := l.FailEvent(ctx, again[0].ID, "sender-c", c.Now(), "HTTP 503"); err != nil {
+			t.Fatal(err)
+		}
 		// A late failure report never undoes a delivery.
-		if err := l.FailEvent(ctx, first[0].ID, c.Now(), "late"); err != nil {
+		if err := l.FailEvent(ctx, first[0].ID, "sender-a", c.Now(), "late"); err != nil {
 			t.Fatal(err)
 		}
 		c.Add(time.Hour)

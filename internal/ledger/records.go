@@ -192,21 +192,26 @@ func sortEvents(es []OutboxEvent) {
 	}
 }
 
-// AckEvent marks an event delivered; it is never handed out again.
+// AckEvent marks an event delivered; it is never handed out again. It
+// holds whoever leases the event now: a delivery made by a sender whose
+// lease ran out still happened (receivers dedupe by event_id), and handing
+// the event out again would only deliver it twice.
 func (l *Ledger) AckEvent(ctx context.Context, id int64) error {
 	_, err := l.db.ExecContext(ctx, `UPDATE ap_outbox SET delivered_ms = $2, lease_owner = '', lease_until_ms = 0, last_error = ''
 		WHERE id = $1`, id, ms(l.now()))
 	return l.unavailable(err)
 }
 
-// FailEvent records a failed delivery and when to try again. It frees the
-// lease and never undoes AckEvent (a stale sender may report late).
-func (l *Ledger) FailEvent(ctx context.Context, id int64, next time.Time, reason string) error {
+// FailEvent records owner's failed delivery and when to try again. It
+// frees the lease only while owner holds it: a sender whose lease ran out
+// (and was handed to another) reporting late neither frees the new
+// holder's lease nor moves its retry time. It never undoes AckEvent.
+func (l *Ledger) FailEvent(ctx context.Context, id int64, owner string, next time.Time, reason string) error {
 	if len(reason) > 500 {
 		reason = reason[:500]
 	}
 	_, err := l.db.ExecContext(ctx, `UPDATE ap_outbox SET next_ms = $2, lease_owner = '', lease_until_ms = 0, last_error = $3
-		WHERE id = $1 AND delivered_ms = 0`, id, ms(next), reason)
+		WHERE id = $1 AND delivered_ms = 0 AND lease_owner = $4`, id, ms(next), reason, owner)
 	return l.unavailable(err)
 }
 

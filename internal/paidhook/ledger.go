@@ -21,13 +21,18 @@ const unreadableDelay = time.Hour
 // the transaction that records the payment; this turns its claims, acks and
 // failures into the sender's three calls.
 func FromLedger(l *ledger.Ledger) Outbox {
-	return &ledgerOutbox{l: l, rows: map[string]int64{}}
+	return &ledgerOutbox{l: l, rows: map[string]claim{}}
 }
 
 type ledgerOutbox struct {
 	l    *ledger.Ledger
 	mu   sync.Mutex
-	rows map[string]int64 // event id → outbox row, for the events claimed and not yet reported
+	rows map[string]claim // event id → outbox row and lease owner, for the events claimed and not yet reported
+}
+
+type claim struct {
+	row   int64
+	owner string
 }
 
 func (o *ledgerOutbox) Claim(ctx context.Context, owner string, n int, lease time.Duration) ([]Event, error) {
@@ -36,25 +41,25 @@ func (o *ledgerOutbox) Claim(ctx context.Context, owner string, n int, lease tim
 	for _, c := range claimed {
 		ev, perr := fromLedgerEvent(c)
 		if perr != nil {
-			if ferr := o.l.FailEvent(ctx, c.ID, time.Now().Add(unreadableDelay), perr.Error()); ferr != nil && err == nil {
+			if ferr := o.l.FailEvent(ctx, c.ID, owner, time.Now().Add(unreadableDelay), perr.Error()); ferr != nil && err == nil {
 				err = ferr
 			}
 			continue
 		}
 		o.mu.Lock()
-		o.rows[ev.ID] = c.ID
+		o.rows[ev.ID] = claim{c.ID, owner}
 		o.mu.Unlock()
 		out = append(out, ev)
 	}
 	return out, err
 }
 
-func (o *ledgerOutbox) row(id string) (int64, error) {
+func (o *ledgerOutbox) row(id string) (claim, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	r, ok := o.rows[id]
 	if !ok {
-		return 0, fmt.Errorf("paidhook: event %s was not claimed by this sender", id)
+		return claim{}, fmt.Errorf("paidhook: event %s was not claimed by this sender", id)
 	}
 	delete(o.rows, id)
 	return r, nil
@@ -65,7 +70,7 @@ func (o *ledgerOutbox) Delivered(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return o.l.AckEvent(ctx, r)
+	return o.l.AckEvent(ctx, r.row)
 }
 
 // Failed ignores attempts: the ledger counts an attempt when it hands the
@@ -75,7 +80,7 @@ func (o *ledgerOutbox) Failed(ctx context.Context, id string, _ int, next time.T
 	if err != nil {
 		return err
 	}
-	return o.l.FailEvent(ctx, r, next, lastErr)
+	return o.l.FailEvent(ctx, r.row, r.owner, next, lastErr)
 }
 
 // fromLedgerEvent reads an order.paid event the ledger queued.
