@@ -91,6 +91,7 @@ func serveHTTP(ctx context.Context, args []string, getenv func(string) string, s
 		return 2
 	}
 	svc.announceLocal(stderr)
+	reportUnsettled(ctx, svc.account, stderr)
 	svc.logStart(logger, "http", "listen", ln.Addr().String(), "auth", hs.AuthEnabled(), "notify_url", cfg.NotifyURL)
 	err = hs.ServeListener(ctx, ln, func(addr net.Addr) {
 		scheme := "http"

@@ -97,6 +97,16 @@ func TestKill9MidRefund(t *testing.T) {
 	if r, _ := acct.Refund(context.Background(), no, no+"-R1"); !r.Unsettled() {
 		t.Fatalf("after the restart the refund is %+v, want sent with an unknown outcome", r)
 	}
+	// The query's text, `orders` and the http command's start-up say so too.
+	if text := resText(s2.call(t, tools.NameQueryPay, `{"outTradeNo":"`+no+`"}`)); !strings.Contains(text, "unknown outcome") || !strings.Contains(text, no+"-R1") {
+		t.Errorf("query text does not show the refund of unknown outcome:\n%s", text)
+	}
+	if ordersOut, _, _ := runBinary(t, e, "orders"); !strings.Contains(ordersOut, "unknown outcome") || !strings.Contains(ordersOut, no+"-R1") {
+		t.Errorf("orders does not show the refund of unknown outcome:\n%s", ordersOut)
+	}
+	if hs := startHTTP(t, e); !strings.Contains(hs.stderr.String(), "unknown outcome") || !strings.Contains(hs.stderr.String(), no+"-R1") {
+		t.Errorf("http start-up does not report the refund of unknown outcome:\n%s", hs.stderr.String())
+	}
 	m := localAt.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no local Alipay address in stderr:\n%s", out)

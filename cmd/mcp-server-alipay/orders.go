@@ -124,6 +124,13 @@ func runOrders(ctx context.Context, args []string, getenv func(string) string, s
 	if p.Next != "" {
 		fmt.Fprintf(stderr, "还有更多 / more: --cursor %s\n", p.Next)
 	}
+	// Refunds sent whose outcome is unknown, on stdout under the table and
+	// on stderr beside --json and --csv (whose format they would break).
+	unsettledTo := stdout
+	if *asJSON || *asCSV {
+		unsettledTo = stderr
+	}
+	reportUnsettled(ctx, led.Account(appID, env), unsettledTo)
 	return 0
 }
 

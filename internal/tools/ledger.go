@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -164,6 +165,27 @@ func refundedSoFar(ctx context.Context, d Deps, no string) (alipay.Amount, bool)
 		return 0, false
 	}
 	return o.Refunded, true
+}
+
+// unsettledRefundsText lists the order's refunds that were sent and whose
+// outcome is unknown (the process died or the answer was lost), one line
+// each, and how to settle them; "" when there are none.
+func unsettledRefundsText(ctx context.Context, d Deps, no string) string {
+	if d.Ledger == nil {
+		return ""
+	}
+	refunds, err := d.Ledger.Refunds(ctx, no)
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, r := range refunds {
+		if r.Unsettled() {
+			fmt.Fprintf(&b, "- 结果未知的退款 / refund with an unknown outcome: outRequestNo %s ¥%s — 用同一个 outRequestNo 调用 query-alipay-refund 结清 / "+
+				"call query-alipay-refund with this outRequestNo to settle it\n", displayText(r.OutRequestNo, 64), r.Amount)
+		}
+	}
+	return b.String()
 }
 
 // paidAt reads Alipay's send_pay_date (Beijing time); zero if absent.

@@ -58,6 +58,7 @@ func runQuery(d Deps) run {
 		if refunded, ok := refundedSoFar(ctx, d, no); ok {
 			fmt.Fprintf(&b, "- 已退款 / refunded so far: ¥%s (本服务器记录的成功退款 / successful refunds this server recorded)\n", refunded)
 		}
+		b.WriteString(unsettledRefundsText(ctx, d, no))
 		fmt.Fprintf(&b, "- 状态 / status: %s — %s", displayText(q.TradeStatus, 64), tradeStatusMeaning(q.TradeStatus))
 		b.WriteString(paidAfterCloseAlert(ctx, d, no, q.TradeStatus))
 		if d.Local {
