@@ -97,6 +97,32 @@ func reportUnsettled(ctx context.Context, acct *ledger.Account, stderr io.Writer
 
 var beijing = time.FixedZone("CST", 8*3600)
 
+// Pruning of the ledger: expired leases and outbox events delivered more
+// than deliveredKeep ago go, a bounded batch every pruneEvery (and at
+// start), so neither table grows without end.
+const (
+	pruneEvery    = time.Hour
+	deliveredKeep = 30 * 24 * time.Hour
+)
+
+// pruneLedger prunes the ledger at start and every pruneEvery until ctx ends.
+func pruneLedger(ctx context.Context, led *ledger.Ledger, logger *slog.Logger) {
+	t := time.NewTicker(pruneEvery)
+	defer t.Stop()
+	for {
+		if n, err := led.Prune(ctx, deliveredKeep); err != nil && ctx.Err() == nil {
+			logger.Warn("账本清理失败 / ledger: pruning failed", "error", err)
+		} else if n > 0 {
+			logger.Info("账本已清理 / ledger pruned", "rows", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // startPaidHook starts the sender of paid events to AP_PAID_WEBHOOK over
 // the ledger's outbox. It wakes on the ledger's paid events (every
 // process's, on PostgreSQL) and polls for the rest. The returned function

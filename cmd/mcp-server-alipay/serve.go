@@ -91,6 +91,10 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger, o 
 		svc.Close()
 		return nil, err
 	}
+	pctx, cancelPrune := context.WithCancel(ctx)
+	go pruneLedger(pctx, svc.ledger, logger)
+	stopHook := svc.stop
+	svc.stop = func() { cancelPrune(); stopHook() }
 	deps := tools.Deps{Client: b.client, Local: b.local != nil, RefundMax: cfg.RefundMax, Confirm: confirmMode(cfg.RefundConfirm),
 		PayTimeout: cfg.PayTimeout, Ledger: svc.account, RefundDailyLimit: cfg.RefundDailyLimit,
 		StateKey: cfg.StateKey, Answers: svc.account}

@@ -713,3 +713,90 @@ func TestSQLiteOddPath(t *testing.T) {
 		}
 	}
 }
+
+// Rejected notifications (possibly forged) are kept as clipped summaries,
+// and only the newest MaxRejected per account.
+func TestRejectedNotificationsBounded(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		l := open(t, b.fresh(t))
+		a := l.Account(app, "prod")
+		big := strings.Repeat("伪", 20000) // 60 KB
+		params := map[string]string{"out_trade_no": "F-1", "sign": big, "notify_id": "n1"}
+		for i := range 40 {
+			params[fmt.Sprintf("k%02d", i)] = big
+		}
+		if _, err := a.RecordNotification(ctx, Notification{OutTradeNo: "F-1", Params: params, VerifyError: big}); err != nil {
+			t.Fatal(err)
+		}
+		var raw, verr string
+		if err := l.db.QueryRowContext(ctx, `SELECT params, verify_error FROM ap_notifications`).Scan(&raw, &verr); err != nil {
+			t.Fatal(err)
+		}
+		if len(raw) > 1024 || len(verr) > 200 || !strings.Contains(raw, `"_dropped"`) || !strings.Contains(raw, "F-1") {
+			t.Fatalf("stored %d bytes of params (%.80s…), %d of error; want a summary of at most 1 KiB", len(raw), raw, len(verr))
+		}
+		for i := range MaxRejected + 40 {
+			if _, err := a.RecordNotification(ctx, Notification{OutTradeNo: fmt.Sprintf("F-%d", i), Params: map[string]string{"a": "b"}, VerifyError: "bad sign"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A verified one is never pruned.
+		if _, err := a.RecordNotification(ctx, Notification{NotifyID: "ok-1", OutTradeNo: "F-1", Params: params, Verified: true}); err != nil {
+			t.Fatal(err)
+		}
+		var rejected, verified int
+		l.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ap_notifications WHERE verified = 0`).Scan(&rejected)
+		l.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ap_notifications WHERE verified = 1`).Scan(&verified)
+		if rejected < MaxRejected || rejected > MaxRejected+16 || verified != 1 {
+			t.Fatalf("kept %d rejected, %d verified; want about %d rejected and the verified one", rejected, verified, MaxRejected)
+		}
+	})
+}
+
+// Prune deletes expired leases and outbox events delivered long ago, and
+// nothing else.
+func TestPrune(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		c := newClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+		o := b.fresh(t)
+		o.Now = c.Now
+		l := open(t, o)
+		a := l.Account(app, "prod")
+		for _, lease := range []struct {
+			name string
+			ttl  time.Duration
+		}{{"refund-answer:old", time.Minute}, {"order:live", time.Hour}} {
+			if ok, err := a.AcquireLease(ctx, lease.name, "h", lease.ttl); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+		}
+		for _, no := range []string{"P1", "P2", "P3"} {
+			if _, err := a.RecordStatus(ctx, StatusSeen{OutTradeNo: no, Status: alipay.TradeSuccess, Amount: 100, Source: SourceQuery}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		evs, err := l.ClaimEvents(ctx, "s", 10, time.Minute)
+		if err != nil || len(evs) != 3 {
+			t.Fatal(evs, err)
+		}
+		l.AckEvent(ctx, evs[0].ID)
+		c.Add(40 * 24 * time.Hour)
+		l.AckEvent(ctx, evs[1].ID) // delivered recently; evs[2] never delivered
+		c.Add(time.Hour)
+		n, err := l.Prune(ctx, 30*24*time.Hour)
+		if err != nil || n != 3 {
+			t.Fatalf("Prune = %d, %v; want 3 rows (two expired leases, one old delivery)", n, err)
+		}
+		var leases, outbox int
+		l.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ap_leases`).Scan(&leases)
+		l.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ap_outbox`).Scan(&outbox)
+		if leases != 0 || outbox != 2 {
+			t.Fatalf("left %d leases, %d outbox rows; want 0 and 2", leases, outbox)
+		}
+		if n, _ := l.PendingEvents(ctx); n != 1 {
+			t.Fatalf("pending = %d; the undelivered event must stay", n)
+		}
+	})
+}

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 )
@@ -22,8 +25,17 @@ type Notification struct {
 
 // RecordNotification stores a notification and reports whether its
 // notify_id was already recorded (a duplicate, which changes nothing).
+//
+// A notification that failed verification (possibly a forgery) is kept
+// only as a summary of at most about 1 KiB, and only the newest
+// MaxRejected of them per account are kept.
 func (a *Account) RecordNotification(ctx context.Context, n Notification) (duplicate bool, err error) {
-	raw, err := json.Marshal(n.Params)
+	params := n.Params
+	if !n.Verified {
+		params = rejectedSummary(n.Params)
+		n.OutTradeNo, n.VerifyError = clipBytes(n.OutTradeNo, 64), clipBytes(n.VerifyError, 200)
+	}
+	raw, err := json.Marshal(params)
 	if err != nil {
 		return false, err
 	}
@@ -42,6 +54,9 @@ func (a *Account) RecordNotification(ctx context.Context, n Notification) (dupli
 		a.AppID, a.Env, notifyID, n.OutTradeNo, string(raw), v, n.VerifyError, ms(a.l.now())).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return true, nil
+	}
+	if err == nil && !n.Verified && id%16 == 0 {
+		err = a.pruneRejected(ctx)
 	}
 	return false, a.l.unavailable(err)
 }
@@ -246,4 +261,103 @@ func (a *Account) ReleaseLease(ctx context.Context, name, holder string) error {
 	_, err := a.l.db.ExecContext(ctx, `DELETE FROM ap_leases WHERE app_id = $1 AND env = $2 AND name = $3 AND holder = $4`,
 		a.AppID, a.Env, name, holder)
 	return a.l.unavailable(err)
+}
+
+// Bounds of what the ledger keeps of rejected notifications: a forged post
+// costs at most about rejectedBytes of storage, and only the newest
+// MaxRejected per account are kept.
+const (
+	rejectedBytes = 1024
+	MaxRejected   = 1000
+)
+
+// rejectedSummary is what is kept of a notification that failed
+// verification: its parameters (what the post claimed first, then by
+// name), each value clipped to 64
+// bytes, no more than rejectedBytes of JSON in all (the names that did not
+// fit are dropped and counted under "_dropped").
+func rejectedSummary(p map[string]string) map[string]string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	// The fields that say what the post claimed come first.
+	first := map[string]int{"out_trade_no": 1, "trade_no": 2, "trade_status": 3, "total_amount": 4, "app_id": 5,
+		"notify_id": 6, "notify_time": 7, "notify_type": 8}
+	sort.Slice(keys, func(i, j int) bool {
+		fi, fj := first[keys[i]], first[keys[j]]
+		if fi == 0 {
+			fi = len(first) + 1
+		}
+		if fj == 0 {
+			fj = len(first) + 1
+		}
+		if fi != fj {
+			return fi < fj
+		}
+		return keys[i] < keys[j]
+	})
+	out := map[string]string{}
+	size, dropped := 2, 0
+	for _, k := range keys {
+		k2, v := clipBytes(k, 64), clipBytes(p[k], 64)
+		n := len(k2) + len(v) + 16 // quotes, colon, comma and some escaping
+		if size+n > rejectedBytes-32 {
+			dropped++
+			continue
+		}
+		size += n
+		out[k2] = v
+	}
+	if dropped > 0 {
+		out["_dropped"] = strconv.Itoa(dropped)
+	}
+	return out
+}
+
+// clipBytes cuts s to at most n bytes, on a rune boundary.
+func clipBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// pruneRejected keeps the newest MaxRejected rejected notifications of the
+// account (each insert of one calls it now and then).
+func (a *Account) pruneRejected(ctx context.Context) error {
+	_, err := a.l.db.ExecContext(ctx, `DELETE FROM ap_notifications WHERE app_id = $1 AND env = $2 AND verified = 0
+		AND id <= (SELECT id FROM ap_notifications WHERE app_id = $1 AND env = $2 AND verified = 0 ORDER BY id DESC LIMIT 1 OFFSET $3)`,
+		a.AppID, a.Env, MaxRejected)
+	return err
+}
+
+// Prune deletes what the ledger no longer needs, a bounded batch of each
+// per call: leases expired for over a minute (a refund answer's nonce, an
+// order a replica polled), and outbox events delivered more than keep ago.
+// It returns how many rows went; call it periodically.
+func (l *Ledger) Prune(ctx context.Context, keep time.Duration) (int64, error) {
+	const batch = 1000
+	now := l.now()
+	var n int64
+	for _, q := range []struct {
+		sql string
+		arg int64
+	}{
+		{`DELETE FROM ap_leases WHERE (app_id, env, name) IN
+			(SELECT app_id, env, name FROM ap_leases WHERE expires_ms < $1 LIMIT $2)`, ms(now.Add(-time.Minute))},
+		{`DELETE FROM ap_outbox WHERE id IN
+			(SELECT id FROM ap_outbox WHERE delivered_ms > 0 AND delivered_ms < $1 ORDER BY id LIMIT $2)`, ms(now.Add(-keep))},
+	} {
+		res, err := l.db.ExecContext(ctx, q.sql, q.arg, batch)
+		if err != nil {
+			return n, l.unavailable(err)
+		}
+		k, _ := res.RowsAffected()
+		n += k
+	}
+	return n, nil
 }
