@@ -48,7 +48,7 @@ func recordWatches(w *paywatch.Watcher, acct *ledger.Account, logger *slog.Logge
 			}
 		}
 		if _, err := acct.RecordStatus(ctx, s); err != nil {
-			logger.Error("ledger: status not recorded", "outTradeNo", c.OutTradeNo, "status", c.Status, "err", err.Error())
+			logger.Error("账本: 状态未记录 / ledger: status not recorded", "outTradeNo", c.OutTradeNo, "status", c.Status, "err", err.Error())
 		}
 	})
 }
@@ -59,7 +59,7 @@ func recordWatches(w *paywatch.Watcher, acct *ledger.Account, logger *slog.Logge
 func resumeWatches(ctx context.Context, w *paywatch.Watcher, acct *ledger.Account, window time.Duration, logger *slog.Logger) int {
 	orders, err := acct.Unfinished(ctx, time.Now().Add(-window))
 	if err != nil {
-		logger.Error("ledger: watches not resumed", "err", err.Error())
+		logger.Error("账本: 未恢复等待 / ledger: watches not resumed", "err", err.Error())
 		return 0
 	}
 	for _, o := range orders {

@@ -123,7 +123,7 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger, o 
 			window = paywatch.DefaultDeadline
 		}
 		if n := resumeWatches(ctx, svc.watcher, svc.account, window, logger); n > 0 {
-			logger.Info("watches resumed", "orders", n)
+			logger.Info("已恢复等待 / watches resumed", "orders", n)
 		}
 	}
 	o.Deps, o.Tools, o.ReadOnly, o.Logger, o.Version = deps, cfg.Tools, cfg.ReadOnly, logger, versionString()

@@ -43,20 +43,21 @@ func (l *Ledger) openError(err error) error {
 	if l.d.name == "postgres" {
 		return pgOpenError(l.where, err)
 	}
-	return sqliteOpenError(l.where, err)
+	return sqliteOpenError(l.where, l.pathVar, err)
 }
 
-func sqliteOpenError(where string, err error) error {
+func sqliteOpenError(where, pathVar string, err error) error {
 	e := &OpenError{Where: where, Err: err}
 	var se *sqlite.Error
+	var ns *NewerSchemaError
 	switch {
-	case errors.Is(err, ErrNewerSchema):
-		e.Problem = oneLine(err.Error())
+	case errors.As(err, &ns):
+		e.Problem = ns.Error()
 		e.Fix = "请升级 mcp-server-alipay, 或为旧版本另设 AP_DATABASE_URL / upgrade mcp-server-alipay, or point this older binary at another ledger"
 	case errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EROFS) ||
 		(errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_PERM || se.Code()&0xff == sqlite3.SQLITE_READONLY || se.Code()&0xff == sqlite3.SQLITE_CANTOPEN)):
 		e.Problem = "没有读写权限 / permission denied"
-		e.Fix = "请让运行服务器的用户可以读写该文件及其目录 (chmod/chown), 或设置 XDG_DATA_HOME / make the file and its directory readable and writable by the user running the server, or set XDG_DATA_HOME elsewhere"
+		e.Fix = fmt.Sprintf("请让运行服务器的用户可以读写该文件及其目录 (chmod/chown), 或把 %s 指向别处 / make the file and its directory readable and writable by the user running the server, or point %s elsewhere", pathVar, pathVar)
 	case errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_NOTADB || se.Code()&0xff == sqlite3.SQLITE_CORRUPT):
 		e.Problem = "文件不是 SQLite 数据库或已损坏 / the file is not a SQLite database or is damaged"
 		e.Fix = "请从备份恢复, 或将其移走后重启 (将新建空账本) / restore it from a backup, or move it aside and restart to start an empty ledger"
@@ -68,10 +69,11 @@ func pgOpenError(where string, err error) error {
 	e := &OpenError{Where: "AP_DATABASE_URL=" + where, Err: err}
 	var pe *pgconn.PgError
 	var ne net.Error
+	var ns *NewerSchemaError
 	switch {
-	case errors.Is(err, ErrNewerSchema):
-		e.Problem = oneLine(err.Error())
-		e.Fix = "请升级 mcp-server-alipay / upgrade every mcp-server-alipay sharing this database"
+	case errors.As(err, &ns):
+		e.Problem = ns.Error()
+		e.Fix = "请升级共用该数据库的每个 mcp-server-alipay / upgrade every mcp-server-alipay sharing this database"
 	case errors.As(err, &pe) && (pe.Code == "28P01" || pe.Code == "28000"):
 		e.Problem = "用户名或密码错误 / authentication failed (" + pe.Code + ")"
 		e.Fix = "请检查 AP_DATABASE_URL 中的用户名和密码 / check the user and password in AP_DATABASE_URL"

@@ -56,11 +56,12 @@ type Ledger struct {
 	// and its audit entry), query text → *sql.Stmt, prepared at Open:
 	// database/sql keeps each prepared once per connection, so they are not
 	// parsed again per call.
-	stmts sync.Map
-	d     dialect
-	where string // the file, or the URL with its password redacted
-	now   func() time.Time
-	hub   hub
+	stmts   sync.Map
+	d       dialect
+	where   string // the file, or the URL with its password redacted
+	pathVar string // SQLite: the variable that chose the file
+	now     func() time.Time
+	hub     hub
 
 	pgURL      string
 	listenOnce sync.Once
@@ -81,13 +82,14 @@ func Open(ctx context.Context, o Options) (*Ledger, error) {
 	if IsPostgres(o.DatabaseURL) {
 		l, err = openPostgres(ctx, o.DatabaseURL)
 	} else {
-		path := o.Path
+		path, pathVar := o.Path, "AP_DATABASE_URL"
 		if path == "" {
+			pathVar = "XDG_DATA_HOME"
 			if path, err = DefaultPath(); err != nil {
 				return nil, &OpenError{Where: "AP_DATABASE_URL", Err: err}
 			}
 		}
-		l, err = openSQLite(ctx, path)
+		l, err = openSQLite(ctx, path, pathVar)
 	}
 	if err != nil {
 		return nil, err
@@ -251,8 +253,14 @@ func redactURL(raw string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
+	changed := false
+	for _, k := range []string{"password", "sslpassword"} {
+		if q.Has(k) {
+			q.Set(k, "xxxxx")
+			changed = true
+		}
+	}
+	if changed {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()

@@ -800,3 +800,30 @@ func TestPrune(t *testing.T) {
 		}
 	})
 }
+
+func TestRedactURL(t *testing.T) {
+	for _, c := range []struct{ in, hidden string }{
+		{"postgres://u:pw-1@h/db", "pw-1"},
+		{"postgres://u@h/db?password=pw-2", "pw-2"},
+		{"postgres://u@h/db?sslmode=verify-full&sslpassword=pw-3", "pw-3"},
+	} {
+		if got := redactURL(c.in); strings.Contains(got, c.hidden) || !strings.Contains(got, "xxxxx") {
+			t.Errorf("redactURL(%q) = %q", c.in, got)
+		}
+	}
+}
+
+// The permission advice names the variable that chose the file.
+func TestSQLitePermissionAdvice(t *testing.T) {
+	for _, v := range []string{"AP_DATABASE_URL", "XDG_DATA_HOME"} {
+		err := sqliteOpenError("/x/ledger.db", v, os.ErrPermission)
+		msg := err.Error()
+		other := "XDG_DATA_HOME"
+		if v == other {
+			other = "AP_DATABASE_URL"
+		}
+		if !strings.Contains(msg, v) || strings.Contains(msg, other) {
+			t.Errorf("advice for a file chosen by %s: %s", v, msg)
+		}
+	}
+}

@@ -187,6 +187,16 @@ func TestNewerSchemaRefused(t *testing.T) {
 				t.Errorf("message %q lacks %q", err, want)
 			}
 		}
+		// One line: the place once, both versions, no "unavailable", one fix.
+		msg := err.Error()
+		where := o.Path
+		if b.name == "postgres" {
+			where = "AP_DATABASE_URL="
+		}
+		if strings.Count(msg, where) != 1 || strings.Contains(msg, "unavailable") || strings.Count(msg, "upgrade") != 1 ||
+			!strings.Contains(msg, fmt.Sprintf("v%d", SchemaVersion)) {
+			t.Errorf("message %q: want the place once, v99 and v%d, one upgrade advice, no 'unavailable'", msg, SchemaVersion)
+		}
 	})
 }
 

@@ -80,7 +80,7 @@ func (a *Account) Notifications(ctx context.Context, outTradeNo string) ([]Notif
 		}
 		n.Verified = v != 0
 		if err := json.Unmarshal([]byte(raw), &n.Params); err != nil {
-			return nil, fmt.Errorf("notification params: %w", err)
+			return nil, fmt.Errorf("通知参数无法解析 / notification params: %w", err)
 		}
 		out = append(out, n)
 	}

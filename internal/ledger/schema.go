@@ -15,6 +15,21 @@ const SchemaVersion = 2
 // ErrNewerSchema is wrapped when the database was written by a newer binary.
 var ErrNewerSchema = errors.New("数据库由更新版本的 mcp-server-alipay 写入 / the database was written by a newer mcp-server-alipay")
 
+// NewerSchemaError is the refusal of a ledger whose schema a newer binary
+// wrote; it wraps ErrNewerSchema.
+type NewerSchemaError struct {
+	Have      int // the ledger's schema version
+	Supported int // the newest this binary knows (SchemaVersion)
+}
+
+func (e *NewerSchemaError) Error() string {
+	return fmt.Sprintf("账本结构版本 v%d 比本程序支持的 v%d 新 (由更新版本的 mcp-server-alipay 写入) / "+
+		"the ledger's schema v%d is newer than the v%d this binary supports (written by a newer mcp-server-alipay)",
+		e.Have, e.Supported, e.Have, e.Supported)
+}
+
+func (e *NewerSchemaError) Unwrap() error { return ErrNewerSchema }
+
 // migrations[i] moves the schema from version i to i+1. {{id}} and {{big}}
 // are replaced per back end; everything else is SQL both accept.
 var migrations = []string{`
@@ -159,7 +174,7 @@ func (l *Ledger) migrate(ctx context.Context) error {
 			return fmt.Errorf("read schema version: %w", err)
 		}
 		if v > SchemaVersion {
-			return fmt.Errorf("%w (schema v%d > v%d); 请升级程序 / upgrade this binary", ErrNewerSchema, v, SchemaVersion)
+			return &knownError{&NewerSchemaError{Have: v, Supported: SchemaVersion}}
 		}
 		for ; v < SchemaVersion; v++ {
 			if _, err := tx.ExecContext(ctx, l.d.ddl(migrations[v])); err != nil {

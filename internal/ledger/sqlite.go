@@ -27,13 +27,15 @@ var sqliteDialect = dialect{
 // openSQLite opens (creating if needed) the file: WAL, a busy timeout, and
 // write transactions that take the write lock up front (BEGIN IMMEDIATE), so
 // writers of every process queue instead of failing.
-func openSQLite(ctx context.Context, path string) (*Ledger, error) {
+// pathVar names the variable that chose the file (AP_DATABASE_URL, or
+// XDG_DATA_HOME for the default), for the advice of an error.
+func openSQLite(ctx context.Context, path, pathVar string) (*Ledger, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, sqliteOpenError(path, err)
+		return nil, sqliteOpenError(path, pathVar, err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, sqliteOpenError(path, err)
+		return nil, sqliteOpenError(path, pathVar, err)
 	}
 	f.Close()
 	q := url.Values{}
@@ -44,16 +46,16 @@ func openSQLite(ctx context.Context, path string) (*Ledger, error) {
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", sqliteDSN(path, q))
 	if err != nil {
-		return nil, sqliteOpenError(path, err)
+		return nil, sqliteOpenError(path, pathVar, err)
 	}
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, sqliteOpenError(path, fmt.Errorf("open: %w", err))
+		return nil, sqliteOpenError(path, pathVar, fmt.Errorf("open: %w", err))
 	}
-	return &Ledger{db: db, d: sqliteDialect, where: path}, nil
+	return &Ledger{db: db, d: sqliteDialect, where: path, pathVar: pathVar}, nil
 }
 
 // sqliteDSN is the URI of the file at path with query q, the path escaped

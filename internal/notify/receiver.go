@@ -224,7 +224,7 @@ func (rc *Receiver) recordRejected(ctx context.Context, p map[string]string, rea
 	defer cancel()
 	if _, err := rc.o.Store.RecordNotification(ctx, ledger.Notification{OutTradeNo: clip(p["out_trade_no"]), Params: p,
 		VerifyError: reason}); err != nil {
-		rc.o.Logger.LogAttrs(ctx, slog.LevelWarn, "rejected alipay notification not recorded", slog.String("error", err.Error()))
+		rc.o.Logger.LogAttrs(ctx, slog.LevelWarn, "未通过验证的通知未能记录 / rejected alipay notification not recorded", slog.String("error", err.Error()))
 	}
 }
 

@@ -59,7 +59,7 @@ func (o *ledgerOutbox) row(id string) (claim, error) {
 	defer o.mu.Unlock()
 	r, ok := o.rows[id]
 	if !ok {
-		return claim{}, fmt.Errorf("paidhook: event %s was not claimed by this sender", id)
+		return claim{}, fmt.Errorf("事件 %s 不是本发送方领取的 / paidhook: event %s was not claimed by this sender", id, id)
 	}
 	delete(o.rows, id)
 	return r, nil

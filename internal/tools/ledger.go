@@ -82,7 +82,7 @@ func recorded(t ServerTool, l Ledger, logger *slog.Logger) Handler {
 		}
 		if err := l.Audit(ctx, ledger.Entry{Who: whoOf(ctx), Action: t.Tool.Name, OutTradeNo: out.OutTradeNo,
 			OutRequestNo: out.OutRequestNo, Amount: out.Amount, Result: result}); err != nil && logger != nil {
-			logger.LogAttrs(ctx, slog.LevelError, "audit entry not written", slog.String("tool", t.Tool.Name), slog.String("error", err.Error()))
+			logger.LogAttrs(ctx, slog.LevelError, "审计记录未写入 / audit entry not written", slog.String("tool", t.Tool.Name), slog.String("error", err.Error()))
 		}
 		return res, out
 	}
@@ -116,9 +116,10 @@ func recordOrder(ctx context.Context, d Deps, tool, kind string, no string, amou
 		return nil
 	}
 	who := whoOf(ctx)
-	_, created, err := d.Ledger.RecordOrder(ctx, ledger.NewOrder{OutTradeNo: no, Kind: kind, Amount: amount, Title: title, Who: who,
-		PayableUntil: until, Audit: &ledger.Entry{Who: who, Action: tool, Amount: amount, Result: "ok"}})
-	out.audited = created
+	_, _, err := d.Ledger.RecordOrder(ctx, ledger.NewOrder{OutTradeNo: no, Kind: kind, Amount: amount, Title: title, Who: who,
+		PayableUntil: until, Audit: &ledger.Entry{Who: who, Action: tool, Amount: amount, Result: "recorded"}})
+	// The entry written with a new order says "recorded" (the link does not
+	// exist yet); the call's own entry follows with its outcome.
 	var oe *ledger.OrderError
 	switch {
 	case err == nil:

@@ -91,7 +91,7 @@ func createLink(d Deps, mobile bool) run {
 		}
 		if err != nil {
 			res, o := alipayError(opLink, err, out)
-			o.Amount, o.audited = out.Amount, false // the entry written with the order said ok
+			o.Amount = out.Amount
 			return res, o
 		}
 		d.expiries.remember(pr.OutTradeNo, expires)
