@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -216,6 +218,16 @@ func TestOrdersCommand(t *testing.T) {
 	_, errOut, code = runBinary(t, e, "orders", "--status", "PAYED")
 	if code != 2 || !strings.Contains(errOut, "--status") || !strings.Contains(errOut, "PAYED") {
 		t.Fatalf("orders --status PAYED: exit %d\n%s", code, errOut)
+	}
+	// A mistyped path: said so, and no empty ledger is made there.
+	typo := filepath.Join(t.TempDir(), "ledgr.db")
+	e.vars["AP_DATABASE_URL"] = typo
+	_, errOut, code = runBinary(t, e, "orders")
+	if code != 1 || !strings.Contains(errOut, "no ledger at "+typo) {
+		t.Fatalf("orders with a mistyped AP_DATABASE_URL: exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(typo); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("orders created %s: %v", typo, err)
 	}
 }
 

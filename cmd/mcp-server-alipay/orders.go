@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -79,6 +81,18 @@ func runOrders(ctx context.Context, args []string, getenv func(string) string, s
 			fmt.Fprintf(stderr, "mcp-server-alipay orders: %s\n", p)
 		}
 		return 2
+	}
+	// A file that does not exist is a mistyped path or a machine that never
+	// served: say so rather than create an empty ledger there.
+	if !ledger.IsPostgres(dbURL) {
+		path := dbURL
+		if path == "" {
+			path, _ = ledger.DefaultPath()
+		}
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(stderr, "mcp-server-alipay orders: 没有账本 / no ledger at %s (AP_DATABASE_URL)\n", path)
+			return 1
+		}
 	}
 	led, err := openLedger(ctx, &config.Config{DatabaseURL: dbURL})
 	if err != nil {
