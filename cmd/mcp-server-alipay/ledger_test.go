@@ -433,3 +433,88 @@ func TestClosedUnopenedAfterRestart(t *testing.T) {
 		t.Fatal("the buyer paid an order closed before the restart")
 	}
 }
+
+// TestLedgerHoldsNoSecrets dumps every table of the SQLite ledger after a
+// link, a payment, a refund and a query made with AP_INVOKE_AUTH_TOKEN
+// set: neither the token, nor a private key, nor a signed URL is stored.
+func TestLedgerHoldsNoSecrets(t *testing.T) {
+	const token = "202611BBsecretAuthTok3n9f"
+	e := newEnv(t, map[string]string{"AP_REFUND_CONFIRM": "never", "AP_INVOKE_AUTH_TOKEN": token})
+	s := e.connect(t)
+	no, _ := s.paidAt(t, "SECRET")
+	mustOK(t, s.call(t, tools.NameRefundPay, refundArgs(no)))
+	mustOK(t, s.call(t, tools.NameQueryPay, `{"outTradeNo":"`+no+`"}`))
+	s.Close()
+
+	db, err := sql.Open("sqlite", filepath.Join(e.home, ".local", "share", "mcp-server-alipay", ledger.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var dump strings.Builder
+	tables, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for tables.Next() {
+		var n string
+		tables.Scan(&n)
+		names = append(names, n)
+	}
+	tables.Close()
+	rows := 0
+	for _, n := range names {
+		r, err := db.Query(`SELECT * FROM "` + n + `"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := r.Columns()
+		for r.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := r.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&dump, "%s: %v\n", n, vals)
+			for _, v := range vals {
+				if b, ok := v.([]byte); ok {
+					dump.Write(b)
+				}
+			}
+			rows++
+		}
+		r.Close()
+	}
+	out := dump.String()
+	if rows < 5 || !strings.Contains(out, no) {
+		t.Fatalf("the dump holds %d rows and not the order: the flow was not recorded?\n%s", rows, out)
+	}
+	secrets := []string{token, "sign=", "PRIVATE KEY", "app_auth_token"}
+	// Pieces of the local app's and local Alipay's private keys.
+	files, _ := os.ReadDir(e.dataDir)
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(e.dataDir, f.Name()))
+		var id map[string]any
+		if err != nil || json.Unmarshal(b, &id) != nil {
+			continue
+		}
+		for _, k := range []string{"app_private_key", "alipay_private_key"} {
+			key, _ := id[k].(string)
+			for i := 0; i+40 <= len(key); i += 200 {
+				secrets = append(secrets, key[i:i+40])
+			}
+		}
+	}
+	if len(secrets) < 10 {
+		t.Fatalf("found no private key in %s to look for", e.dataDir)
+	}
+	for _, sec := range secrets {
+		if strings.Contains(out, sec) {
+			t.Errorf("the ledger holds %.24q…", sec)
+		}
+	}
+}

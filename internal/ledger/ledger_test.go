@@ -471,14 +471,17 @@ func TestListOrders(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if i < 6 { // L5 and L6 share a creation time: the cursor must still not skip or repeat
+			// L4, L5 and L6 share a creation time, and a page of two ends
+			// between L5 and L4: the cursor's tie-break (by id) must
+			// neither skip nor repeat.
+			if i < 4 {
 				c.Add(time.Hour)
 			}
 		}
 		var seen []string
 		cursor := ""
 		for pages := 0; ; pages++ {
-			p, err := a.ListOrders(ctx, Filter{Limit: 3, Cursor: cursor})
+			p, err := a.ListOrders(ctx, Filter{Limit: 2, Cursor: cursor})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -502,7 +505,7 @@ func TestListOrders(t *testing.T) {
 		for _, o := range p.Orders {
 			got = append(got, o.OutTradeNo)
 		}
-		if want := "L4 L2"; strings.Join(got, " ") != want {
+		if want := "L6 L4 L2"; strings.Join(got, " ") != want { // L6 was made at 04:00 with L4
 			t.Fatalf("paid between 02:00 and 05:00 = %v; want %s", got, want)
 		}
 		if _, err := a.ListOrders(ctx, Filter{Cursor: "garbage"}); !errors.Is(err, ErrCursor) {

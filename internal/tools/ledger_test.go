@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -185,4 +186,58 @@ func TestLedgerRefusedRefundGivesShareBack(t *testing.T) {
 			t.Fatalf("last step = %+v; want cancelled with the code", last)
 		}
 	}
+}
+
+// list-alipay-orders pages through every order with nextCursor, newest
+// first, none skipped or repeated; a cursor it did not give is refused.
+func TestListOrdersPaging(t *testing.T) {
+	d, _ := localDeps(t)
+	d, acct := withLedger(t, d)
+	cs := connect(t, Options{Deps: d})
+	ctx := context.Background()
+	const n = 11
+	for i := range n {
+		if _, _, err := acct.RecordOrder(ctx, ledger.NewOrder{OutTradeNo: fmt.Sprintf("PG-%02d", i), Kind: "web", Amount: 100, Title: "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	cursor, pages := "", 0
+	for {
+		args := `{"limit":4}`
+		if cursor != "" {
+			args = `{"limit":4,"cursor":"` + cursor + `"}`
+		}
+		res := call(t, cs, NameListOrders, args)
+		wantOK(t, res)
+		var out struct {
+			Orders     []struct{ OutTradeNo string }
+			NextCursor string
+		}
+		if err := json.Unmarshal([]byte(structured(t, res)), &out); err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Orders) > 4 {
+			t.Fatalf("page of %d orders, limit 4", len(out.Orders))
+		}
+		for _, o := range out.Orders {
+			seen = append(seen, o.OutTradeNo)
+		}
+		pages++
+		if out.NextCursor == "" {
+			break
+		}
+		if pages > n {
+			t.Fatal("paging does not end")
+		}
+		cursor = out.NextCursor
+	}
+	var want []string
+	for i := n - 1; i >= 0; i-- {
+		want = append(want, fmt.Sprintf("PG-%02d", i))
+	}
+	if strings.Join(seen, " ") != strings.Join(want, " ") || pages != 3 {
+		t.Fatalf("%d pages: %v; want 3 pages of %v", pages, seen, want)
+	}
+	wantError(t, call(t, cs, NameListOrders, `{"cursor":"not-a-cursor"}`), "cursor")
 }
