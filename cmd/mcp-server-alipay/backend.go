@@ -26,6 +26,9 @@ type backend struct {
 	// alipayKey verifies what Alipay signs (answers, notifications): the
 	// local Alipay's key in local mode.
 	alipayKey *rsa.PublicKey
+	// trades is the trade-number book both clients share; serve gives it
+	// the ledger as its fallback (ledgerTrades).
+	trades *alipay.TradeBook
 }
 
 func (b *backend) Close() error {
@@ -78,6 +81,7 @@ func newBackend(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 	// The tools' client and the watcher's share what they learn of each
 	// order's trade number, so an answer naming another is refused by both.
 	ac.Trades = alipay.NewTradeBook(0)
+	b.trades = ac.Trades
 	c, err := alipay.NewClient(ac)
 	if err != nil {
 		b.Close()

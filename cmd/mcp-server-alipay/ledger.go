@@ -144,3 +144,17 @@ func startPaidHook(ctx context.Context, cfg *config.Config, led *ledger.Ledger, 
 	go func() { defer close(done); s.Run(ctx) }()
 	return func() { cancel(); <-done }, nil
 }
+
+// ledgerTrades answers the trade number the ledger stored for an order, so
+// that an answer naming another trade number is refused after a restart
+// and on every replica, not only by the process that first saw it. A
+// ledger that cannot answer knows none (the in-memory book still holds).
+func ledgerTrades(a *ledger.Account) func(ctx context.Context, outTradeNo string) string {
+	return func(ctx context.Context, outTradeNo string) string {
+		o, err := a.Order(ctx, outTradeNo)
+		if err != nil {
+			return ""
+		}
+		return o.TradeNo
+	}
+}

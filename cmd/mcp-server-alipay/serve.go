@@ -86,6 +86,7 @@ func newService(ctx context.Context, cfg *config.Config, logger *slog.Logger, o 
 		return nil, err
 	}
 	svc.account = svc.ledger.Account(b.client.AppID(), string(cfg.Env))
+	b.trades.SetFallback(ledgerTrades(svc.account))
 	if svc.stop, err = startPaidHook(ctx, cfg, svc.ledger, logger, webhookCount); err != nil {
 		svc.stop = func() {}
 		svc.Close()

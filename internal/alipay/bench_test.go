@@ -1,6 +1,9 @@
 package alipay
 
-import "testing"
+import (
+	"context"
+	"testing"
+)
 
 // BenchmarkPagePayURL: building and signing a desktop payment link (RSA2,
 // 2048-bit key).
@@ -44,7 +47,7 @@ func BenchmarkDecodeResponse(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var out TradeQuery
-		if err := c.decode(MethodQuery, body, "", binding{}, &out); err != nil {
+		if err := c.decode(context.Background(), MethodQuery, body, "", binding{}, &out); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package alipay
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,7 +47,7 @@ type binding struct {
 
 // check compares a verified response object with what was asked. success
 // says whether the answer was code 10000.
-func (c *Client) check(b binding, content []byte, success bool) *MismatchError {
+func (c *Client) check(ctx context.Context, b binding, content []byte, success bool) *MismatchError {
 	if b.echo == nil {
 		return nil
 	}
@@ -89,7 +90,7 @@ func (c *Client) check(b binding, content []byte, success bool) *MismatchError {
 	}
 	if b.order != "" {
 		tn, _ := str("trade_no")
-		if known := c.trades.Get(b.order); known != "" && tn != "" && tn != known {
+		if known := c.trades.Known(ctx, b.order); known != "" && tn != "" && tn != known {
 			return &MismatchError{Field: "trade_no", Asked: known, Got: tn}
 		}
 		if success && tn != "" {
@@ -108,10 +109,37 @@ const DefaultTradeBookSize = 10000
 // orders, forgetting the oldest first. Share one between the clients of a
 // process (Config.Trades). Safe for concurrent use.
 type TradeBook struct {
-	mu    sync.Mutex
-	max   int
-	nos   map[string]string
-	order []string
+	mu       sync.Mutex
+	max      int
+	nos      map[string]string
+	order    []string
+	fallback func(ctx context.Context, outTradeNo string) string
+}
+
+// SetFallback gives the book a second memory, asked for an order it does
+// not hold: the trade numbers a ledger stored, which outlive a restart and
+// are shared by replicas. f returns "" when it knows none (or cannot
+// tell); what it returns is learnt.
+func (b *TradeBook) SetFallback(f func(ctx context.Context, outTradeNo string) string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fallback = f
+}
+
+// Known returns the trade number known for an order, from the book or its
+// fallback, or "".
+func (b *TradeBook) Known(ctx context.Context, outTradeNo string) string {
+	b.mu.Lock()
+	tn, f := b.nos[outTradeNo], b.fallback
+	b.mu.Unlock()
+	if tn != "" || f == nil {
+		return tn
+	}
+	if tn = f(ctx, outTradeNo); tn != "" {
+		b.Learn(outTradeNo, tn)
+		return b.Get(outTradeNo)
+	}
+	return ""
 }
 
 // NewTradeBook returns an empty book of at most max orders (≤0: the default).

@@ -182,3 +182,47 @@ func TestSuccessFieldsScrubbed(t *testing.T) {
 		t.Errorf("decoded %+v", q)
 	}
 }
+
+// TestTradeBookFallback: after a restart the book is empty, but its
+// fallback (the ledger, in the server) still knows the order's trade
+// number, so a signed answer naming another one is refused; one naming the
+// stored number is accepted.
+func TestTradeBookFallback(t *testing.T) {
+	const stored = "2026112522001400000000000001"
+	for _, tc := range []struct {
+		name, answered string
+		mismatch       bool
+	}{
+		{"another trade number", "2026112522001400000000000999", true},
+		{"the stored trade number", stored, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newFakeGateway(t, func(int, gwRequest) gwReply {
+				return gwReply{Body: signedBody(t, testAlipayKey(t), ResponseKey(MethodQuery),
+					`{"code":"10000","msg":"Success","trade_no":"`+tc.answered+`","out_trade_no":"ORDER-A","trade_status":"TRADE_SUCCESS","total_amount":"1.00"}`)}
+			})
+			book := NewTradeBook(0) // a fresh process: nothing learnt yet
+			asked := 0
+			book.SetFallback(func(_ context.Context, no string) string {
+				asked++
+				if no == "ORDER-A" {
+					return stored
+				}
+				return ""
+			})
+			c := newTestClient(t, g, func(cfg *Config) { cfg.Trades = book; cfg.MaxAttempts = 1 })
+			_, err := c.Query(context.Background(), "ORDER-A")
+			var m *MismatchError
+			if tc.mismatch {
+				if !errors.As(err, &m) || m.Field != "trade_no" || m.Asked != stored {
+					t.Fatalf("want a trade_no mismatch against the stored %s, got %v", stored, err)
+				}
+			} else if err != nil {
+				t.Fatalf("the stored trade number was refused: %v", err)
+			}
+			if asked != 1 || book.Get("ORDER-A") != stored {
+				t.Errorf("fallback asked %d times, book holds %q; want once, and the stored number learnt", asked, book.Get("ORDER-A"))
+			}
+		})
+	}
+}

@@ -303,7 +303,7 @@ func (c *Client) once(ctx context.Context, method, bizJSON string, public map[st
 	if len(respBody) > maxResponse {
 		return &Error{Method: method, TraceID: trace, Err: fmt.Errorf("%w: body larger than %d bytes", ErrMalformedResponse, maxResponse)}
 	}
-	return c.decode(method, respBody, trace, b, out)
+	return c.decode(ctx, method, respBody, trace, b, out)
 }
 
 // withoutQuery is u cut before its query string.
@@ -326,7 +326,7 @@ type status struct {
 // returns nil only for a success (code 10000) whose signature verifies and
 // that is bound to the request (b). Gateway texts in errors are scrubbed
 // of this client's secrets (see scrub).
-func (c *Client) decode(method string, body []byte, trace string, b binding, out any) *Error {
+func (c *Client) decode(ctx context.Context, method string, body []byte, trace string, b binding, out any) *Error {
 	env, err := ExtractResponse(body, method)
 	if err != nil {
 		return &Error{Method: method, TraceID: trace, Err: err}
@@ -348,7 +348,7 @@ func (c *Client) decode(method string, body []byte, trace string, b binding, out
 			Err: fmt.Errorf("%w: check that the Alipay public key (AP_PUB_KEY) is the one shown for this app in the portal "+
 				"(检查支付宝公钥是否正确); unverified answer: code=%q sub_code=%q", err, clip(st.Code), clip(st.SubCode))}
 	}
-	if m := c.check(b, env.Content, st.Code == "10000"); m != nil {
+	if m := c.check(ctx, b, env.Content, st.Code == "10000"); m != nil {
 		return &Error{Method: method, TraceID: c.scrub(trace), Err: m}
 	}
 	if st.Code != "10000" {

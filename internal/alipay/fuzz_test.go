@@ -2,6 +2,7 @@ package alipay
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -195,7 +196,7 @@ func FuzzDecode(f *testing.F) {
 	c := &Client{cfg: Config{AlipayPublicKey: alipayPub, SignType: RSA2}}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var out TradeQuery
-		e := c.decode(MethodQuery, body, "", binding{}, &out)
+		e := c.decode(context.Background(), MethodQuery, body, "", binding{}, &out)
 		if e != nil {
 			if e.Method != MethodQuery {
 				t.Fatalf("error without method: %v", e)
