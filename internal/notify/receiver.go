@@ -193,6 +193,13 @@ func (rc *Receiver) handle(ctx context.Context, body []byte) (map[string]string,
 	if total != order.Amount {
 		return p, "", reject("total_amount %s 与账本中订单的金额 %s 不符 / total_amount %s differs from the order's %s in the ledger", total, order.Amount, total, order.Amount)
 	}
+	// 5. The trade the order already has (notes §7.6): a verified
+	// notification naming another trade number is about another trade; it
+	// must neither pay the order nor overwrite its trade number.
+	if tn := p["trade_no"]; order.TradeNo != "" && tn != "" && tn != order.TradeNo {
+		return p, "", reject("trade_no %q 与账本中订单的交易号 %q 不符, 是另一笔交易的通知 / trade_no %q differs from the order's %q in the ledger: the notification is about another trade",
+			clip(tn), order.TradeNo, clip(tn), order.TradeNo)
+	}
 	// Recorded first: if this write (or the next) fails, Alipay hears
 	// "fail" and sends it again. A notify_id seen before is a duplicate.
 	dup, err := rc.o.Store.RecordNotification(ctx, ledger.Notification{NotifyID: p["notify_id"], OutTradeNo: no, Params: p, Verified: true})

@@ -400,6 +400,11 @@ func TestHandSignedNotifications(t *testing.T) {
 		{name: "the same state, another notify_id", want: "success", result: notify.Verified, paid: true, body: func(t *testing.T) string {
 			return hs.sign(t, hs.params(no, "n-same-state", "88.88"), nil).Encode()
 		}},
+		{name: "another trade_no, validly signed", want: "fail", result: notify.Rejected, paid: true, body: func(t *testing.T) string {
+			p := hs.params(no, "n-other-trade", "88.88")
+			p["trade_no"] = "2026112922001400000000000999"
+			return hs.sign(t, p, nil).Encode()
+		}},
 	}
 	rc := startReceiver(t, hs.appID, &hs.key.PublicKey)
 	rc.newOrder(t, no, 8888)
@@ -459,7 +464,10 @@ func TestHandSignedNotifications(t *testing.T) {
 	if verified != 2 {
 		t.Errorf("verified notifications recorded = %d, want 2 (the valid one and the same state)", verified)
 	}
-	if !strings.Contains(rc.logText(), "signature") || !strings.Contains(rc.logText(), "与账本中订单的金额") {
+	if o := rc.order(t, no); o.TradeNo != "2026112922001400000000000001" {
+		t.Errorf("order's trade_no = %q, want the first verified one kept", o.TradeNo)
+	}
+	if !strings.Contains(rc.logText(), "signature") || !strings.Contains(rc.logText(), "与账本中订单的金额") || !strings.Contains(rc.logText(), "another trade") {
 		t.Errorf("the log does not say why notifications were rejected:\n%s", rc.logText())
 	}
 }
