@@ -33,6 +33,15 @@ func TestAnswerBoundToRequest(t *testing.T) {
 		return err
 	}
 	doRefundQuery := func(c *Client) error { _, err := c.QueryRefund(context.Background(), order, "R1"); return err }
+	doClose := func(c *Client) error { _, err := c.Close(context.Background(), order); return err }
+	doPrecreate := func(c *Client) error {
+		_, err := c.Precreate(context.Background(), PrecreateRequest{OutTradeNo: order, TotalAmount: 29, Subject: "x"})
+		return err
+	}
+	closed := func(fields string) string { return `{"code":"10000","msg":"Success",` + fields + `}` }
+	precreated := func(fields string) string {
+		return `{"code":"10000","msg":"Success",` + fields + `,"qr_code":"https://qr.alipay.com/bax1"}`
+	}
 	for _, tc := range []struct {
 		name   string
 		method string
@@ -55,6 +64,15 @@ func TestAnswerBoundToRequest(t *testing.T) {
 		{"refund query of another request", MethodRefundQuery, refundQuery(`"trade_no":"` + tradeNo + `","out_trade_no":"ORDER-A","out_request_no":"R2"`), doRefundQuery, "out_request_no", ""},
 		{"refund query of another order", MethodRefundQuery, refundQuery(`"trade_no":"` + tradeNo + `","out_trade_no":"ORDER-B","out_request_no":"R1"`), doRefundQuery, "out_trade_no", ""},
 		{"refund query naming no request", MethodRefundQuery, refundQuery(`"trade_no":"` + tradeNo + `","out_trade_no":"ORDER-A"`), doRefundQuery, "out_request_no", ""},
+		{"close of this order", MethodClose, closed(`"trade_no":"` + tradeNo + `","out_trade_no":"ORDER-A"`), doClose, "", ""},
+		{"close of another order", MethodClose, closed(`"trade_no":"` + tradeNo + `","out_trade_no":"ORDER-B"`), doClose, "out_trade_no", ""},
+		{"close naming no order", MethodClose, closed(`"trade_no":"` + tradeNo + `"`), doClose, "out_trade_no", ""},
+		{"close of another trade", MethodClose, closed(`"trade_no":"2026112522001400000000000999","out_trade_no":"ORDER-A"`), doClose, "trade_no", tradeNo},
+		{"close for another app", MethodClose, closed(`"app_id":"2021000000000999","trade_no":"` + tradeNo + `","out_trade_no":"ORDER-A"`), doClose, "app_id", ""},
+		{"precreate of this order", MethodPrecreate, precreated(`"out_trade_no":"ORDER-A"`), doPrecreate, "", ""},
+		{"precreate of another order", MethodPrecreate, precreated(`"out_trade_no":"ORDER-B"`), doPrecreate, "out_trade_no", ""},
+		{"precreate naming no order", MethodPrecreate, precreated(`"out_trade_no":""`), doPrecreate, "out_trade_no", ""},
+		{"precreate for another app", MethodPrecreate, precreated(`"app_id":"2021000000000999","out_trade_no":"ORDER-A"`), doPrecreate, "app_id", ""},
 		{"unknown refund names nothing", MethodRefundQuery, `{"code":"10000","msg":"Success"}`, doRefundQuery, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -58,12 +58,20 @@ func TestAnswersAboutSomethingElse(t *testing.T) {
 				}
 				return ok(`"trade_no":"2026112522001400000000000009","fund_change":"N","refund_fee":"50.00"`)
 			}, refunded + "," + looked, []string{"outcome unknown", mismatchSays, "OTHER-R", "SAME outRequestNo"}},
+		{"qr code: another order", NameQRPay, `{"outTradeNo":"ILL-9","totalAmount":199,"orderTitle":"插画"}`,
+			func(string) answer { return ok(`"out_trade_no":"OTHER-1","qr_code":"https://qr.alipay.com/bax1"`) }, "alipay.trade.precreate",
+			[]string{mismatchSays, "OTHER-1"}},
+		{"close: another order", NameClosePay, `{"outTradeNo":"ILL-9"}`,
+			func(string) answer { return ok(`"trade_no":"2026112522001400000000000777","out_trade_no":"OTHER-1"`) }, "alipay.trade.close",
+			[]string{mismatchSays, "OTHER-1"}},
+		{"wait: another order paid", NameWaitPay, `{"outTradeNo":"ILL-9","timeoutSeconds":1}`,
+			func(string) answer { return ok(otherPaid) }, queried, []string{mismatchSays, "OTHER-1"}},
 		{"refund query: another request", NameRefundQuery, `{"outTradeNo":"ILL-9","outRequestNo":"ILL-9-R1"}`,
 			func(string) answer { return ok(otherRefunded) }, looked, []string{mismatchSays, "OTHER-R"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, g := newDeps(t, func(m string, _ map[string]any) answer { return tc.reply(m) })
-			cs := connect(t, Options{Deps: d})
+			cs := connect(t, Options{Deps: d, Tools: everything})
 			res := call(t, cs, tc.tool, tc.args)
 			wantError(t, res, tc.want...)
 			for _, bad := range []string{"Refund succeeded", "Paid;", "REFUND_SUCCESS)"} {
