@@ -125,6 +125,14 @@ func TestCallAnswersWithinBudget(t *testing.T) {
 			[]string{"timed out"}},
 		{"refund query trickles", NameRefundQuery, `{"outTradeNo":"ILL-9","outRequestNo":"R1"}`, []string{alipay.MethodRefundQuery}, true,
 			[]string{"timed out"}},
+		{"qr code stalls after headers", NameQRPay, `{"outTradeNo":"ILL-9","totalAmount":199,"orderTitle":"插画"}`, []string{alipay.MethodPrecreate}, false,
+			[]string{"timed out", "same outTradeNo"}},
+		{"close stalls after headers", NameClosePay, `{"outTradeNo":"ILL-9"}`, []string{alipay.MethodClose}, false,
+			[]string{"timed out", "closed is unknown"}},
+		// The wait answers when its own timeout (2 s) is up, not paid,
+		// saying the last query failed; not an error.
+		{"wait stalls after headers", NameWaitPay, `{"outTradeNo":"ILL-9","timeoutSeconds":2}`, []string{alipay.MethodQuery}, false,
+			[]string{"Waited 2 s", "not paid yet", "The last query failed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			app, ali := testKeys(t)
@@ -140,14 +148,27 @@ func TestCallAnswersWithinBudget(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cs := connect(t, Options{Deps: Deps{Client: c, CallBudget: budget}})
+			cs := connect(t, Options{Deps: Deps{Client: c, CallBudget: budget}, Tools: everything})
 			start := time.Now()
 			res := call(t, cs, tc.tool, tc.args)
 			took := time.Since(start)
-			if took > budget+margin {
-				t.Errorf("the call took %v; its budget is %v", took, budget)
+			limit := budget
+			if tc.tool == NameWaitPay {
+				limit = 2 * time.Second // its timeoutSeconds
 			}
-			wantError(t, res, tc.want...)
+			if took > limit+margin {
+				t.Errorf("the call took %v; its budget is %v", took, limit)
+			}
+			if tc.tool == NameWaitPay {
+				wantOK(t, res)
+				for _, w := range tc.want {
+					if !strings.Contains(text(res), w) {
+						t.Errorf("text lacks %q:\n%s", w, text(res))
+					}
+				}
+			} else {
+				wantError(t, res, tc.want...)
+			}
 			if s.stalled.Load() == 0 {
 				t.Error("the gateway never stalled: the test tested nothing")
 			}
