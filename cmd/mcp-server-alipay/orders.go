@@ -72,7 +72,7 @@ func runOrders(ctx context.Context, args []string, getenv func(string) string, s
 			problems = append(problems, "--until: "+err.Error())
 		}
 	}
-	env, appID, dbURL, err := ordersScope(getenv, *dataDir)
+	env, appID, dbURL, err := ordersScope(getenv, *dataDir, stderr)
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -174,7 +174,7 @@ func orderRecord(o ledger.Order) orderJSON {
 // ordersScope reads which records to list: the environment, the app id
 // (local mode: the local Alipay's, from its data directory) and the ledger.
 // It needs no keys.
-func ordersScope(getenv func(string) string, dataDir string) (env, appID, dbURL string, err error) {
+func ordersScope(getenv func(string) string, dataDir string, stderr io.Writer) (env, appID, dbURL string, err error) {
 	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
 	env = strings.ToLower(get("AP_CURRENT_ENV"))
 	if env == "" {
@@ -188,15 +188,13 @@ func ordersScope(getenv func(string) string, dataDir string) (env, appID, dbURL 
 	}
 	switch config.Env(env) {
 	case config.Local:
-		dir := dataDir
-		if dir == "" {
-			dir = get("AP_LOCAL_DATA_DIR")
+		// Relative: resolved against the current directory and said, as
+		// sandbox, doctor and the server do.
+		dir, note, err := demoDataDir(dataDir, get)
+		if err != nil {
+			return "", "", "", err
 		}
-		if dir == "" {
-			if dir, err = localalipay.DefaultDataDir(); err != nil {
-				return "", "", "", err
-			}
-		}
+		fmt.Fprint(stderr, note)
 		if appID, err = localalipay.AppID(dir); err != nil {
 			return "", "", "", fmt.Errorf("本地模式: %s 里还没有本地支付宝, 没有订单 / local mode: no local Alipay has run in %s yet, so there are no orders", dir, dir)
 		}
