@@ -116,7 +116,7 @@ func runOrders(ctx context.Context, args []string, getenv func(string) string, s
 		w.Write([]string{"out_trade_no", "status", "amount", "refunded", "paid_at", "created_at", "title", "kind", "trade_no"})
 		for _, o := range p.Orders {
 			r := orderRecord(o)
-			w.Write([]string{r.OutTradeNo, r.Status, r.Amount, r.Refunded, r.PaidAt, r.CreatedAt, r.Title, r.Kind, r.TradeNo})
+			w.Write([]string{csvCell(r.OutTradeNo), r.Status, r.Amount, r.Refunded, r.PaidAt, r.CreatedAt, csvCell(r.Title), r.Kind, csvCell(r.TradeNo)})
 		}
 		w.Flush()
 	default:
@@ -206,4 +206,14 @@ func ordersScope(getenv func(string) string, dataDir string, stderr io.Writer) (
 		return "", "", "", fmt.Errorf("AP_CURRENT_ENV: %q 只能是 prod、sandbox 或 local / use prod, sandbox or local", env)
 	}
 	return env, appID, dbURL, nil
+}
+
+// csvCell keeps a text cell from being read as a formula by a spreadsheet
+// (CSV injection): a cell starting with = + - @, a tab or a carriage return
+// gets a leading apostrophe, which spreadsheets show as text.
+func csvCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }

@@ -53,3 +53,23 @@ func TestOrdersRelativeDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCSVCell: a cell a spreadsheet would take for a formula starts with an
+// apostrophe; others are unchanged.
+func TestCSVCell(t *testing.T) {
+	for in, want := range map[string]string{
+		`=HYPERLINK("https://evil.example","退款")`: `'=HYPERLINK("https://evil.example","退款")`,
+		"+1+1":        "'+1+1",
+		"-2+3":        "'-2+3",
+		"@SUM(A1:A2)": "'@SUM(A1:A2)",
+		"\t=1":        "'\t=1",
+		"\r=1":        "'\r=1",
+		"插画 = 1":      "插画 = 1",
+		"T-1":         "T-1",
+		"":            "",
+	} {
+		if got := csvCell(in); got != want {
+			t.Errorf("csvCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
