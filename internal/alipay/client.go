@@ -220,7 +220,7 @@ func (c *Client) callWith(ctx context.Context, method string, biz any, public ma
 	for attempt := 1; ; attempt++ {
 		if ctx.Err() != nil {
 			return &Error{Method: method, Attempts: attempt - 1,
-				Err: fmt.Errorf("%w (请求已取消或超时, 未再发送)", ctx.Err())}
+				Err: fmt.Errorf("请求已取消或超时, 未再发送 / cancelled or timed out, not sent again: %w", ctx.Err())}
 		}
 		err := c.once(ctx, method, bizJSON, public, b, out)
 		if err == nil {
@@ -238,7 +238,7 @@ func (c *Client) callWith(ctx context.Context, method string, biz any, public ma
 		case <-ctx.Done():
 			t.Stop()
 			return &Error{Method: method, Attempts: attempt,
-				Err: fmt.Errorf("%w (已放弃重试 / retry abandoned; 上次错误 / last error: %v)", ctx.Err(), err)}
+				Err: fmt.Errorf("请求已取消或超时, 已放弃重试 / cancelled or timed out, retry abandoned: %w; 上次错误 / last error: %v", ctx.Err(), err)}
 		case <-t.C:
 		}
 	}
@@ -283,7 +283,7 @@ func (c *Client) once(ctx context.Context, method, bizJSON string, public map[st
 			ue.URL = withoutQuery(target)
 		}
 		if ctx.Err() != nil {
-			return &Error{Method: method, Err: fmt.Errorf("%w (请求已取消或超时)", ctx.Err())}
+			return &Error{Method: method, Err: fmt.Errorf("请求已取消或超时 / cancelled or timed out: %w", ctx.Err())}
 		}
 		return &Error{Method: method, Retryable: true, Err: fmt.Errorf("网络错误 / network error: %w", err)}
 	}
@@ -292,7 +292,7 @@ func (c *Client) once(ctx context.Context, method, bizJSON string, public map[st
 	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
 		if ctx.Err() != nil {
-			return &Error{Method: method, TraceID: trace, Err: fmt.Errorf("%w (请求已取消或超时)", ctx.Err())}
+			return &Error{Method: method, TraceID: trace, Err: fmt.Errorf("请求已取消或超时 / cancelled or timed out: %w", ctx.Err())}
 		}
 		return &Error{Method: method, TraceID: trace, Retryable: true, Err: fmt.Errorf("读取响应失败 / reading the response failed: %w", err)}
 	}
@@ -345,8 +345,8 @@ func (c *Client) decode(ctx context.Context, method string, body []byte, trace s
 	}
 	if err := Verify(c.cfg.AlipayPublicKey, c.cfg.SignType, env.Content, env.Sign); err != nil {
 		return &Error{Method: method, TraceID: trace,
-			Err: fmt.Errorf("%w: check that the Alipay public key (AP_PUB_KEY) is the one shown for this app in the portal "+
-				"(检查支付宝公钥是否正确); unverified answer: code=%q sub_code=%q", err, clip(st.Code), clip(st.SubCode))}
+			Err: fmt.Errorf("%w: 请检查支付宝公钥 (AP_PUB_KEY) 是否为开放平台上本应用显示的那个 / check that the Alipay public key (AP_PUB_KEY) is the one shown for this app in the portal; "+
+				"未验证的答复 / unverified answer: code=%q sub_code=%q", err, clip(st.Code), clip(st.SubCode))}
 	}
 	if m := c.check(ctx, b, env.Content, st.Code == "10000"); m != nil {
 		return &Error{Method: method, TraceID: c.scrub(trace), Err: m}

@@ -156,7 +156,7 @@ func (rc *Receiver) handle(ctx context.Context, body []byte) (map[string]string,
 	}
 	// 1. The signature under the Alipay public key (notes §7.3).
 	if err := alipay.VerifyNotification(rc.o.AlipayKey, p); err != nil {
-		return p, "", reject("signature: %v (签名无效)", err)
+		return p, "", reject("签名无效 / invalid signature: %v", err)
 	}
 	// 2. Our app (notes §7.6 item 4).
 	if p["app_id"] != rc.o.AppID {
@@ -166,7 +166,7 @@ func (rc *Receiver) handle(ctx context.Context, body []byte) (map[string]string,
 		return p, "", reject("不支持的通知类型 notify_type %q / notify_type %q is not trade_status_sync", clip(p["notify_type"]), clip(p["notify_type"]))
 	}
 	if p["notify_id"] == "" {
-		return p, "", reject("no notify_id (缺少 notify_id)")
+		return p, "", reject("缺少 notify_id / no notify_id")
 	}
 	status := p["trade_status"]
 	switch status {
@@ -177,7 +177,7 @@ func (rc *Receiver) handle(ctx context.Context, body []byte) (map[string]string,
 	// 3. One of our orders (item 1), 4. for the amount we asked (item 2).
 	no := p["out_trade_no"]
 	if no == "" {
-		return p, "", reject("no out_trade_no (缺少 out_trade_no)")
+		return p, "", reject("缺少 out_trade_no / no out_trade_no")
 	}
 	order, err := rc.o.Store.Order(ctx, no)
 	if errors.Is(err, ledger.ErrNotFound) {
