@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
 )
 
@@ -24,6 +25,11 @@ func TestOrdersRelativeDataDir(t *testing.T) {
 	s.Close()
 	t.Chdir(wd)
 	db := filepath.Join(t.TempDir(), "ledger.db")
+	l, err := ledger.Open(context.Background(), ledger.Options{Path: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
 	for _, tc := range []struct {
 		name, from string
 		args       []string
