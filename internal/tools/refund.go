@@ -80,8 +80,8 @@ func runRefund(d Deps) run {
 			}
 			return res, base
 		}
-		if res := remainingCheck(checks, d, r, q); res != nil {
-			base.Status, base.Code = "refused", "REFUND_EXCEEDS_REMAINING"
+		if res, code := remainingCheck(checks, d, r, q); res != nil {
+			base.Status, base.Code = "refused", code
 			return res, base
 		}
 		// The ledger records the refund before the human is asked, and
@@ -332,18 +332,22 @@ func notSent(err error) bool {
 // trade's total (from the precheck's query q) minus the successful refunds
 // the history knows of, other than this outRequestNo (a retry of it is
 // settled by its own refund query). It says nothing when the trade or the
-// history is unknown: Alipay checks the amount itself.
-func remainingCheck(ctx context.Context, d Deps, r alipay.RefundRequest, q *alipay.TradeQuery) *mcp.CallToolResult {
+// history is unknown: Alipay checks the amount itself. A history that
+// cannot be read refuses the refund (fail closed): what remains is unknown.
+func remainingCheck(ctx context.Context, d Deps, r alipay.RefundRequest, q *alipay.TradeQuery) (*mcp.CallToolResult, string) {
 	if q == nil || d.History == nil {
-		return nil
+		return nil, ""
 	}
 	total, err := alipay.ParseAmount(q.TotalAmount)
 	if err != nil {
-		return nil
+		return nil, ""
 	}
 	known, err := d.History.Succeeded(ctx, r.OutTradeNo)
 	if err != nil {
-		return nil
+		return toolError(fmt.Sprintf("退款被拒绝, 未询问用户, 未调用退款接口 / Refund refused; the user was not asked and the refund API was not called: 读不到订单 %s 已成功的退款记录, 无法确定还可退多少: %s。"+
+			"The record of order %s's successful refunds cannot be read, so what remains refundable is unknown.\n"+
+			"怎么办 / What to do: 稍后用同一个 outRequestNo 再试; 仍失败请运营者检查账本。Try again later with the SAME outRequestNo; if it keeps failing, ask the operator to check the ledger.",
+			r.OutTradeNo, displayErr(err), r.OutTradeNo)), "REFUND_HISTORY_UNAVAILABLE"
 	}
 	var refunded alipay.Amount
 	var nos []string
@@ -356,7 +360,7 @@ func remainingCheck(ctx context.Context, d Deps, r alipay.RefundRequest, q *alip
 	}
 	remaining := max(total-refunded, 0)
 	if r.RefundAmount <= remaining {
-		return nil
+		return nil, ""
 	}
 	earlier := "无 / none"
 	if len(nos) > 0 {
@@ -369,7 +373,7 @@ func remainingCheck(ctx context.Context, d Deps, r alipay.RefundRequest, q *alip
 		"- 已知的成功退款 / known successful refunds (outRequestNo): %s\n"+
 		"怎么办 / What to do: 最多退 ¥%s; 已退款项可用 query-alipay-refund 按 outRequestNo 逐笔查看。"+
 		"Refund at most ¥%s; check earlier refunds one by one with query-alipay-refund and their outRequestNo.",
-		r.RefundAmount, remaining, total, refunded, r.RefundAmount, remaining, total, refunded, remaining, earlier, remaining, remaining))
+		r.RefundAmount, remaining, total, refunded, r.RefundAmount, remaining, total, refunded, remaining, earlier, remaining, remaining)), "REFUND_EXCEEDS_REMAINING"
 }
 
 // mismatchRefused refuses a refund before the refund API is called because

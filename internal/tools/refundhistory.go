@@ -23,8 +23,8 @@ type RefundHistory interface {
 	// Sent records that a refund request is about to be sent.
 	Sent(ctx context.Context, outTradeNo, outRequestNo string, amount alipay.Amount) error
 	// Succeeded returns the order's refunds known to have succeeded. An
-	// error means the history cannot tell now; the refund then goes on and
-	// Alipay checks the amount itself.
+	// error means the history cannot tell now; the refund is then refused
+	// (fail closed), before the human is asked.
 	Succeeded(ctx context.Context, outTradeNo string) ([]KnownRefund, error)
 }
 

@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -65,11 +66,14 @@ func TestRefundFeeErrorAdvice(t *testing.T) {
 
 // fixedHistory is a RefundHistory as a ledger would give it: it knows the
 // refunds without asking Alipay.
-type fixedHistory struct{ known []KnownRefund }
+type fixedHistory struct {
+	known []KnownRefund
+	err   error
+}
 
 func (fixedHistory) Sent(context.Context, string, string, alipay.Amount) error { return nil }
 func (h fixedHistory) Succeeded(context.Context, string) ([]KnownRefund, error) {
-	return h.known, nil
+	return h.known, h.err
 }
 
 // TestRefundHistorySlotsIn: another RefundHistory (the ledger's, later)
@@ -119,5 +123,23 @@ func TestMemoryHistoryBounds(t *testing.T) {
 	}
 	if known, _ := h.Succeeded(ctx, "C"); len(known) != 1 || known[0].Amount != 1 {
 		t.Errorf("order C: %v", known)
+	}
+}
+
+// TestRefundHistoryUnreadableFailsClosed: when the history of successful
+// refunds cannot be read, what remains refundable is unknown: the refund is
+// refused before the human is asked and before the refund API is called.
+func TestRefundHistoryUnreadableFailsClosed(t *testing.T) {
+	d, g := newDeps(t, paidTrade(ok(moved)))
+	d.History = fixedHistory{err: errors.New("账本不可用 / ledger unavailable: database is locked")}
+	u := &asker{answer: &mcp.ElicitResult{Action: "accept", Content: map[string]any{"confirm": true}}}
+	cs := connectClient(t, Options{Deps: d}, &mcp.ClientOptions{ElicitationHandler: u.handle}, legacy)
+	wantError(t, call(t, cs, NameRefundPay, `{"outTradeNo":"ILL-9","refundAmount":1.00,"outRequestNo":"R9"}`),
+		"refund API was not called", "cannot be read", "SAME outRequestNo", "database is locked")
+	if got := strings.Join(g.methods(), ","); got != queried {
+		t.Errorf("gateway calls %q, want only the trade query", got)
+	}
+	if len(u.asked()) != 0 {
+		t.Error("the human was asked although the history could not be read")
 	}
 }
