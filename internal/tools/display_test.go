@@ -254,3 +254,35 @@ func TestHostileStoredTitleConflict(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileCursorAndURI: a cursor or resource URI the model makes up is
+// echoed in the error without markup or invisible characters.
+func TestHostileCursorAndURI(t *testing.T) {
+	d, _ := localDeps(t)
+	d, _ = withLedger(t, d)
+	cs := connect(t, Options{Deps: d, Tools: append(everything, NameListOrders)})
+	for _, h := range hostile {
+		t.Run(h.name, func(t *testing.T) {
+			args, _ := json.Marshal(map[string]any{"cursor": h.text})
+			res := call(t, cs, NameListOrders, string(args))
+			if !res.IsError {
+				t.Fatalf("a made-up cursor was accepted: %s", text(res))
+			}
+			wantClean(t, text(res))
+			_, err := cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: "alipay://trade/" + h.text})
+			if err == nil {
+				t.Fatal("a hostile URI was read")
+			}
+			msg := err.Error()
+			msg = strings.ReplaceAll(msg, "alipay://trade/<outTradeNo>", "")
+			if r, bad := invisible(msg); bad {
+				t.Errorf("error holds %U: %q", r, msg)
+			}
+			for _, bad := range []string{"](", "<", "evil.example", "\n"} {
+				if strings.Contains(msg, bad) {
+					t.Errorf("error holds %q: %s", bad, msg)
+				}
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -119,8 +120,12 @@ func runListOrders(d Deps) run {
 		}
 		p, err := d.Ledger.ListOrders(ctx, f)
 		if err != nil {
+			why := displayErr(err)
+			if errors.Is(err, ledger.ErrCursor) {
+				why = displayTitle(err.Error(), 300) // it quotes the model's cursor
+			}
 			return toolError(fmt.Sprintf("无法读取订单 / Could not read the orders: %v\n"+
-					"怎么办 / What to do: cursor 无效时去掉它从第一页开始; 账本不可用时请运营者检查数据库。Without a valid cursor start from the first page; if the ledger is unavailable, ask the operator to check the database.", err)),
+					"怎么办 / What to do: cursor 无效时去掉它从第一页开始; 账本不可用时请运营者检查数据库。Without a valid cursor start from the first page; if the ledger is unavailable, ask the operator to check the database.", why)),
 				Outcome{Status: "tool_error", Code: "LEDGER"}
 		}
 		out := listOut{Orders: []orderOut{}, NextCursor: p.Next}

@@ -156,7 +156,7 @@ func parseTradeURI(uri string) (string, error) {
 	}
 	return "", &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf(
 		"资源地址 %q 无效, 应为 alipay://trade/<outTradeNo>, outTradeNo 为 1-64 个字母、数字、_ 或 - / "+
-			"invalid resource URI %q: use alipay://trade/<outTradeNo>, where outTradeNo is 1-64 letters, digits, _ or -", shortURI(uri), shortURI(uri))}
+			"invalid resource URI %q: use alipay://trade/<outTradeNo>, where outTradeNo is 1-64 letters, digits, _ or -", displayTitle(shortURI(uri), 100), displayTitle(shortURI(uri), 100))}
 }
 
 // shortURI cuts a URI for an error message.
