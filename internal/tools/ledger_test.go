@@ -155,7 +155,7 @@ func TestLedgerDownFailsClosed(t *testing.T) {
 
 	wantError(t, call(t, cs, NameWebPagePay, `{"outTradeNo":"DN-2","totalAmount":1,"orderTitle":"t"}`), "No payment was created", "ledger is unavailable")
 	wantError(t, call(t, cs, NameQRPay, `{"outTradeNo":"DN-3","totalAmount":1,"orderTitle":"t"}`), "ledger is unavailable")
-	wantError(t, call(t, cs, NameRefundPay, `{"outTradeNo":"DN-1","refundAmount":1,"outRequestNo":"DN-1-a"}`), "did not call the refund API", "ledger is unavailable")
+	wantError(t, call(t, cs, NameRefundPay, `{"outTradeNo":"DN-1","refundAmount":1,"outRequestNo":"DN-1-a"}`), "refund API was not called", "ledger is unavailable")
 	if n := len(u.asked()); n != 0 {
 		t.Fatalf("the human was asked about a refund that could not be recorded")
 	}
