@@ -26,7 +26,8 @@ func Handler(m *Mapper, next http.Handler) http.Handler {
 				return
 			}
 			if len(body) <= maxBody {
-				fwd, refusal := m.Inbound(body)
+				// A session's cancellations reach only its own requests.
+				fwd, refusal := m.InboundScoped(r.Header.Get("Mcp-Session-Id"), body)
 				if refusal != nil {
 					w.Header().Set("Content-Type", "application/json")
 					w.WriteHeader(http.StatusBadRequest)

@@ -24,9 +24,22 @@ type Mapper struct {
 
 	mu      sync.Mutex
 	next    uint64
-	pending map[string]json.RawMessage // substitute (JSON text) → the id as sent
-	byRaw   map[string]string          // the id as sent → substitute, for cancellations
+	pending map[string]pendingID // substitute (JSON text) → the id as sent
+	// byRaw finds a request's substitute for its cancellation, by the id
+	// as sent within its scope (an HTTP session): two sessions may use the
+	// same id at once, and neither may cancel or unmap the other's request.
+	byRaw map[string]string
 }
+
+// pendingID is a request awaiting its answer: its id as sent, and its key
+// in byRaw (scope and id).
+type pendingID struct {
+	raw json.RawMessage
+	key string
+}
+
+// scopedKey is the byRaw key of id within scope.
+func scopedKey(scope string, id []byte) string { return scope + "\x00" + string(id) }
 
 // NewMapper returns a Mapper whose substitutes carry a random prefix, so
 // that no client can guess or collide with them.
@@ -37,7 +50,7 @@ func NewMapper() *Mapper {
 	}
 	return &Mapper{
 		prefix:  `"rpcid-` + hex.EncodeToString(b[:]) + `-`,
-		pending: map[string]json.RawMessage{},
+		pending: map[string]pendingID{},
 		byRaw:   map[string]string{},
 	}
 }
@@ -55,12 +68,18 @@ func (m *Mapper) Pending() int {
 // Input that is not a JSON object or array is returned unchanged: the SDK
 // reports it as it always has.
 func (m *Mapper) Inbound(msg []byte) (forward, refusal []byte) {
+	return m.InboundScoped("", msg)
+}
+
+// InboundScoped is Inbound for a message of one scope, such as an HTTP
+// session: a cancellation finds only the requests of its own scope.
+func (m *Mapper) InboundScoped(scope string, msg []byte) (forward, refusal []byte) {
 	trimmed := bytes.TrimSpace(msg)
 	switch {
 	case len(trimmed) == 0 || !json.Valid(trimmed):
 		return msg, nil
 	case trimmed[0] == '{':
-		out, bad, _, err := m.inboundOne(trimmed)
+		out, bad, _, err := m.inboundOne(scope, trimmed)
 		if err != nil {
 			return msg, nil
 		}
@@ -72,7 +91,7 @@ func (m *Mapper) Inbound(msg []byte) (forward, refusal []byte) {
 		}
 		return out, nil
 	case trimmed[0] == '[':
-		return m.inboundBatch(msg, trimmed)
+		return m.inboundBatch(scope, msg, trimmed)
 	}
 	return msg, nil
 }
@@ -80,7 +99,7 @@ func (m *Mapper) Inbound(msg []byte) (forward, refusal []byte) {
 // inboundBatch handles an array of messages: substitutes where needed; if
 // any element must be refused, the whole batch is refused (one error per
 // request in it), so that the client gets a single answer array.
-func (m *Mapper) inboundBatch(msg, arr []byte) (forward, refusal []byte) {
+func (m *Mapper) inboundBatch(scope string, msg, arr []byte) (forward, refusal []byte) {
 	elems, err := arrayElems(arr)
 	if err != nil {
 		return msg, nil
@@ -95,7 +114,7 @@ func (m *Mapper) inboundBatch(msg, arr []byte) (forward, refusal []byte) {
 			out.WriteByte(',')
 		}
 		el := arr[e.start:e.end]
-		rw, bad, sub, err := m.inboundOne(el)
+		rw, bad, sub, err := m.inboundOne(scope, el)
 		if sub != "" {
 			subs = append(subs, sub)
 		}
@@ -136,13 +155,12 @@ func (m *Mapper) forget(subs []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, sub := range subs {
-		delete(m.byRaw, string(m.pending[sub]))
-		delete(m.pending, sub)
+		m.drop(sub)
 	}
 }
 
 // inboundOne handles one message object. out is nil when it passes as is.
-func (m *Mapper) inboundOne(obj []byte) (out, refusal []byte, sub string, err error) {
+func (m *Mapper) inboundOne(scope string, obj []byte) (out, refusal []byte, sub string, err error) {
 	fields, err := objectFields(obj)
 	if err != nil {
 		return nil, nil, "", err
@@ -163,7 +181,7 @@ func (m *Mapper) inboundOne(obj []byte) (out, refusal []byte, sub string, err er
 			return nil, invalidRequest(id, "请求 id 必须是字符串或 -9223372036854775808 至 9223372036854775807 之间的整数 (不能有小数或指数) / "+
 				"the request id must be a string or an integer from -9223372036854775808 to 9223372036854775807 (no fraction, no exponent)"), "", nil
 		case substitute:
-			sub := m.add(id)
+			sub := m.add(scope, id)
 			return splice(obj, idf.start, idf.end, []byte(sub)), nil, sub, nil
 		}
 		return nil, nil, "", nil
@@ -188,7 +206,7 @@ func (m *Mapper) inboundOne(obj []byte) (out, refusal []byte, sub string, err er
 		return nil, nil, "", nil
 	}
 	m.mu.Lock()
-	cancelled, ok := m.byRaw[string(params[rf.start:rf.end])]
+	cancelled, ok := m.byRaw[scopedKey(scope, params[rf.start:rf.end])]
 	m.mu.Unlock()
 	if !ok {
 		return nil, nil, "", nil
@@ -197,14 +215,28 @@ func (m *Mapper) inboundOne(obj []byte) (out, refusal []byte, sub string, err er
 	return splice(obj, pf.start, pf.end, newParams), nil, "", nil
 }
 
-func (m *Mapper) add(id []byte) string {
+func (m *Mapper) add(scope string, id []byte) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.next++
 	sub := m.prefix + strconv.FormatUint(m.next, 10) + `"`
-	m.pending[sub] = json.RawMessage(bytes.Clone(id))
-	m.byRaw[string(id)] = sub
+	key := scopedKey(scope, id)
+	m.pending[sub] = pendingID{raw: json.RawMessage(bytes.Clone(id)), key: key}
+	m.byRaw[key] = sub
 	return sub
+}
+
+// drop forgets sub; its byRaw entry goes only while it still names sub (a
+// later request of the same scope may have reused the id). m.mu is held.
+func (m *Mapper) drop(sub string) {
+	p, ok := m.pending[sub]
+	if !ok {
+		return
+	}
+	if m.byRaw[p.key] == sub {
+		delete(m.byRaw, p.key)
+	}
+	delete(m.pending, sub)
 }
 
 // Outbound takes one outgoing message or batch and puts back the ids the
@@ -258,16 +290,15 @@ func (m *Mapper) outboundOne(obj []byte) []byte {
 	}
 	sub := string(obj[idf.start:idf.end])
 	m.mu.Lock()
-	raw, ok := m.pending[sub]
+	p, ok := m.pending[sub]
 	if ok {
-		delete(m.pending, sub)
-		delete(m.byRaw, string(raw))
+		m.drop(sub)
 	}
 	m.mu.Unlock()
 	if !ok {
 		return nil
 	}
-	return splice(obj, idf.start, idf.end, raw)
+	return splice(obj, idf.start, idf.end, p.raw)
 }
 
 // verdict is what becomes of a request id.

@@ -274,3 +274,44 @@ func TestHandler(t *testing.T) {
 		})
 	}
 }
+
+// Two scopes (HTTP sessions) using the same id at once: each cancellation
+// reaches its own request only, and answering one leaves the other mapped.
+func TestMapperScopes(t *testing.T) {
+	m := NewMapper()
+	in := []byte(`{"jsonrpc":"2.0","id":9007199254740993,"method":"tools/call","params":{"name":"x"}}`)
+	subOf := func(scope string) string {
+		t.Helper()
+		fwd, refusal := m.InboundScoped(scope, in)
+		var sent struct{ ID string }
+		if refusal != nil || json.Unmarshal(fwd, &sent) != nil || sent.ID == "" {
+			t.Fatalf("InboundScoped(%q) = %s, %s", scope, fwd, refusal)
+		}
+		return sent.ID
+	}
+	a, b := subOf("session-a"), subOf("session-b")
+	if a == b {
+		t.Fatalf("one substitute for two sessions: %s", a)
+	}
+	cancel := []byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9007199254740993}}`)
+	for scope, want := range map[string]string{"session-a": a, "session-b": b} {
+		if got, _ := m.InboundScoped(scope, cancel); !strings.Contains(string(got), `"requestId":"`+want+`"`) {
+			t.Errorf("cancellation in %s = %s, want its own substitute %s", scope, got, want)
+		}
+	}
+	// Session a's answer goes out; b's request is still cancellable as b's.
+	if out := m.Outbound([]byte(`{"jsonrpc":"2.0","id":"` + a + `","result":{}}`)); string(out) != `{"jsonrpc":"2.0","id":9007199254740993,"result":{}}` {
+		t.Fatalf("Outbound = %s", out)
+	}
+	if got, _ := m.InboundScoped("session-b", cancel); !strings.Contains(string(got), `"requestId":"`+b+`"`) {
+		t.Errorf("after a's answer, b's cancellation = %s", got)
+	}
+	// A cancellation in a third session touches neither.
+	if got, _ := m.InboundScoped("session-c", cancel); string(got) != string(cancel) {
+		t.Errorf("cancellation of another session was mapped: %s", got)
+	}
+	m.Outbound([]byte(`{"jsonrpc":"2.0","id":"` + b + `","result":{}}`))
+	if m.Pending() != 0 {
+		t.Errorf("%d substitutes left", m.Pending())
+	}
+}
