@@ -170,8 +170,34 @@ func TestRefusesOpenServiceOffLoopback(t *testing.T) {
 		}
 	}
 	toks, _ := ParseTokens("a:read:"+readerSecret, "x")
-	if _, err := New(Options{Server: h.svc.o.Server, Listen: "0.0.0.0:0", Tokens: toks}); err != nil {
+	if _, err := New(Options{Server: h.svc.o.Server, Listen: "0.0.0.0:0", Tokens: toks, AllowedHosts: []string{"mcp.example.com"}}); err != nil {
 		t.Errorf("0.0.0.0 with a token: %v", err)
+	}
+}
+
+// Off loopback the Host check always has a list: every address needs one
+// named, and a specific address allows itself and loopback, nothing else.
+func TestHostCheckOffLoopback(t *testing.T) {
+	h := start(t, nil)
+	toks, _ := ParseTokens("a:read:"+readerSecret, "x")
+	for _, addr := range []string{"0.0.0.0:8848", ":8848", "[::]:8848"} {
+		_, err := New(Options{Server: h.svc.o.Server, Listen: addr, Tokens: toks})
+		if err == nil || !strings.Contains(err.Error(), "AP_HTTP_ALLOWED_HOSTS") {
+			t.Errorf("%s without a host list: err = %v", addr, err)
+		}
+	}
+	s, err := New(Options{Server: h.svc.o.Server, Listen: "192.0.2.1:8848", Tokens: toks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]int{"evil.example.com": http.StatusForbidden, "192.0.2.1:8848": http.StatusOK, "127.0.0.1:8848": http.StatusOK} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+		req.Host = host
+		s.handler.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("Host %s: %d, want %d", host, rec.Code, want)
+		}
 	}
 }
 

@@ -165,9 +165,15 @@ func New(o Options) (*Service, error) {
 	}
 
 	hosts := hostGuard{}
+	everyAddress := host == "" || (net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified())
 	switch {
 	case len(o.AllowedHosts) == 1 && o.AllowedHosts[0] == "*":
-	case loopback || pub != nil || len(o.AllowedHosts) > 0:
+	case everyAddress && pub == nil && len(o.AllowedHosts) == 0:
+		// Every Host would have to be let through, or only loopback's, which
+		// no client off this machine sends: neither is a safe guess.
+		return nil, fmt.Errorf("监听所有地址 (%s) 时须设置 AP_HTTP_PUBLIC_URL 或 AP_HTTP_ALLOWED_HOSTS, 以检查 Host 防 DNS 重绑定 (设为 * 则不检查) / "+
+			"listening on every address (%s) needs AP_HTTP_PUBLIC_URL or AP_HTTP_ALLOWED_HOSTS for the Host check against DNS rebinding (* turns it off)", o.Listen, o.Listen)
+	default:
 		hosts.allowed = append(hosts.allowed, loopbackNames...)
 		if pub != nil {
 			hosts.allowed = append(hosts.allowed, strings.ToLower(pub.Hostname()))
