@@ -204,9 +204,14 @@ func (a *Account) MarkClosed(ctx context.Context, outTradeNo string, at time.Tim
 // trade for them (still NOT_OPENED) whose links can still be paid after
 // now: the watches that must close the trade when the buyer opens one.
 func (a *Account) ClosedUnopened(ctx context.Context, now time.Time) ([]Order, error) {
+	return a.selectOrders(ctx, `status = $3 AND closed_ms > 0 AND payable_until_ms > $4`, StatusNotOpened, ms(now))
+}
+
+// selectOrders returns the account's orders that match cond (its
+// placeholders start at $3), oldest first.
+func (a *Account) selectOrders(ctx context.Context, cond string, args ...any) ([]Order, error) {
 	rows, err := a.l.db.QueryContext(ctx, `SELECT `+orderColumns+` FROM ap_orders
-		WHERE app_id = $1 AND env = $2 AND status = $3 AND closed_ms > 0 AND payable_until_ms > $4 ORDER BY created_ms`,
-		a.AppID, a.Env, StatusNotOpened, ms(now))
+		WHERE app_id = $1 AND env = $2 AND `+cond+` ORDER BY created_ms`, append([]any{a.AppID, a.Env}, args...)...)
 	if err != nil {
 		return nil, a.l.unavailable(err)
 	}
@@ -222,8 +227,8 @@ func (a *Account) ClosedUnopened(ctx context.Context, now time.Time) ([]Order, e
 	return out, a.l.unavailable(rows.Err())
 }
 
-// The refunded total is summed from ap_refunds, not read from
-// refunded_fen: a refund settled before its order reached the ledger (a
+// The refunded total is summed from ap_refunds, not kept in ap_orders'
+// refunded_fen (schema v1, no longer written or read): a refund settled before its order reached the ledger (a
 // refund of a trade made elsewhere, recorded before any query of it) counts
 // too.
 const orderColumns = `out_trade_no, kind, amount_fen, title, status, trade_no,
@@ -544,20 +549,5 @@ func parseCursor(s string) (created, id int64, ok bool) {
 // created at or after since, oldest first: the watches to resume after a
 // restart.
 func (a *Account) Unfinished(ctx context.Context, since time.Time) ([]Order, error) {
-	rows, err := a.l.db.QueryContext(ctx, `SELECT `+orderColumns+` FROM ap_orders
-		WHERE app_id = $1 AND env = $2 AND status IN ($3, $4) AND created_ms >= $5 ORDER BY created_ms`,
-		a.AppID, a.Env, StatusNotOpened, alipay.TradeWaitBuyerPay, ms(since))
-	if err != nil {
-		return nil, a.l.unavailable(err)
-	}
-	defer rows.Close()
-	var out []Order
-	for rows.Next() {
-		o, err := scanOrder(rows)
-		if err != nil {
-			return nil, a.l.unavailable(err)
-		}
-		out = append(out, o)
-	}
-	return out, a.l.unavailable(rows.Err())
+	return a.selectOrders(ctx, `status IN ($3, $4) AND created_ms >= $5`, StatusNotOpened, alipay.TradeWaitBuyerPay, ms(since))
 }

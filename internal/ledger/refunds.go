@@ -262,8 +262,14 @@ func (a *Account) Refund(ctx context.Context, outTradeNo, outRequestNo string) (
 
 // Refunds returns the order's refunds, oldest first.
 func (a *Account) Refunds(ctx context.Context, outTradeNo string) ([]Refund, error) {
+	return a.selectRefunds(ctx, `out_trade_no = $3`, outTradeNo)
+}
+
+// selectRefunds returns the account's refunds that match cond (its
+// placeholders start at $3), oldest first.
+func (a *Account) selectRefunds(ctx context.Context, cond string, args ...any) ([]Refund, error) {
 	rows, err := a.l.db.QueryContext(ctx, `SELECT `+refundColumns+` FROM ap_refunds
-		WHERE app_id = $1 AND env = $2 AND out_trade_no = $3 ORDER BY id`, a.AppID, a.Env, outTradeNo)
+		WHERE app_id = $1 AND env = $2 AND `+cond+` ORDER BY id`, append([]any{a.AppID, a.Env}, args...)...)
 	if err != nil {
 		return nil, a.l.unavailable(err)
 	}
@@ -358,12 +364,6 @@ func (a *Account) Settle(ctx context.Context, outTradeNo, outRequestNo, outcome 
 		if outcome != OutcomeSucceeded {
 			return nil
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE ap_orders SET refunded_fen = refunded_fen + $4
-			WHERE app_id = $1 AND env = $2 AND out_trade_no = $3`, a.AppID, a.Env, outTradeNo, int64(r.Amount))
-		if err != nil {
-			return err
-		}
-		_ = res
 		tx.events = append(tx.events, Event{Kind: EventRefunded, AppID: a.AppID, Env: a.Env, OutTradeNo: outTradeNo, At: now})
 		return nil
 	})
@@ -372,21 +372,7 @@ func (a *Account) Settle(ctx context.Context, outTradeNo, outRequestNo, outcome 
 // Unsettled returns the refunds sent whose outcome is unknown (the process
 // died or the answer was lost), oldest first.
 func (a *Account) Unsettled(ctx context.Context) ([]Refund, error) {
-	rows, err := a.l.db.QueryContext(ctx, `SELECT `+refundColumns+` FROM ap_refunds
-		WHERE app_id = $1 AND env = $2 AND state = 'sent' AND outcome IN ('', 'unknown') ORDER BY id`, a.AppID, a.Env)
-	if err != nil {
-		return nil, a.l.unavailable(err)
-	}
-	defer rows.Close()
-	var out []Refund
-	for rows.Next() {
-		_, r, err := scanRefund(rows)
-		if err != nil {
-			return nil, a.l.unavailable(err)
-		}
-		out = append(out, r)
-	}
-	return out, a.l.unavailable(rows.Err())
+	return a.selectRefunds(ctx, `state = 'sent' AND outcome IN ('', 'unknown')`)
 }
 
 // RefundStep is one recorded step of a refund.
