@@ -57,6 +57,7 @@ type Ledger struct {
 	// database/sql keeps each prepared once per connection, so they are not
 	// parsed again per call.
 	stmts   sync.Map
+	group   *groupCommit // SQLite's writes once open; nil on PostgreSQL
 	d       dialect
 	where   string // the file, or the URL with its password redacted
 	pathVar string // SQLite: the variable that chose the file
@@ -112,6 +113,7 @@ func Open(ctx context.Context, o Options) (*Ledger, error) {
 			}
 			l.stmts.Store(q, st)
 		}
+		l.group = startGroupCommit(l)
 	}
 	return l, nil
 }
@@ -125,6 +127,7 @@ func (l *Ledger) Backend() string { return l.d.name }
 
 // Close stops the event listener and closes the database.
 func (l *Ledger) Close() error {
+	l.group.close()
 	if l.stop != nil {
 		l.stop()
 		<-l.stopped
@@ -201,14 +204,27 @@ func (t *txn) stmt(ctx context.Context, query string) *sql.Stmt {
 
 // write runs fn in a write transaction (SQLite: BEGIN IMMEDIATE, so writers
 // queue; PostgreSQL: READ COMMITTED plus the row or advisory locks fn takes)
-// and publishes fn's events after the commit.
-func (l *Ledger) write(ctx context.Context, fn func(*txn) error) error {
+// and publishes fn's events after the commit. fn runs its statements with
+// the ctx it is given.
+//
+// On SQLite the writes of concurrent callers share one transaction (group
+// commit, see groupCommit); each still succeeds or fails alone, and write
+// returns only once its own outcome is committed or rolled back.
+func (l *Ledger) write(ctx context.Context, fn func(context.Context, *txn) error) error {
+	if l.group != nil {
+		return l.group.write(ctx, fn)
+	}
+	return l.writeOne(ctx, fn)
+}
+
+// writeOne runs fn in a transaction of its own.
+func (l *Ledger) writeOne(ctx context.Context, fn func(context.Context, *txn) error) error {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return l.unavailable(fmt.Errorf("begin: %w", err))
 	}
 	t := &txn{Tx: tx, l: l}
-	if err := fn(t); err != nil {
+	if err := fn(ctx, t); err != nil {
 		_ = tx.Rollback()
 		return l.unavailable(err)
 	}

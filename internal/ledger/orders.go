@@ -132,7 +132,7 @@ func (a *Account) RecordOrder(ctx context.Context, n NewOrder) (o Order, created
 				SELECT $1, $2, $9, $11, $12, $3, $13, $14, $15, $16 FROM o)
 			SELECT id FROM o`, append(args, e.Who, e.Action, e.OutRequestNo, int64(e.Amount), e.Result, e.Detail)...).Scan(&id)
 	default:
-		err = a.l.write(ctx, func(tx *txn) error {
+		err = a.l.write(ctx, func(ctx context.Context, tx *txn) error {
 			row := tx.QueryRowContext
 			if st := tx.stmt(ctx, insertOrder); st != nil {
 				row = func(ctx context.Context, _ string, args ...any) *sql.Row { return st.QueryRowContext(ctx, args...) }
@@ -343,7 +343,7 @@ func (a *Account) RecordStatus(ctx context.Context, s StatusSeen) (changed bool,
 		return false, a.l.unavailable(err)
 	}
 	now := a.l.now()
-	err = a.l.write(ctx, func(tx *txn) error {
+	err = a.l.write(ctx, func(ctx context.Context, tx *txn) error {
 		selectRow := func() (int64, Order, error) {
 			var id int64
 			o, err := scanOrderID(tx.QueryRowContext(ctx, `SELECT id, `+orderColumns+` FROM ap_orders

@@ -106,6 +106,10 @@ func (a *Account) Audit(ctx context.Context, e Entry) error {
 	if at.IsZero() {
 		at = a.l.now()
 	}
+	if a.l.group != nil {
+		// SQLite: with the other writes waiting, in one commit.
+		return a.l.write(ctx, func(ctx context.Context, tx *txn) error { return a.audit(ctx, tx, e, ms(at)) })
+	}
 	return a.l.unavailable(a.audit(ctx, a.l.db, e, ms(at)))
 }
 
@@ -173,7 +177,7 @@ type OutboxEvent struct {
 func (l *Ledger) ClaimEvents(ctx context.Context, owner string, max int, leaseFor time.Duration) ([]OutboxEvent, error) {
 	now := l.now()
 	var out []OutboxEvent
-	err := l.write(ctx, func(tx *txn) error {
+	err := l.write(ctx, func(ctx context.Context, tx *txn) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE ap_outbox SET lease_owner = $1, lease_until_ms = $2, attempts = attempts + 1
 			WHERE id IN (SELECT id FROM ap_outbox WHERE delivered_ms = 0 AND next_ms <= $3 AND lease_until_ms <= $3
 				ORDER BY id LIMIT $4`+l.d.skipLocked+`)

@@ -134,7 +134,7 @@ var counted = `state NOT IN ('declined', 'cancelled') AND outcome <> 'failed' AN
 func (a *Account) ReserveRefund(ctx context.Context, r RefundRequest) (ref Refund, existing bool, err error) {
 	now := a.l.now()
 	day := BeijingDay(now)
-	err = a.l.write(ctx, func(tx *txn) error {
+	err = a.l.write(ctx, func(ctx context.Context, tx *txn) error {
 		if err := a.l.d.lock(ctx, tx.Tx, "refund-day:"+a.Env+":"+a.AppID+":"+day); err != nil {
 			return err
 		}
@@ -305,7 +305,7 @@ func (a *Account) Step(ctx context.Context, outTradeNo, outRequestNo, step, who,
 		return &knownError{fmt.Errorf("未知的退款步骤 / unknown refund step %q", step)}
 	}
 	now := a.l.now()
-	return a.l.write(ctx, func(tx *txn) error {
+	return a.l.write(ctx, func(ctx context.Context, tx *txn) error {
 		id, r, err := a.refundRow(ctx, tx, outTradeNo, outRequestNo, a.l.d.forUpdate)
 		if err != nil {
 			return err
@@ -338,7 +338,7 @@ func (a *Account) Settle(ctx context.Context, outTradeNo, outRequestNo, outcome 
 		return &knownError{fmt.Errorf("未知的退款结果 / unknown refund outcome %q", outcome)}
 	}
 	now := a.l.now()
-	return a.l.write(ctx, func(tx *txn) error {
+	return a.l.write(ctx, func(ctx context.Context, tx *txn) error {
 		id, r, err := a.refundRow(ctx, tx, outTradeNo, outRequestNo, a.l.d.forUpdate)
 		if err != nil {
 			return err

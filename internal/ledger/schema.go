@@ -168,7 +168,7 @@ const migrateLockKey = 0x61705f6c6564 // "ap_led"
 
 // migrate brings the schema to SchemaVersion in one write transaction.
 func (l *Ledger) migrate(ctx context.Context) error {
-	return l.write(ctx, func(tx *txn) error {
+	return l.write(ctx, func(ctx context.Context, tx *txn) error {
 		v, err := l.d.schemaVersion(ctx, tx.Tx)
 		if err != nil {
 			return fmt.Errorf("read schema version: %w", err)
