@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/config"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/heapfloor"
@@ -50,9 +51,9 @@ func serveHTTP(ctx context.Context, args []string, getenv func(string) string, s
 	logger, closeLog := openLog(cfg, stderr)
 	defer closeLog()
 	// Each call leaves a few hundred KiB of garbage (mostly the MCP SDK's
-	// 32 KiB JSON read buffers) on a live heap of a few MiB; without a
-	// floor the collector would run every few dozen calls.
-	defer heapfloor.Start(heapFloor, getenv).Stop()
+	// 32 KiB JSON read buffers) on a live heap of a few MiB: under load Go's
+	// default pacing would collect dozens of times a second.
+	defer heapfloor.Start(gcMaxFloor, gcEvery, getenv).Stop()
 
 	// Listen first: in local mode the receiver's address (this listener)
 	// is the notify_url the local Alipay posts to.
@@ -117,9 +118,12 @@ func serveHTTP(ctx context.Context, args []string, getenv func(string) string, s
 	return 0
 }
 
-// heapFloor is how much garbage the HTTP server lets build up between
-// collections while its live heap is small (see internal/heapfloor).
-const heapFloor = 16 << 20
+// Under load the HTTP server collects garbage about every gcEvery, with at
+// most gcMaxFloor bytes of garbage between collections (internal/heapfloor).
+const (
+	gcEvery    = 100 * time.Millisecond
+	gcMaxFloor = 64 << 20
+)
 
 func httpUsage() string {
 	var b strings.Builder

@@ -109,33 +109,28 @@ func BenchmarkHTTPCreateWebPage(b *testing.B) {
 			args := func(i int64) string {
 				return `{"outTradeNo":"B` + run + "-" + strconv.FormatInt(i, 10) + `","totalAmount":19.99,"orderTitle":"压测"}`
 			}
-			// call makes call i and says whether it answered a payment link.
-			var call func(client int, i int64) bool
+			// A client is what it puts on the wire: the request the Go
+			// SDK's client sends for a tools/call, recorded once and
+			// replayed with a fresh id and trade number over keep-alive
+			// connections, so the clients cost this process little CPU and
+			// the figure measures the server. 2026-07-28 keeps nothing
+			// between calls; for 2025-11-25 each client first opens its
+			// own session with the Go SDK's client (initialize, the event
+			// stream) and calls in it.
+			rc := recordCall(b, s, hc, args(-1), mode.proto)
+			conns := make([]*rawClient, benchClients)
 			var sessions []*mcp.ClientSession
-			if mode.proto == "" {
-				// 2026-07-28 keeps nothing between calls, so a client is
-				// what it puts on the wire: the request the Go SDK's client
-				// sends for a tools/call, recorded once and replayed with a
-				// fresh id and trade number over keep-alive connections.
-				// The clients then cost this process little CPU, and the
-				// figure measures the server.
-				rc := recordCall(b, s, hc, args(-1))
-				conns := make([]*rawClient, benchClients)
-				for c := range conns {
-					conns[c] = rc.dial(b)
-					defer conns[c].conn.Close()
+			for c := range conns {
+				id := ""
+				if mode.proto != "" {
+					cs := benchConnect(b, s, hc, mode.proto)
+					sessions = append(sessions, cs)
+					id = cs.ID()
 				}
-				call = func(c int, i int64) bool { return conns[c].do(rc, i, args(i)) }
-			} else {
-				sessions = make([]*mcp.ClientSession, benchClients)
-				for i := range sessions {
-					sessions[i] = benchConnect(b, s, hc, mode.proto)
-				}
-				call = func(c int, i int64) bool {
-					res, err := sessions[c].CallTool(context.Background(), &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(args(i))})
-					return err == nil && !res.IsError
-				}
+				conns[c] = rc.dial(b, id)
+				defer conns[c].conn.Close()
 			}
+			call := func(c int, i int64) bool { return conns[c].do(rc, i, args(i)) }
 			defer func() {
 				for _, cs := range sessions {
 					cs.Close()
@@ -199,7 +194,7 @@ func BenchmarkHTTPCreateWebPage(b *testing.B) {
 	}
 }
 
-// recordedCall is a 2026-07-28 tools/call as the Go SDK's client sends it:
+// recordedCall is a tools/call as the Go SDK's client sends it:
 // its headers, and its body cut around the request id and the arguments.
 type recordedCall struct {
 	url                string
@@ -212,10 +207,10 @@ const idMark, argsMark = `"bench-id-mark"`, `"bench-args-mark"`
 // recordCall makes one call with the Go SDK's client (2026-07-28) through a
 // transport that keeps the request, checks the call succeeded, and returns
 // the request to replay.
-func recordCall(b *testing.B, s *httpServer, hc *http.Client, args string) *recordedCall {
+func recordCall(b *testing.B, s *httpServer, hc *http.Client, args, proto string) *recordedCall {
 	b.Helper()
 	rt := &recordingTransport{next: hc.Transport}
-	cs := benchConnect(b, s, &http.Client{Transport: rt}, "")
+	cs := benchConnect(b, s, &http.Client{Transport: rt}, proto)
 	defer cs.Close()
 	rt.mu.Lock()
 	rt.on = true
@@ -260,7 +255,8 @@ type rawClient struct {
 	head string // request line and headers, up to Content-Length's value
 }
 
-func (rc *recordedCall) dial(b *testing.B) *rawClient {
+// dial connects a client; sessionID, when set, replaces the recorded one.
+func (rc *recordedCall) dial(b *testing.B, sessionID string) *rawClient {
 	b.Helper()
 	u, err := url.Parse(rc.url)
 	if err != nil {
@@ -273,6 +269,9 @@ func (rc *recordedCall) dial(b *testing.B) *rawClient {
 	var h strings.Builder
 	fmt.Fprintf(&h, "POST %s HTTP/1.1\r\nHost: %s\r\n", u.RequestURI(), u.Host)
 	for k, vs := range rc.header {
+		if k == "Mcp-Session-Id" && sessionID != "" {
+			vs = []string{sessionID}
+		}
 		for _, v := range vs {
 			fmt.Fprintf(&h, "%s: %s\r\n", k, v)
 		}
@@ -343,7 +342,7 @@ type recordingTransport struct {
 
 func (t *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	t.mu.Lock()
-	rec := t.on && t.req == nil && r.Method == http.MethodPost && r.Header.Get("Mcp-Method") == "tools/call"
+	rec := t.on && t.req == nil && r.Method == http.MethodPost
 	t.mu.Unlock()
 	if rec && r.Body != nil {
 		body, err := io.ReadAll(r.Body)
@@ -352,9 +351,12 @@ func (t *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) 
 			return nil, err
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		t.mu.Lock()
-		t.req, t.body = r, body
-		t.mu.Unlock()
+		var msg struct{ Method string }
+		if json.Unmarshal(body, &msg) == nil && msg.Method == "tools/call" {
+			t.mu.Lock()
+			t.req, t.body = r, body
+			t.mu.Unlock()
+		}
 	}
 	return t.next.RoundTrip(r)
 }
