@@ -63,8 +63,23 @@ type Options struct {
 	Metrics *Metrics
 	// Logger gets the service's own log lines; nil discards them.
 	Logger *slog.Logger
-	// ShutdownTimeout bounds a graceful shutdown (default 30 s).
+	// ShutdownTimeout bounds a graceful shutdown (default 30 s): calls
+	// still running then are cut off, their contexts cancelled.
 	ShutdownTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a request's line and headers
+	// (default 10 s): a client that stalls there is disconnected.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, headers and body
+	// (default 30 s): a client that stalls or trickles its body is
+	// disconnected. It ends with the body: once the body is read, Go's
+	// server clears the connection's read deadline, so a long call
+	// (wait-alipay-payment, up to 55 s) or an event stream (GET /mcp,
+	// which has no body) is never cut by it. There is no write timeout,
+	// for those same long answers.
+	ReadTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection that waits this long for
+	// its next request (default 2 min).
+	IdleTimeout time.Duration
 	// SessionTimeout closes stateful sessions idle this long (default 30 min).
 	SessionTimeout time.Duration
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
@@ -79,26 +94,37 @@ type Check struct {
 
 // Service is the HTTP service. Make it with New, then Serve.
 type Service struct {
-	o         Options
-	handler   http.Handler
-	metrics   *Metrics
-	authOn    bool
-	calls     inflight
-	draining  atomic.Bool
+	o        Options
+	handler  http.Handler
+	metrics  *Metrics
+	authOn   bool
+	calls    inflight
+	draining atomic.Bool
+	// cutCtx is cancelled (cut) when a shutdown reaches its deadline with
+	// calls still running; every MCP request's context derives from it.
+	cutCtx    context.Context
+	cut       context.CancelFunc
 	resource  string // PublicURL + "/mcp", "" without PublicURL
 	listenTLS bool
 }
 
 const (
 	defaultShutdown = 30 * time.Second
-	defaultSession  = 30 * time.Minute
-	defaultMaxBody  = 1 << 20
+	// The timeouts of reading requests and of idle connections.
+	defaultReadHeader = 10 * time.Second
+	defaultRead       = 30 * time.Second
+	defaultIdle       = 2 * time.Minute
+	defaultSession    = 30 * time.Minute
+	defaultMaxBody    = 1 << 20
 	// drainGrace is how long a shutdown waits after the last call's answer
 	// before it closes the sessions. The answer is already written; the
 	// grace is for a client slow to read it (a loaded machine), since the Go
 	// SDK's client drops pending calls when its session stream ends. It
 	// only runs when calls were in flight, and stays inside ShutdownTimeout.
 	drainGrace = 2 * time.Second
+	// cutGrace is how long a shutdown past its deadline waits for the calls
+	// it cut to return before it stops without them.
+	cutGrace = time.Second
 	// newProtocol is the first revision served statelessly.
 	newProtocol = "2026-07-28"
 )
@@ -114,6 +140,15 @@ func New(o Options) (*Service, error) {
 	}
 	if o.SessionTimeout <= 0 {
 		o.SessionTimeout = defaultSession
+	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = defaultReadHeader
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = defaultRead
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = defaultIdle
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = defaultMaxBody
@@ -194,7 +229,8 @@ func New(o Options) (*Service, error) {
 		return nil, err
 	}
 
-	o.Server.AddReceivingMiddleware(scopeMiddleware(s.authOn))
+	s.cutCtx, s.cut = context.WithCancel(context.Background())
+	o.Server.AddReceivingMiddleware(scopeMiddleware(s.authOn), s.cutOff)
 	so := mcp.StreamableHTTPOptions{
 		// Our Host check replaces the SDK's loopback-only one, which would
 		// refuse a proxy's Host header on a replica listening on loopback.
@@ -332,11 +368,13 @@ func (s *Service) Serve(ctx context.Context, ready func(addr net.Addr)) error {
 func (s *Service) ServeListener(ctx context.Context, ln net.Listener, ready func(addr net.Addr)) error {
 	hs := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		// ReadTimeout bounds reading a request with its body; the body is
-		// small (MaxBodyBytes). No WriteTimeout: event streams are long.
-		ReadTimeout:    30 * time.Second,
-		IdleTimeout:    2 * time.Minute,
+		ReadHeaderTimeout: s.o.ReadHeaderTimeout,
+		// ReadTimeout bounds reading a request with its body (at most
+		// MaxBodyBytes); the server lifts the read deadline once the body
+		// is read, so long answers are not cut. No WriteTimeout: event
+		// streams are long.
+		ReadTimeout:    s.o.ReadTimeout,
+		IdleTimeout:    s.o.IdleTimeout,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn),
 	}
@@ -364,10 +402,10 @@ func (s *Service) ServeListener(ctx context.Context, ln net.Listener, ready func
 // long-lived event streams, and waits for the server to stop. Calls still
 // running at the deadline are cut off.
 func (s *Service) shutdown(hs *http.Server, ln net.Listener, errc <-chan error) error {
-	s.draining.Store(true)
 	// Stop accepting: no new connection from here on, while the open ones
-	// go on serving the calls in flight.
+	// go on serving the calls in flight. Then readiness fails (readyz).
 	ln.Close()
+	s.draining.Store(true)
 	deadline, cancel := context.WithTimeout(context.Background(), s.o.ShutdownTimeout)
 	defer cancel()
 	s.o.Logger.Info("http shutdown: draining", "calls_in_flight", s.calls.count())
@@ -387,21 +425,53 @@ func (s *Service) shutdown(hs *http.Server, ln net.Listener, errc <-chan error) 
 		case <-deadline.Done():
 		}
 	}
+	if s.calls.count() > 0 && deadline.Err() != nil {
+		// The deadline came first: cut the calls still running, so that
+		// their sessions can close (a session's Close waits for its
+		// handlers) and their clients get an error, not silence.
+		s.o.Logger.Warn("http shutdown: calls still running at the deadline; cutting them off", "calls_in_flight", s.calls.count())
+		s.cut()
+	}
 	done := make(chan error, 1)
 	go func() { done <- hs.Shutdown(deadline) }()
+	// Every session at once: one still busy must not keep the others'
+	// event streams (and so hs.Shutdown) waiting.
+	var sessions sync.WaitGroup
 	for ss := range s.o.Server.Sessions() {
-		ss.Close()
+		sessions.Go(func() { ss.Close() })
 	}
+	closed := make(chan struct{})
+	go func() { sessions.Wait(); close(closed) }()
 	err := <-done
 	if errors.Is(err, context.DeadlineExceeded) {
-		s.o.Logger.Warn("http shutdown: calls still running at the deadline; closing", "calls_in_flight", s.calls.count())
+		s.o.Logger.Warn("http shutdown: connections still busy at the deadline; closing", "calls_in_flight", s.calls.count())
+		s.cut()
 		hs.Close()
 		err = nil
 	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && !errors.Is(serr, net.ErrClosed) && err == nil {
 		err = serr
 	}
+	// A cut call ends on its cancelled context; one that ignores it is
+	// not waited for long.
+	select {
+	case <-closed:
+	case <-time.After(cutGrace):
+		s.o.Logger.Warn("http shutdown: a call ignored its cancellation; stopping without it")
+	}
 	return err
+}
+
+// cutOff is receiving middleware that derives every request's context from
+// the service's cut-off, so that a shutdown past its deadline cancels the
+// calls still running.
+func (s *Service) cutOff(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(s.cutCtx, cancel)()
+		return next(ctx, method, req)
+	}
 }
 
 // inflight counts the POSTs to /mcp in progress, except 2026-07-28
