@@ -2,7 +2,7 @@
 # The project's test command: installs the independent test peers (the
 # official Alipay Node SDK, the MCP TypeScript SDK, Inspector CLI and
 # conformance suite, headless Chromium, openssl, PostgreSQL, nginx,
-# Prometheus's promtool), then
+# systemd-analyze, Prometheus's promtool), then
 # vets, tests, and gives every fuzz target a short run.
 #
 #   ./scripts/test.sh            everything
@@ -73,6 +73,17 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
 	fi
 fi
 (command -v nginx >/dev/null 2>&1 && nginx -v) || (/usr/sbin/nginx -v 2>&1) || true
+
+step "peers: systemd-analyze to verify docs/deploy.md's systemd unit (Debian's systemd)"
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd >/dev/null
+	else
+		echo "systemd-analyze not found and cannot install it (not root): the unit check will skip (it fails under CI=true)"
+	fi
+fi
+command -v systemd-analyze >/dev/null 2>&1 && systemd-analyze --version | head -1 || true
 
 step "peers: promtool (Prometheus's own metrics parser) for the /metrics tests"
 if ! command -v promtool >/dev/null 2>&1; then
