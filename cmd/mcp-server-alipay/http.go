@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -84,6 +85,10 @@ func serveHTTP(ctx context.Context, args []string, getenv func(string) string, s
 		{Name: "config", Check: func(context.Context) error { return nil }},
 		{Name: "ledger", Check: svc.ledger.Ping},
 	}
+	if err := trustOwnCertificate(svc, ho); err != nil {
+		fmt.Fprintf(stderr, "mcp-server-alipay http: 未启动 / not started: %v\n", err)
+		return 2
+	}
 	if err := mountReceiver(&ho, svc, cfg, m, logger); err != nil {
 		fmt.Fprintf(stderr, "mcp-server-alipay http: 未启动 / not started: %v\n", err)
 		return 2
@@ -159,6 +164,22 @@ func localNotifyURL(addr net.Addr, tls bool) string {
 		scheme = "https"
 	}
 	return scheme + "://127.0.0.1:" + port + notifyPath
+}
+
+// trustOwnCertificate lets the in-process local Alipay post notifications
+// to this server's HTTPS listener: the notify_url is https://127.0.0.1:port,
+// which the certificate of --tls-cert (self-signed, or a platform's for its
+// own domain) does not vouch for. Only that exact certificate is added.
+func trustOwnCertificate(svc *service, ho httpserve.Options) error {
+	if svc.backend.local == nil || ho.TLSCert == "" {
+		return nil
+	}
+	pair, err := tls.LoadX509KeyPair(ho.TLSCert, ho.TLSKey)
+	if err != nil {
+		return fmt.Errorf("TLS 证书或私钥无法读取 (--tls-cert, --tls-key) / cannot load the TLS certificate and key (--tls-cert, --tls-key): %w", err)
+	}
+	svc.backend.local.TrustNotifyCertificate(pair.Certificate[0])
+	return nil
 }
 
 // notifyPath is where the receiver listens when AP_NOTIFY_URL does not say

@@ -44,7 +44,7 @@ type httpServer struct {
 	exited chan error
 }
 
-var servingRE = regexp.MustCompile(`serving MCP at (http://\S+/mcp)`)
+var servingRE = regexp.MustCompile(`serving MCP at (https?://\S+/mcp)`)
 
 // startHTTP starts the binary's http command on a free loopback port and
 // waits for it to say where it serves.
@@ -410,23 +410,7 @@ func TestHTTPReceivesLocalNotifications(t *testing.T) {
 // --tls-cert and --tls-key serve HTTPS; a client that trusts the
 // certificate lists the tools, and plain HTTP is not answered as MCP.
 func TestHTTPCommandTLS(t *testing.T) {
-	dir := t.TempDir()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-
+	certFile, keyFile, der := selfSignedCert(t, nil, []net.IP{net.ParseIP("127.0.0.1")})
 	cmd := newEnv(t, nil).command("http", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
 	stderr := &lockedBuf{}
 	cmd.Stderr = stderr
@@ -469,6 +453,40 @@ func TestHTTPCommandTLS(t *testing.T) {
 			t.Errorf("plain HTTP on the TLS port: %d", resp.StatusCode)
 		}
 	}
+}
+
+// selfSignedCert writes a self-signed server certificate for the names
+// and addresses, and its key, to PEM files.
+func selfSignedCert(t *testing.T, names []string, ips []net.IP) (certFile, keyFile string, der []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cn := "127.0.0.1"
+	if len(names) > 0 {
+		cn = names[0]
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		DNSNames: names, IPAddresses: ips, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, der
 }
 
 func must[T any](v T, err error) T {

@@ -84,6 +84,7 @@ type Server struct {
 	instance     string
 	wake         chan struct{}
 	notifyClient *http.Client
+	pinned       pinnedCerts // serving certificates trusted for notifications
 	cancel       context.CancelFunc
 	notifierDone chan struct{}
 	serveDone    chan struct{}
@@ -130,11 +131,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		serveDone:    make(chan struct{}),
 		portsDone:    make(chan struct{}),
 		ports:        portSet{held: map[int]net.Listener{}},
-		notifyClient: &http.Client{
-			Timeout:       notifyTimeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
 	}
+	s.notifyClient = s.newNotifyClient()
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
