@@ -26,6 +26,10 @@ type backend struct {
 	// alipayKey verifies what Alipay signs (answers, notifications): the
 	// local Alipay's key in local mode.
 	alipayKey *rsa.PublicKey
+	// sellerID is the seller Alipay's notifications must name:
+	// AP_SELLER_ID, or the local Alipay's; empty means the receiver pins
+	// the first it accepts.
+	sellerID string
 	// trades is the trade-number book both clients share; serve gives it
 	// the ledger as its fallback (ledgerTrades).
 	trades *alipay.TradeBook
@@ -53,7 +57,7 @@ func newBackend(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 		ReturnURL:       cfg.ReturnURL,
 		NotifyURL:       cfg.NotifyURL,
 	}
-	b := &backend{}
+	b := &backend{sellerID: cfg.SellerID}
 	if cfg.Env == config.Local {
 		dir, err := localDataDir(cfg)
 		if err != nil {
@@ -70,6 +74,7 @@ func newBackend(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 			}
 		}
 		b.local = s
+		b.sellerID = s.Credentials().SellerID
 		lc, err := s.Credentials().ClientConfig()
 		if err != nil {
 			s.Close()

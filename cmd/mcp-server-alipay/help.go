@@ -29,6 +29,8 @@ const usageText = `mcp-server-alipay %s — 支付宝 MCP Server / Alipay MCP se
   AP_PUB_KEY             支付宝公钥 (不是应用公钥); 必填 / the Alipay public key (not your app public key); required unless local
   AP_RETURN_URL          付款后浏览器跳回的地址 / where the buyer's browser returns after paying
   AP_NOTIFY_URL          异步通知地址, 不能带参数 / asynchronous notification URL, no query string
+  AP_SELLER_ID           卖家 ID (商户 PID, 2088 开头 16 位数字), 通知必须属于它; 不设置时以首个通过验证的通知为准
+                         the seller id (merchant PID, 2088 + 12 digits) notifications must name; unset: the first accepted pins it
   AP_ENCRYPTION_ALGO     RSA2 (默认 / default) | RSA
   AP_CURRENT_ENV         prod (默认 / default) | sandbox | local (本地支付宝, 无需其他变量 / local Alipay, nothing else needed)
   AP_SELECT_TOOLS        all (默认 / default), 或逗号分隔 / or a comma list of:

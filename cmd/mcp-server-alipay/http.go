@@ -206,6 +206,7 @@ func mountReceiver(ho *httpserve.Options, svc *service, cfg *config.Config, m *h
 		Store:     svc.account,
 		AppID:     svc.backend.client.AppID(),
 		AlipayKey: svc.backend.alipayKey,
+		SellerID:  svc.backend.sellerID,
 		Logger:    logger,
 		Count:     func(result string) { m.Notifications.Inc(result) },
 	})

@@ -139,10 +139,11 @@ AP_APP_ID=%s
 AP_APP_KEY=%s
 AP_PUB_KEY=%s
 AP_GATEWAY_URL=%s
+AP_SELLER_ID=%s
 
 控制 API / control API: %s/_local/trades   (docs/local-alipay.md)
 按 Ctrl+C 停止 / Ctrl+C to stop.
-`, srv.URL(), srv.DataDir(), c.AppID, c.AppPrivateKey, c.AlipayPublicKey, c.GatewayURL, srv.URL())
+`, srv.URL(), srv.DataDir(), c.AppID, c.AppPrivateKey, c.AlipayPublicKey, c.GatewayURL, c.SellerID, srv.URL())
 }
 
 // lanGatewayURLs are the gateway URLs other devices on the network can use
@@ -303,7 +304,7 @@ func runSandboxControl(ctx context.Context, cmd string, args []string, stdout, s
 			return 1
 		}
 		fmt.Fprintln(stdout, "# AP_APP_KEY 是本地测试应用的私钥, 有意打印出来 / AP_APP_KEY is the private key of a LOCAL test app, printed on purpose")
-		for _, k := range []string{"AP_APP_ID", "AP_APP_KEY", "AP_PUB_KEY", "AP_GATEWAY_URL"} {
+		for _, k := range []string{"AP_APP_ID", "AP_APP_KEY", "AP_PUB_KEY", "AP_GATEWAY_URL", "AP_SELLER_ID"} {
 			fmt.Fprintf(stdout, "%s=%s\n", k, m[k])
 		}
 		return 0

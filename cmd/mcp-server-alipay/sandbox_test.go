@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/config"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
@@ -72,7 +73,7 @@ func TestSandboxServesAndControls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(env["AP_APP_ID"], "local-") || !strings.HasSuffix(env["AP_GATEWAY_URL"], "/gateway.do") {
+	if !strings.HasPrefix(env["AP_APP_ID"], "local-") || !strings.HasSuffix(env["AP_GATEWAY_URL"], "/gateway.do") || !config.ValidSellerID(env["AP_SELLER_ID"]) {
 		t.Fatalf("settings: %v", env)
 	}
 	cl, err := alipay.NewClient(alipay.Config{AppID: env["AP_APP_ID"], PrivateKey: key, AlipayPublicKey: pub, GatewayURL: env["AP_GATEWAY_URL"]})

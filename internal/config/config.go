@@ -33,6 +33,7 @@ var Variables = []string{
 	"AP_INVOKE_AUTH_TOKEN", "AP_GATEWAY_URL", "AP_LOCAL_DATA_DIR", "AP_REFUND_MAX_AMOUNT",
 	"AP_WATCH_PAYMENTS", "AP_REFUND_CONFIRM", "AP_PAID_WEBHOOK", "AP_PAID_WEBHOOK_SECRET",
 	"AP_STATE_KEY", "AP_DATABASE_URL", "AP_REFUND_DAILY_LIMIT", "AP_READ_ONLY", "AP_PAY_TIMEOUT",
+	"AP_SELLER_ID",
 }
 
 // RefundConfirm says when a refund asks the human first (AP_REFUND_CONFIRM).
@@ -60,11 +61,15 @@ type Config struct {
 	GatewayURL      string // resolved gateway; empty in local mode
 	ReturnURL       string
 	NotifyURL       string
-	AppAuthToken    string   // AP_INVOKE_AUTH_TOKEN, sent as app_auth_token
-	Tools           []string // full names of the selected tools, in canonical order
-	LogEnabled      bool
-	LocalDataDir    string        // AP_LOCAL_DATA_DIR; empty means the local Alipay's default
-	RefundMax       alipay.Amount // AP_REFUND_MAX_AMOUNT; 0 means no cap
+	// SellerID is AP_SELLER_ID: the seller (2088 and 12 digits) Alipay's
+	// notifications must name; empty means the first accepted one pins it
+	// (and in local mode the local Alipay's is used).
+	SellerID     string
+	AppAuthToken string   // AP_INVOKE_AUTH_TOKEN, sent as app_auth_token
+	Tools        []string // full names of the selected tools, in canonical order
+	LogEnabled   bool
+	LocalDataDir string        // AP_LOCAL_DATA_DIR; empty means the local Alipay's default
+	RefundMax    alipay.Amount // AP_REFUND_MAX_AMOUNT; 0 means no cap
 	// RefundDailyLimit is AP_REFUND_DAILY_LIMIT: what all refunds of one
 	// Beijing-time day may add up to, for every process sharing the
 	// ledger; 0 means no limit.
@@ -149,6 +154,17 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.NotifyURL != "" {
 		if msg := checkURL(c.NotifyURL, true); msg != "" {
 			bad("AP_NOTIFY_URL", "%s", msg)
+		}
+	}
+
+	if v := get("AP_SELLER_ID"); v != "" {
+		switch {
+		case c.Env == Local:
+			c.Warnings = append(c.Warnings, "本地模式 (AP_CURRENT_ENV=local) 忽略 AP_SELLER_ID: 使用本地支付宝的卖家 ID / AP_SELLER_ID is ignored when AP_CURRENT_ENV=local: the local Alipay's seller id is used")
+		case !ValidSellerID(v):
+			bad("AP_SELLER_ID", "%q 无效, 卖家 ID (商户 PID, 支付宝用户号) 是 2088 开头的 16 位数字 / is not allowed; the seller id (the merchant's PID, an Alipay user id) is 16 digits starting with 2088", short(v))
+		default:
+			c.SellerID = v
 		}
 	}
 
@@ -269,6 +285,20 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// ValidSellerID reports whether s is a seller id as Alipay writes it: 2088
+// and 12 more digits.
+func ValidSellerID(s string) bool {
+	if len(s) != 16 || !strings.HasPrefix(s, "2088") {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // MinStateKey is the shortest AP_STATE_KEY accepted: 32 characters, as

@@ -127,6 +127,11 @@ func TestLoadVariants(t *testing.T) {
 				t.Errorf("urls %s %s", c.ReturnURL, c.NotifyURL)
 			}
 		}},
+		{"seller id", map[string]string{"AP_SELLER_ID": " 2088102177000000 "}, func(t *testing.T, c *Config) {
+			if c.SellerID != "2088102177000000" {
+				t.Errorf("seller id %q", c.SellerID)
+			}
+		}},
 		{"refund cap", map[string]string{"AP_REFUND_MAX_AMOUNT": "99.50"}, func(t *testing.T, c *Config) {
 			if c.RefundMax != 9950 {
 				t.Errorf("cap %d", c.RefundMax)
@@ -204,6 +209,12 @@ func TestLoadLocalNeedsNothing(t *testing.T) {
 	if len(c.Warnings) != 3 || !strings.Contains(c.Warnings[0], "AP_APP_ID") {
 		t.Errorf("warnings = %q, want one per ignored variable", c.Warnings)
 	}
+	// The local Alipay's seller is the one expected: AP_SELLER_ID, even a
+	// bad one, is set aside with a warning.
+	c, err = Load(env(map[string]string{"AP_CURRENT_ENV": "local", "AP_SELLER_ID": "not-a-seller"}))
+	if err != nil || c.SellerID != "" || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "AP_SELLER_ID is ignored") {
+		t.Errorf("local with AP_SELLER_ID: %v %q %q", err, c.SellerID, c.Warnings)
+	}
 }
 
 func TestLoadErrors(t *testing.T) {
@@ -237,6 +248,9 @@ func TestLoadErrors(t *testing.T) {
 		{"bad cap", map[string]string{"AP_REFUND_MAX_AMOUNT": "0.001"}, []string{"AP_REFUND_MAX_AMOUNT:"}},
 		{"bad confirm", map[string]string{"AP_REFUND_CONFIRM": "ask"}, []string{"AP_REFUND_CONFIRM:", `"ask"`, "auto", "always", "never"}},
 		{"confirm as a boolean", map[string]string{"AP_REFUND_CONFIRM": "true"}, []string{"AP_REFUND_CONFIRM:", `"true"`, "auto (default), always or never"}},
+		{"seller id too short", map[string]string{"AP_SELLER_ID": "208810217700000"}, []string{"AP_SELLER_ID:", `"208810217700000"`, "2088 开头的 16 位数字", "16 digits starting with 2088"}},
+		{"seller id not 2088", map[string]string{"AP_SELLER_ID": "2021000122671080"}, []string{"AP_SELLER_ID:", "16 digits starting with 2088"}},
+		{"seller id with a letter", map[string]string{"AP_SELLER_ID": "2088x02177000000"}, []string{"AP_SELLER_ID:", "16 digits starting with 2088"}},
 		{"token with space", map[string]string{"AP_INVOKE_AUTH_TOKEN": "a b"}, []string{"AP_INVOKE_AUTH_TOKEN:"}},
 		{"relative paid webhook", map[string]string{"AP_PAID_WEBHOOK": "hooks/paid", "AP_PAID_WEBHOOK_SECRET": "0123456789abcdef"}, []string{"AP_PAID_WEBHOOK:", "absolute http(s) URL"}},
 		{"paid webhook without secret", map[string]string{"AP_PAID_WEBHOOK": "https://shop.example/hooks/paid"}, []string{"AP_PAID_WEBHOOK_SECRET:", "required", "openssl rand -hex 32"}},

@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the schema this binary writes. A database at a higher
 // version was written by a newer binary and is refused.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // ErrNewerSchema is wrapped when the database was written by a newer binary.
 var ErrNewerSchema = errors.New("数据库由更新版本的 mcp-server-alipay 写入 / the database was written by a newer mcp-server-alipay")
@@ -143,6 +143,15 @@ CREATE TABLE ap_leases (
 `, `
 ALTER TABLE ap_orders ADD COLUMN closed_ms {{big}} NOT NULL DEFAULT 0;
 ALTER TABLE ap_orders ADD COLUMN payable_until_ms {{big}} NOT NULL DEFAULT 0;
+`, `
+CREATE TABLE ap_sellers (
+	app_id      TEXT   NOT NULL,
+	env         TEXT   NOT NULL,
+	auth_app_id TEXT   NOT NULL,
+	seller_id   TEXT   NOT NULL,
+	pinned_ms   {{big}} NOT NULL,
+	PRIMARY KEY (app_id, env, auth_app_id)
+);
 `}
 
 var sqliteAppendOnly = `

@@ -21,8 +21,8 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		c := s.Credentials()
 		return map[string]string{
 			"AP_APP_ID": c.AppID, "AP_APP_KEY": c.AppPrivateKey, "AP_PUB_KEY": c.AlipayPublicKey,
-			"AP_GATEWAY_URL": c.GatewayURL,
-			"note":           "AP_APP_KEY 是本地测试应用私钥, 不是真实凭据 (AP_APP_KEY is the private key of a LOCAL test app, not a real credential)",
+			"AP_GATEWAY_URL": c.GatewayURL, "AP_SELLER_ID": c.SellerID,
+			"note": "AP_APP_KEY 是本地测试应用私钥, 不是真实凭据 (AP_APP_KEY is the private key of a LOCAL test app, not a real credential)",
 		}, nil
 	})
 	h("GET /_local/trades", func(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -49,6 +49,7 @@ type Credentials struct {
 	AppPrivateKey   string // one-line base64 PKCS#8 of the LOCAL test app, usable as AP_APP_KEY
 	AlipayPublicKey string // one-line base64 SPKI, usable as AP_PUB_KEY
 	GatewayURL      string // "http://127.0.0.1:<port>/gateway.do"
+	SellerID        string // "2088…": the merchant every trade here pays (seller_id of its notifications)
 }
 
 // ClientConfig is the alipay.Config of a client of this Alipay as its test
@@ -224,6 +225,7 @@ func (s *Server) Credentials() Credentials {
 		AppPrivateKey:   s.id.AppPrivateKey,
 		AlipayPublicKey: s.id.alipayPublicKey,
 		GatewayURL:      s.url + "/gateway.do",
+		SellerID:        s.id.SellerID,
 	}
 }
 

@@ -21,6 +21,7 @@ type Store interface {
 	Order(ctx context.Context, outTradeNo string) (ledger.Order, error)
 	RecordNotification(ctx context.Context, n ledger.Notification) (duplicate bool, err error)
 	RecordStatus(ctx context.Context, s ledger.StatusSeen) (changed bool, err error)
+	PinSeller(ctx context.Context, authAppID, sellerID string) (pinned string, err error)
 }
 
 // Results counted by Options.Count. Every request counts Received, then
@@ -41,6 +42,11 @@ type Options struct {
 	Store     Store          // the app's ledger account; required
 	AppID     string         // AP_APP_ID: the only app_id accepted; required
 	AlipayKey *rsa.PublicKey // AP_PUB_KEY: the Alipay public key; required
+	// SellerID is the seller (seller_id) every notification must name:
+	// AP_SELLER_ID, or the local Alipay's. Empty: the first notification
+	// that passes every other check pins its seller_id in the ledger (per
+	// authorising app) and later ones must name the same.
+	SellerID string
 	// Logger gets one line per notification (notify_id, out_trade_no,
 	// status, result, and why a rejected one was rejected); nil discards.
 	Logger *slog.Logger
@@ -199,6 +205,26 @@ func (rc *Receiver) handle(ctx context.Context, body []byte) (map[string]string,
 	if tn := p["trade_no"]; order.TradeNo != "" && tn != "" && tn != order.TradeNo {
 		return p, "", reject("trade_no %q 与账本中订单的交易号 %q 不符, 是另一笔交易的通知 / trade_no %q differs from the order's %q in the ledger: the notification is about another trade",
 			clip(tn), order.TradeNo, clip(tn), order.TradeNo)
+	}
+	// 6. The expected seller (notes §7.6 item 3): a notification Alipay
+	// signed for a payment to another merchant pays nothing here.
+	seller := p["seller_id"]
+	if seller == "" {
+		return p, "", reject("缺少 seller_id / no seller_id")
+	}
+	want := rc.o.SellerID
+	if want == "" {
+		auth := p["auth_app_id"]
+		if auth == "" {
+			auth = p["app_id"]
+		}
+		if want, err = rc.o.Store.PinSeller(ctx, auth, seller); err != nil {
+			return p, "", fmt.Errorf("pin seller_id: %w", err)
+		}
+	}
+	if seller != want {
+		return p, "", reject("seller_id %q 不是本商户的 %q (AP_SELLER_ID, 或首个通过验证的通知所定) / seller_id %q is not this merchant's %q (AP_SELLER_ID, or pinned by the first notification that passed every check)",
+			clip(seller), want, clip(seller), want)
 	}
 	// Recorded first: if this write (or the next) fails, Alipay hears
 	// "fail" and sends it again. A notify_id seen before is a duplicate.

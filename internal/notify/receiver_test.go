@@ -93,12 +93,12 @@ func newFront(t *testing.T) *front {
 	return f
 }
 
-func startReceiver(t *testing.T, appID string, key *rsa.PublicKey) *receiver {
+func startReceiver(t *testing.T, appID string, key *rsa.PublicKey, opts ...func(*notify.Options)) *receiver {
 	t.Helper()
-	return startReceiverAt(t, newFront(t), appID, key)
+	return startReceiverAt(t, newFront(t), appID, key, opts...)
 }
 
-func startReceiverAt(t *testing.T, f *front, appID string, key *rsa.PublicKey) *receiver {
+func startReceiverAt(t *testing.T, f *front, appID string, key *rsa.PublicKey, opts ...func(*notify.Options)) *receiver {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ledger.db")
@@ -108,8 +108,12 @@ func startReceiverAt(t *testing.T, f *front, appID string, key *rsa.PublicKey) *
 	}
 	t.Cleanup(func() { l.Close() })
 	r := &receiver{ledger: l, acct: l.Account(appID, "local"), path: path, counts: &counts{}, log: &bytes.Buffer{}, logMu: &sync.Mutex{}}
-	h, err := notify.New(notify.Options{Store: r.acct, AppID: appID, AlipayKey: key, Count: r.counts.add,
-		Logger: slog.New(slog.NewTextHandler(syncWriter{r.logMu, r.log}, nil))})
+	o := notify.Options{Store: r.acct, AppID: appID, AlipayKey: key, Count: r.counts.add,
+		Logger: slog.New(slog.NewTextHandler(syncWriter{r.logMu, r.log}, nil))}
+	for _, f := range opts {
+		f(&o)
+	}
+	h, err := notify.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,6 +110,7 @@ var userOptions = map[string]UserOption{
 // out, and why; a test keeps userOptions and these covering config.Variables.
 var notInBundle = map[string]string{
 	"AP_STATE_KEY": "shares refund confirmations between replicas of an HTTP deployment; Claude Desktop runs one process",
+	"AP_SELLER_ID": "checked by the notification receiver of the http command; the bundle runs stdio, which receives no notifications",
 }
 
 // bundleBinaries are the binaries the bundle carries and where. Windows

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/config"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
+)
+
+// AP_SELLER_ID reaches the receiver: with another merchant's seller id the
+// local Alipay's notification (which names its own seller) is answered
+// "fail" and counted rejected; with its own it is answered "success".
+func TestHTTPSellerID(t *testing.T) {
+	gw, err := localalipay.Start(context.Background(), localalipay.Options{DataDir: t.TempDir(),
+		NotifySchedule: []time.Duration{time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	for _, tc := range []struct {
+		name, seller, answer, metric string
+	}{
+		{"another merchant's", "2088000000000001", "fail", `alipay_notifications_total{result="rejected"} 1`},
+		{"the gateway's own", gw.Credentials().SellerID, "success", `alipay_notifications_total{result="verified"} 1`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			ln.Close()
+			vars := gatewayEnv(gw)
+			vars["AP_SELLER_ID"] = tc.seller
+			vars["AP_NOTIFY_URL"] = "http://" + addr + "/alipay/notify"
+			s := startHTTP(t, newEnv(t, vars), "--listen", addr)
+			cs := s.goClient(t, "", "")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			no := orderNo("SELLER")
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","totalAmount":1,"orderTitle":"t"}`)})
+			if err != nil || res.IsError {
+				t.Fatalf("create: %v %v", err, res)
+			}
+			if _, err := localalipay.PayLink(ctx, res.StructuredContent.(map[string]any)["url"].(string)); err != nil {
+				t.Fatal(err)
+			}
+			var got localalipay.AttemptInfo
+			for deadline := time.Now().Add(20 * time.Second); ; {
+				d, err := gw.Trade(ctx, no)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(d.Notifications) > 0 && len(d.Notifications[0].Log) > 0 {
+					got = d.Notifications[0].Log[0]
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no notification attempt\n%s", s.stderr.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if got.Response != tc.answer {
+				t.Errorf("the receiver answered %+v, want %q", got, tc.answer)
+			}
+			resp, err := http.Get(strings.TrimSuffix(s.url, "/mcp") + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(b), tc.metric+"\n") {
+				t.Errorf("metrics lack %s:\n%s", tc.metric, b)
+			}
+		})
+	}
+}
+
+// In local mode the expected seller is the local Alipay's, not a pin: a
+// notification of another seller is refused even as the first one.
+func TestLocalSellerIsExpected(t *testing.T) {
+	b, err := newBackend(context.Background(), &config.Config{Env: config.Local, LocalDataDir: t.TempDir()}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if want := b.local.Credentials().SellerID; b.sellerID != want || !config.ValidSellerID(want) {
+		t.Errorf("seller expected in local mode %q, want the local Alipay's %q", b.sellerID, want)
+	}
+	// Elsewhere it is AP_SELLER_ID, and "" (pin the first) without it.
+	lc, err := b.local.Credentials().ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seller := range []string{"2088000000000001", ""} {
+		b2, err := newBackend(context.Background(), &config.Config{Env: config.Sandbox, AppID: lc.AppID, SellerID: seller,
+			PrivateKey: lc.PrivateKey, AlipayPublicKey: lc.AlipayPublicKey, GatewayURL: lc.GatewayURL}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b2.sellerID != seller {
+			t.Errorf("seller expected with AP_SELLER_ID=%q: %q", seller, b2.sellerID)
+		}
+		b2.Close()
+	}
+}
