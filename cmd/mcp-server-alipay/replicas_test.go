@@ -25,8 +25,10 @@ import (
 // Two replicas behind Debian's nginx configured as docs/deploy.md says;
 // replica a is killed with SIGKILL under traffic from clients of both eras.
 // Every refund a call reports as made exists at Alipay (no false success),
-// and every client carries on through nginx: 2026-07-28 clients at once,
-// session clients after opening a new session when theirs was on a.
+// every client carries on through nginx: 2026-07-28 clients at once,
+// session clients after opening a new session when theirs was on a; and no
+// notification is lost: one that met the dead replica is delivered by the
+// local Alipay's retry (same notify_id) to the survivor, and paid once.
 func TestReplicasBehindNginx(t *testing.T) {
 	ctx := context.Background()
 	pg, err := pgtest.Start(ctx)
@@ -294,6 +296,93 @@ func TestReplicasBehindNginx(t *testing.T) {
 		}
 	}
 
+	// Alipay's retries land on the survivor. nginx passes a notification to
+	// one replica only (proxy_next_upstream off), so one that met the killed
+	// replica was answered 502 and the local Alipay sent the same notify_id
+	// again. If the traffic made none, notifications of orders made on b
+	// are paid until round robin hands one to a (nginx tries it again once
+	// its fail_timeout of 5 s has passed).
+	retried := retriedNotifications(t, ctx, gw, trades)
+	fromTraffic := len(retried)
+	if len(retried) == 0 {
+		cs := b.goClient(t, "", httpToken)
+		deadline := time.Now().Add(30 * time.Second)
+		for i := 0; len(retried) == 0; i++ {
+			if time.Now().After(deadline) {
+				t.Fatalf("no notification met the killed replica in %d payments\n%s", i, lb.ErrorLog())
+			}
+			// Paced well under the token's rate limit (50 a second).
+			time.Sleep(100 * time.Millisecond)
+			no := fmt.Sprintf("RETRY%s-%d", run, i)
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","totalAmount":1,"orderTitle":"t"}`)})
+			if err != nil && strings.Contains(err.Error(), "Too Many Requests") {
+				time.Sleep(time.Second) // Retry-After
+				continue
+			}
+			if err != nil || res.IsError {
+				t.Fatalf("create on b: %v %v", err, res)
+			}
+			if _, err := localalipay.PayLink(ctx, res.StructuredContent.(map[string]any)["url"].(string)); err != nil {
+				t.Fatal(err)
+			}
+			// Wait for the notification to be delivered, however many
+			// attempts it took.
+			for wait := time.Now().Add(20 * time.Second); ; {
+				d, err := gw.Trade(ctx, no)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := paymentNotification(d); n != nil && n.State != "pending" {
+					if n.State != "delivered" {
+						t.Fatalf("notification of %s: %+v", no, n)
+					}
+					retried = retriedNotifications(t, ctx, gw, []localalipay.TradeInfo{d.TradeInfo})
+					break
+				}
+				if time.Now().After(wait) {
+					t.Fatalf("notification of %s not delivered: %+v", no, d.Notifications)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+	for no, n := range retried {
+		// The ledger holds that notify_id once, verified, and the payment
+		// once.
+		var withID []ledger.Notification
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			ns, err := acct.Notifications(ctx, no)
+			if err != nil {
+				t.Fatal(err)
+			}
+			withID = withID[:0]
+			for _, rn := range ns {
+				if rn.NotifyID == n.NotifyID {
+					withID = append(withID, rn)
+				}
+			}
+			if len(withID) > 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if len(withID) != 1 || !withID[0].Verified {
+			t.Errorf("%s: the ledger holds notify_id %s as %+v, want once, verified", no, n.NotifyID, withID)
+		}
+		hist, err := acct.History(ctx, no)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paid := 0
+		for _, h := range hist {
+			if h.Status == "TRADE_SUCCESS" {
+				paid++
+			}
+		}
+		if paid != 1 {
+			t.Errorf("%s: paid %d times in the ledger: %+v", no, paid, hist)
+		}
+	}
+
 	// No false success: every refund reported as made is at Alipay.
 	for _, c := range claimed {
 		d, err := gw.Trade(ctx, c.no)
@@ -309,7 +398,8 @@ func TestReplicasBehindNginx(t *testing.T) {
 			t.Errorf("refund %s of %s reported as made, but Alipay has none", c.req, c.no)
 		}
 	}
-	t.Logf("%d calls, %d failed around the kill, %d refunds verified, %d session clients were on a, %d paid orders all notified", calls.Load(), failures.Load(), len(claimed), onA.Load(), paidOrders)
+	t.Logf("%d calls, %d failed around the kill, %d refunds verified, %d session clients were on a, %d paid orders all notified, %d notifications delivered by Alipay's retry after meeting the killed replica (%d of them under the traffic)",
+		calls.Load(), failures.Load(), len(claimed), onA.Load(), paidOrders, len(retried), fromTraffic)
 	if onA.Load() == 0 {
 		t.Error("no session was on the killed replica")
 	}
@@ -348,4 +438,49 @@ func payAndRefund(cs *mcp.ClientSession, no string, mu *sync.Mutex, claim func(r
 	claim("RF1")
 	mu.Unlock()
 	return true, nil
+}
+
+// paymentNotification is the trade's TRADE_SUCCESS notification, or nil.
+func paymentNotification(d *localalipay.TradeDetail) *localalipay.NotificationInfo {
+	for i, n := range d.Notifications {
+		if n.Kind == "payment" {
+			return &d.Notifications[i]
+		}
+	}
+	return nil
+}
+
+// retriedNotifications are, from the local Alipay's own delivery record,
+// the payment notifications of trades whose first attempt nginx answered
+// 502 (its replica was gone) and a later attempt of the same notify_id was
+// answered "success", by order number.
+func retriedNotifications(t *testing.T, ctx context.Context, gw *localalipay.Server, trades []localalipay.TradeInfo) map[string]localalipay.NotificationInfo {
+	t.Helper()
+	out := map[string]localalipay.NotificationInfo{}
+	for _, tr := range trades {
+		if tr.PaidAt == "" {
+			continue
+		}
+		var n *localalipay.NotificationInfo
+		// A retry may be under way: wait until the record is final.
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			d, err := gw.Trade(ctx, tr.OutTradeNo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n = paymentNotification(d); n == nil || n.State != "pending" || time.Now().After(deadline) {
+				break
+			}
+		}
+		if n == nil || len(n.Log) == 0 || n.Log[0].OK || n.Log[0].HTTPStatus != http.StatusBadGateway {
+			continue
+		}
+		last := n.Log[len(n.Log)-1]
+		if n.State != "delivered" || !last.OK || last.Response != "success" {
+			t.Errorf("%s: notification %s met the killed replica and was not delivered later: %+v", tr.OutTradeNo, n.NotifyID, n)
+			continue
+		}
+		out[tr.OutTradeNo] = *n
+	}
+	return out
 }

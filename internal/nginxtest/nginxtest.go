@@ -64,7 +64,8 @@ http {
 
     # BEGIN deploy.md
     # Every replica, round robin: 2026-07-28 requests, new sessions, and the
-    # Alipay notifications. A replica that refuses connections is skipped.
+    # Alipay notifications. A replica that refuses a connection is left out
+    # for the next 5 s.
     upstream mcp_all {
 {{- range .Replicas}}
         server {{.Addr}} max_fails=1 fail_timeout=5s;
@@ -110,6 +111,20 @@ http {
             # nginx never resends a POST that was sent (no double payment).
             proxy_next_upstream error timeout;
             error_page 502 504 = @replica_gone;
+        }
+
+        # Alipay's notifications (the path of AP_NOTIFY_URL) go to one
+        # replica each: one that finds its replica gone is answered 502, and
+        # Alipay sends it again later, to a live replica (the receiver
+        # records each notify_id once, so a resend changes nothing twice).
+        location = /alipay/notify {
+            proxy_pass http://mcp_all;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_read_timeout 30s;
+            proxy_next_upstream off;
         }
 
         # The replica holding a session is gone: answer 404 so that the
