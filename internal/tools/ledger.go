@@ -107,7 +107,7 @@ func isRefusal(err error) bool {
 // before it is made. It returns a result when the call must stop: the
 // outTradeNo is known with another amount or title, the order is already
 // paid or closed, or the ledger cannot record it.
-func recordOrder(ctx context.Context, d Deps, tool, kind string, no string, amount alipay.Amount, title string, until time.Time, out *Outcome) *mcp.CallToolResult {
+func recordOrder(ctx context.Context, d Deps, tool, kind string, no string, amount alipay.Amount, title string, until time.Time, out *Outcome, done bool) *mcp.CallToolResult {
 	if d.Ledger == nil {
 		if c := d.closeOf(ctx, no); !c.closedAt.IsZero() {
 			out.Status, out.Code = "refused", "ORDER_CLOSED"
@@ -116,13 +116,21 @@ func recordOrder(ctx context.Context, d Deps, tool, kind string, no string, amou
 		return nil
 	}
 	who := whoOf(ctx)
-	_, _, err := d.Ledger.RecordOrder(ctx, ledger.NewOrder{OutTradeNo: no, Kind: kind, Amount: amount, Title: title, Who: who,
-		PayableUntil: until, Audit: &ledger.Entry{Who: who, Action: tool, Amount: amount, Result: "recorded"}})
-	// The entry written with a new order says "recorded" (the link does not
-	// exist yet); the call's own entry follows with its outcome.
+	// The entry written with a new order says "recorded" when the call
+	// still has to act (a QR code: Alipay creates the trade after this), and
+	// the call's own entry follows with its outcome. A link is signed before
+	// it is recorded but handed out only after: its entry is the outcome
+	// (done), and the call writes no second one.
+	result := "recorded"
+	if done {
+		result = out.Status
+	}
+	_, created, err := d.Ledger.RecordOrder(ctx, ledger.NewOrder{OutTradeNo: no, Kind: kind, Amount: amount, Title: title, Who: who,
+		PayableUntil: until, Audit: &ledger.Entry{Who: who, Action: tool, Amount: amount, Result: result}})
 	var oe *ledger.OrderError
 	switch {
 	case err == nil:
+		out.audited = done && created
 		return nil
 	case errors.As(err, &oe) && errors.Is(err, ledger.ErrOrderFinal) && !oe.Existing.ClosedAt.IsZero() && !oe.Existing.Paid():
 		out.Status, out.Code = "refused", "ORDER_CLOSED"

@@ -79,9 +79,9 @@ func createLink(d Deps, mobile bool) run {
 		if mobile {
 			kind, tool = "mobile", NameMobilePay
 		}
-		if res := recordOrder(ctx, d, tool, kind, pr.OutTradeNo, pr.TotalAmount, pr.Subject, expires, &out); res != nil {
-			return res, out
-		}
+		// Signing a link moves nothing: it is made first, and handed out
+		// only once its order is recorded, so that one write records both
+		// the order and the call. If the record fails, the link is dropped.
 		var link string
 		var err error
 		if mobile {
@@ -93,6 +93,9 @@ func createLink(d Deps, mobile bool) run {
 			res, o := alipayError(opLink, err, out)
 			o.Amount = out.Amount
 			return res, o
+		}
+		if res := recordOrder(ctx, d, tool, kind, pr.OutTradeNo, pr.TotalAmount, pr.Subject, expires, &out, true); res != nil {
+			return res, out
 		}
 		d.expiries.remember(pr.OutTradeNo, expires)
 		if d.Watcher != nil {

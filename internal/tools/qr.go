@@ -44,7 +44,7 @@ func runQR(d Deps) run {
 			TimeExpire:  alipay.FormatTimestamp(expires),
 		}
 		out := Outcome{Status: "ok", OutTradeNo: no, Amount: pr.TotalAmount}
-		if res := recordOrder(ctx, d, NameQRPay, "qr", no, pr.TotalAmount, pr.Subject, expires, &out); res != nil {
+		if res := recordOrder(ctx, d, NameQRPay, "qr", no, pr.TotalAmount, pr.Subject, expires, &out, false); res != nil {
 			return res, out
 		}
 		res, err := d.Client.Precreate(ctx, pr)
