@@ -30,6 +30,10 @@ type backend struct {
 	// AP_SELLER_ID, or the local Alipay's; empty means the receiver pins
 	// the first it accepts.
 	sellerID string
+	// appKey and signType sign requests (the local Alipay's app key in
+	// local mode); /readyz checks them.
+	appKey   *rsa.PrivateKey
+	signType alipay.SignType
 	// trades is the trade-number book both clients share; serve gives it
 	// the ledger as its fallback (ledgerTrades).
 	trades *alipay.TradeBook
@@ -98,6 +102,7 @@ func newBackend(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 		return nil, err
 	}
 	b.client, b.alipayKey = c, ac.AlipayPublicKey
+	b.appKey, b.signType = ac.PrivateKey, ac.SignType
 	return b, nil
 }
 

@@ -81,10 +81,6 @@ func serveHTTP(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer svc.Close()
 	ho.Server, ho.Metrics, ho.Logger = svc.server, m, logger
-	ho.Ready = []httpserve.Check{
-		{Name: "config", Check: func(context.Context) error { return nil }},
-		{Name: "ledger", Check: svc.ledger.Ping},
-	}
 	if err := trustOwnCertificate(svc, ho); err != nil {
 		fmt.Fprintf(stderr, "mcp-server-alipay http: 未启动 / not started: %v\n", err)
 		return 2
@@ -92,6 +88,10 @@ func serveHTTP(ctx context.Context, args []string, getenv func(string) string, s
 	if err := mountReceiver(&ho, svc, cfg, m, logger); err != nil {
 		fmt.Fprintf(stderr, "mcp-server-alipay http: 未启动 / not started: %v\n", err)
 		return 2
+	}
+	ho.Ready = []httpserve.Check{
+		{Name: "config", Check: configCheck(svc.backend.appKey, svc.backend.signType, svc.backend.alipayKey, cfg.NotifyURL, ho.Routes)},
+		{Name: "ledger", Check: svc.ledger.Ready},
 	}
 	// newService follows the ledger: a payment recorded anywhere (this
 	// receiver, another replica's, a watch) reaches this process's

@@ -145,6 +145,27 @@ func (l *Ledger) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Ready is a readiness check: the database answers, and its schema is the
+// one this binary writes. A process of a newer version sharing the database
+// may have migrated it since this one opened it (NewerSchemaError); an
+// older schema means it was put back (an old backup restored) under a
+// running process. Either way this process must not serve from it.
+func (l *Ledger) Ready(ctx context.Context) error {
+	var v int
+	if err := l.db.QueryRowContext(ctx, l.d.schemaQuery).Scan(&v); err != nil {
+		return l.unavailable(err)
+	}
+	switch {
+	case v > SchemaVersion:
+		return &NewerSchemaError{Have: v, Supported: SchemaVersion}
+	case v < SchemaVersion:
+		return fmt.Errorf("账本结构版本 v%d 比本程序写入的 v%d 旧 (是否还原了旧备份?), 请重启本程序以迁移 / "+
+			"the ledger's schema v%d is older than the v%d this binary wrote (an old backup restored?); restart this process to migrate it",
+			v, SchemaVersion, v, SchemaVersion)
+	}
+	return nil
+}
+
 // ErrUnavailable is wrapped by every error of a ledger that cannot be read or
 // written mid-run; callers that move money or create orders stop on it.
 var ErrUnavailable = errors.New("账本不可用 / the ledger is unavailable")
@@ -252,6 +273,7 @@ type dialect struct {
 	skipLocked       string
 	localEvents      bool // publish in process (SQLite) rather than by NOTIFY
 	schemaVersion    func(context.Context, *sql.Tx) (int, error)
+	schemaQuery      string // reads the schema version, without locks
 	setSchemaVersion func(context.Context, *sql.Tx, int) error
 	// lock takes a transaction-scoped lock on key (PostgreSQL advisory lock;
 	// SQLite's write transaction already excludes every other writer).

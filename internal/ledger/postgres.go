@@ -23,6 +23,7 @@ var pgDialect = dialect{
 	forUpdate:        " FOR UPDATE",
 	skipLocked:       " FOR UPDATE SKIP LOCKED",
 	schemaVersion:    pgSchemaVersion,
+	schemaQuery:      "SELECT version FROM ap_schema",
 	setSchemaVersion: pgSetSchemaVersion,
 	lock: func(ctx context.Context, tx *sql.Tx, key string) error {
 		h := fnv.New64a()

@@ -21,6 +21,7 @@ var sqliteDialect = dialect{
 	appendOnly:       sqliteAppendOnly,
 	localEvents:      true,
 	schemaVersion:    sqliteSchemaVersion,
+	schemaQuery:      "PRAGMA user_version",
 	setSchemaVersion: sqliteSetSchemaVersion,
 	lock:             func(context.Context, *sql.Tx, string) error { return nil },
 	notify:           func(context.Context, *sql.Tx, []Event) error { return nil },
