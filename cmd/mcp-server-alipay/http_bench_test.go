@@ -34,16 +34,19 @@ import (
 // The HTTP service under load, the binary as a subprocess in local mode,
 // clients in this process (so they share the machine's cores with it):
 //
-//	go test -run '^$' -bench 'HTTPCreateWebPage|HTTPIdleSessions' -benchtime 3000x ./cmd/mcp-server-alipay/
+//	go test -run '^$' -bench 'HTTPCreateWebPage' -benchtime 10000x ./cmd/mcp-server-alipay/
+//	go test -run '^$' -bench 'HTTPIdleSessions' -benchtime 1x ./cmd/mcp-server-alipay/
 //	go test -run '^$' -bench 'HTTPPayToUpdate' -benchtime 50x ./cmd/mcp-server-alipay/
 //
 // BenchmarkHTTPCreateWebPage: create-web-page-alipay-payment from 100
-// concurrent clients (2026-07-28 stateless: the Go SDK client's request
-// replayed over keep-alive HTTP, so clients cost little CPU; and 2025-11-25
-// sessions: Go SDK client sessions). Each call signs one RSA2 payment URL, so the ceiling is the machine's RSA
+// concurrent clients, 2026-07-28 (stateless) and 2025-11-25 (each client in
+// its own session). Each client replays the request the Go SDK's client
+// sends on a raw keep-alive connection, so the clients cost little CPU.
+// Each call signs one RSA2 payment URL, so the ceiling is the machine's RSA
 // signing rate, measured in the same run: limit-calls/s = cores / sign time
-// (2048-bit SHA256withRSA, single goroutine). It reports calls/s, pct-of-limit,
-// and per-call p50-ms and p99-ms.
+// (2048-bit SHA256withRSA, single goroutine). It reports calls/s,
+// pct-of-limit, per-call p50-ms and p99-ms, and the CPU per call of the
+// server and of the clients.
 //
 // BenchmarkHTTPIdleSessions: the server's anonymous memory (RssAnon) grown
 // by 1,000 open, idle 2025-11-25 sessions (each with its event stream),
