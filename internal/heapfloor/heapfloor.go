@@ -129,7 +129,12 @@ func (f *Floor) checkIdle() {
 	if now.allocs > f.tick.allocs {
 		allocated = now.allocs - f.tick.allocs
 	}
-	idle := floorFor(allocated, now.at.Sub(f.tick.at), f.every, f.max) < idleFloor
+	// Idle: allocating too slowly for a floor worth having, and for one that
+	// would raise GOGC at all (with a live heap under idleFloor, a steady
+	// moderate rate raises it a little and must not count as idle: the
+	// release below is a forced collection).
+	floor := floorFor(allocated, now.at.Sub(f.tick.at), f.every, f.max)
+	idle := floor < idleFloor && percentFor(now.live, floor, f.base) == f.base
 	f.tick = now
 	lowered := false
 	if idle && !f.done && f.set > f.base {

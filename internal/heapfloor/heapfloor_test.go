@@ -113,6 +113,33 @@ func TestIdleReleases(t *testing.T) {
 	}
 }
 
+// TestSteadyModerateLoadIsNotIdle: a small live heap under steady,
+// moderate allocation keeps its raised GOGC; the idle check must not force
+// a collection every second (the audit's case: 2 MiB live, 30 MiB/s).
+func TestSteadyModerateLoadIsNotIdle(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	var now sample
+	now.at = time.Unix(1_800_000_000, 0)
+	f := newFloor(64*mib, 100*time.Millisecond, func() sample { return now })
+	released := 0
+	f.release = func() { released++ }
+	f.last, f.tick = now, now
+	for i := range 5 {
+		// A collection after 100 ms of 30 MiB/s, then the idle check at
+		// the second's end.
+		now = sample{live: 2 * mib, allocs: now.allocs + 3*mib, at: now.at.Add(100 * time.Millisecond)}
+		f.adjust()
+		if f.Percent() != 150 {
+			t.Fatalf("second %d: GOGC = %d, want 150 (3 MiB over a 2 MiB heap)", i, f.Percent())
+		}
+		now = sample{live: 2 * mib, allocs: now.allocs + 27*mib, at: now.at.Add(900 * time.Millisecond)}
+		f.checkIdle()
+	}
+	if released != 0 || f.Percent() != 150 {
+		t.Fatalf("steady 30 MiB/s: released %d times, GOGC %d; want 0 and 150", released, f.Percent())
+	}
+}
+
 func TestExplicitGOGCWins(t *testing.T) {
 	env := func(k string) string {
 		if k == "GOGC" {

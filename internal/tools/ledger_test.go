@@ -155,7 +155,14 @@ func TestLedgerDownFailsClosed(t *testing.T) {
 	payLink(t, cs, "DN-1", "10.00", "t")
 	l.Close()
 
-	wantError(t, call(t, cs, NameWebPagePay, `{"outTradeNo":"DN-2","totalAmount":1,"orderTitle":"t"}`), "No payment was created", "ledger is unavailable")
+	// The link is signed before the record is tried: it must not come out.
+	for _, tool := range []string{NameWebPagePay, NameMobilePay} {
+		res := call(t, cs, tool, `{"outTradeNo":"DN-2","totalAmount":1,"orderTitle":"t"}`)
+		wantError(t, res, "No payment was created", "ledger is unavailable")
+		if res.StructuredContent != nil || strings.Contains(text(res), "gateway.do") || strings.Contains(text(res), "sign=") {
+			t.Fatalf("%s handed out a link it could not record: %s", tool, text(res))
+		}
+	}
 	wantError(t, call(t, cs, NameQRPay, `{"outTradeNo":"DN-3","totalAmount":1,"orderTitle":"t"}`), "ledger is unavailable")
 	wantError(t, call(t, cs, NameRefundPay, `{"outTradeNo":"DN-1","refundAmount":1,"outRequestNo":"DN-1-a"}`), "refund API was not called", "ledger is unavailable")
 	if n := len(u.asked()); n != 0 {
