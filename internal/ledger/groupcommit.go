@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -20,9 +21,9 @@ import (
 //     before it, exactly as if they had committed one after the other;
 //   - a caller returns only once its own write is committed (or not), so
 //     nothing is reported before it is on disk;
-//   - if the batch itself fails (begin, a savepoint, the commit), every
-//     write in it fails and nothing in it is kept: money-moving callers
-//     stop on ErrUnavailable as before.
+//   - if the batch itself fails (begin, a savepoint, the commit, or a
+//     write that panics), every write in it fails and nothing in it is
+//     kept: money-moving callers stop on ErrUnavailable as before.
 //
 // fn runs with its caller's context values but not its cancellation: a
 // caller giving up mid-statement would make SQLite roll back the whole
@@ -34,9 +35,11 @@ type groupCommit struct {
 	stop     chan struct{}
 	stopped  chan struct{}
 	stopOnce sync.Once
-	// What the batches were, for tests: how many ran, and whether one held
-	// both a write that failed and one that committed.
+	// What the batches were, for tests: how many ran, how many writes they
+	// held, and whether one held both a write that failed and one that
+	// committed.
 	batches atomic.Int64
+	writes  atomic.Int64
 	mixed   atomic.Bool
 }
 
@@ -108,20 +111,21 @@ func (g *groupCommit) run() {
 }
 
 // commit runs one batch and answers each of its writes.
+//
+// A write whose fn panics fails the whole batch: the transaction is rolled
+// back and every write in it gets ErrUnavailable (wrapping
+// errWritePanicked), never a success for a transaction that was not
+// committed; the loop carries on serving.
 func (g *groupCommit) commit(batch []*groupWrite) {
 	l := g.l
 	g.batches.Add(1)
+	g.writes.Add(int64(len(batch)))
+	var tx *sql.Tx // the batch's transaction while it is open
 	defer func() {
 		for _, w := range batch {
 			close(w.done)
 		}
 	}()
-	if len(batch) == 1 {
-		w := batch[0]
-		w.err = l.writeOne(context.WithoutCancel(w.ctx), w.fn)
-		return
-	}
-	ctx := context.Background()
 	fail := func(err error) {
 		for _, w := range batch {
 			if w.err == nil {
@@ -130,10 +134,37 @@ func (g *groupCommit) commit(batch []*groupWrite) {
 			w.events = nil
 		}
 	}
-	tx, err := l.db.BeginTx(ctx, nil)
-	if err != nil {
-		fail(fmt.Errorf("begin: %w", err))
+	defer func() {
+		if p := recover(); p != nil {
+			if tx != nil {
+				_ = tx.Rollback()
+			}
+			err := l.unavailable(panicError(p))
+			for _, w := range batch {
+				w.err, w.events = err, nil
+			}
+		}
+	}()
+	if len(batch) == 1 {
+		w := batch[0]
+		if err := w.ctx.Err(); err != nil {
+			w.err = l.unavailable(err)
+			return
+		}
+		w.err = l.writeOne(context.WithoutCancel(w.ctx), w.fn)
 		return
+	}
+	ctx := context.Background()
+	var err error
+	if tx, err = l.db.BeginTx(ctx, nil); err != nil {
+		tx = nil
+		fail(fmt.Errorf("开始事务 / begin: %w", err))
+		return
+	}
+	abort := func(what string, err error) {
+		_ = tx.Rollback()
+		tx = nil
+		fail(fmt.Errorf("%s: %w", what, err))
 	}
 	for _, w := range batch {
 		if err := w.ctx.Err(); err != nil {
@@ -141,29 +172,28 @@ func (g *groupCommit) commit(batch []*groupWrite) {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
-			_ = tx.Rollback()
-			fail(fmt.Errorf("savepoint: %w", err))
+			abort("设置保存点 / savepoint", err)
 			return
 		}
 		t := &txn{Tx: tx, l: l}
 		if err := w.fn(context.WithoutCancel(w.ctx), t); err != nil {
 			w.err = l.unavailable(err)
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
-				_ = tx.Rollback()
-				fail(fmt.Errorf("rollback to savepoint: %w", err))
+				abort("回滚到保存点 / rollback to savepoint", err)
 				return
 			}
 		} else {
 			w.events = t.events
 		}
 		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
-			_ = tx.Rollback()
-			fail(fmt.Errorf("release savepoint: %w", err))
+			abort("释放保存点 / release savepoint", err)
 			return
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		fail(fmt.Errorf("commit: %w", err))
+	err = tx.Commit()
+	tx = nil
+	if err != nil {
+		fail(fmt.Errorf("提交 / commit: %w", err))
 		return
 	}
 	var failed, kept bool

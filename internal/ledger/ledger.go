@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -175,7 +176,7 @@ func (l *Ledger) unavailable(err error) error {
 		return nil
 	}
 	var known *knownError
-	if errors.As(err, &known) {
+	if errors.As(err, &known) || errors.Is(err, ErrUnavailable) {
 		return err
 	}
 	return fmt.Errorf("%w (%s): %w", ErrUnavailable, l.where, err)
@@ -238,12 +239,20 @@ func (l *Ledger) write(ctx context.Context, fn func(context.Context, *txn) error
 	return l.writeOne(ctx, fn)
 }
 
-// writeOne runs fn in a transaction of its own.
-func (l *Ledger) writeOne(ctx context.Context, fn func(context.Context, *txn) error) error {
+// writeOne runs fn in a transaction of its own. If fn panics, the
+// transaction is rolled back and the panic becomes an ErrUnavailable error
+// (errWritePanicked): nothing of it is kept and nothing is reported done.
+func (l *Ledger) writeOne(ctx context.Context, fn func(context.Context, *txn) error) (err error) {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
-		return l.unavailable(fmt.Errorf("begin: %w", err))
+		return l.unavailable(fmt.Errorf("开始事务 / begin: %w", err))
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			err = l.unavailable(panicError(p))
+		}
+	}()
 	t := &txn{Tx: tx, l: l}
 	if err := fn(ctx, t); err != nil {
 		_ = tx.Rollback()
@@ -254,7 +263,7 @@ func (l *Ledger) writeOne(ctx context.Context, fn func(context.Context, *txn) er
 		return l.unavailable(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return l.unavailable(fmt.Errorf("commit: %w", err))
+		return l.unavailable(fmt.Errorf("提交 / commit: %w", err))
 	}
 	if l.d.localEvents {
 		for _, e := range t.events {
@@ -262,6 +271,59 @@ func (l *Ledger) writeOne(ctx context.Context, fn func(context.Context, *txn) er
 		}
 	}
 	return nil
+}
+
+// exec runs one writing statement. On SQLite it goes through the group
+// commit like every other write (a write of its own would wait on SQLite's
+// busy handler while the group keeps taking the write lock); on PostgreSQL
+// it is one statement in autocommit, one round trip.
+func (l *Ledger) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if l.group == nil {
+		return l.db.ExecContext(ctx, query, args...)
+	}
+	var res sql.Result
+	err := l.write(ctx, func(ctx context.Context, tx *txn) error {
+		var err error
+		res, err = tx.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
+// queryRow runs one writing statement that returns a row (RETURNING) and
+// scans it into dest, like exec. A statement that returns no row (ON
+// CONFLICT DO NOTHING) gives sql.ErrNoRows and is no failed write.
+func (l *Ledger) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
+	if l.group == nil {
+		return l.db.QueryRowContext(ctx, query, args...).Scan(dest...)
+	}
+	var noRows bool
+	err := l.write(ctx, func(ctx context.Context, tx *txn) error {
+		err := tx.QueryRowContext(ctx, query, args...).Scan(dest...)
+		if errors.Is(err, sql.ErrNoRows) {
+			noRows = true
+			return nil
+		}
+		return err
+	})
+	if err == nil && noRows {
+		return sql.ErrNoRows
+	}
+	return err
+}
+
+// errWritePanicked is wrapped (with ErrUnavailable) by the error of every
+// write whose transaction was rolled back because a write in it panicked.
+var errWritePanicked = errors.New("账本写入时发生 panic, 已回滚 / a ledger write panicked and was rolled back")
+
+// panicError is the error for a recovered panic value p. It names a runtime
+// error (nil map, index out of range: no data in them) but of any other
+// value only its type, so that nothing a write held reaches a message.
+func panicError(p any) error {
+	if re, ok := p.(runtime.Error); ok {
+		return fmt.Errorf("%w: %v", errWritePanicked, re)
+	}
+	return fmt.Errorf("%w: %T", errWritePanicked, p)
 }
 
 // dialect holds what differs between the back ends.

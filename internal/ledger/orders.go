@@ -123,7 +123,7 @@ func (a *Account) RecordOrder(ctx context.Context, n NewOrder) (o Order, created
 	var id int64
 	switch {
 	case n.Audit == nil:
-		err = a.l.db.QueryRowContext(ctx, insertOrder, args...).Scan(&id)
+		err = a.l.queryRow(ctx, insertOrder, args, &id)
 	case !a.l.d.localEvents:
 		// PostgreSQL: order and audit entry in one statement.
 		e := n.Audit
@@ -158,7 +158,7 @@ func (a *Account) RecordOrder(ctx context.Context, n NewOrder) (o Order, created
 	}
 	if o.Kind == KindExternal && o.Amount == n.Amount && o.Title == "" {
 		// Seen by a query before: keep the title the link gives it.
-		if _, err := a.l.db.ExecContext(ctx, `UPDATE ap_orders SET title = $4, kind = $5
+		if _, err := a.l.exec(ctx, `UPDATE ap_orders SET title = $4, kind = $5
 			WHERE app_id = $1 AND env = $2 AND out_trade_no = $3 AND title = ''`,
 			a.AppID, a.Env, n.OutTradeNo, n.Title, n.Kind); err != nil {
 			return Order{}, false, a.l.unavailable(err)
@@ -173,7 +173,7 @@ func (a *Account) RecordOrder(ctx context.Context, n NewOrder) (o Order, created
 	}
 	if until := ms(n.PayableUntil); until > ms(o.PayableUntil) {
 		// The same link again, made later: payable until the later expiry.
-		if _, err := a.l.db.ExecContext(ctx, `UPDATE ap_orders SET payable_until_ms = $4
+		if _, err := a.l.exec(ctx, `UPDATE ap_orders SET payable_until_ms = $4
 			WHERE app_id = $1 AND env = $2 AND out_trade_no = $3 AND payable_until_ms < $4`,
 			a.AppID, a.Env, n.OutTradeNo, until); err != nil {
 			return Order{}, false, a.l.unavailable(err)
@@ -189,7 +189,7 @@ func (a *Account) RecordOrder(ctx context.Context, n NewOrder) (o Order, created
 // the one record of a close of an order whose link nobody opened: Alipay
 // has no trade to close then.
 func (a *Account) MarkClosed(ctx context.Context, outTradeNo string, at time.Time, who string) (Order, error) {
-	if _, err := a.l.db.ExecContext(ctx, `INSERT INTO ap_orders
+	if _, err := a.l.exec(ctx, `INSERT INTO ap_orders
 		(app_id, env, out_trade_no, kind, amount_fen, status, created_by, created_ms, status_ms, closed_ms)
 		VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $7, $7)
 		ON CONFLICT (app_id, env, out_trade_no) DO UPDATE SET closed_ms = $7

@@ -48,10 +48,10 @@ func (a *Account) RecordNotification(ctx context.Context, n Notification) (dupli
 		v = 1
 	}
 	var id int64
-	err = a.l.db.QueryRowContext(ctx, `INSERT INTO ap_notifications
+	err = a.l.queryRow(ctx, `INSERT INTO ap_notifications
 		(app_id, env, notify_id, out_trade_no, params, verified, verify_error, received_ms)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (app_id, env, notify_id) DO NOTHING RETURNING id`,
-		a.AppID, a.Env, notifyID, n.OutTradeNo, string(raw), v, n.VerifyError, ms(a.l.now())).Scan(&id)
+		[]any{a.AppID, a.Env, notifyID, n.OutTradeNo, string(raw), v, n.VerifyError, ms(a.l.now())}, &id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return true, nil
 	}
@@ -216,7 +216,7 @@ func sortEvents(es []OutboxEvent) {
 // lease ran out still happened (receivers dedupe by event_id), and handing
 // the event out again would only deliver it twice.
 func (l *Ledger) AckEvent(ctx context.Context, id int64) error {
-	_, err := l.db.ExecContext(ctx, `UPDATE ap_outbox SET delivered_ms = $2, lease_owner = '', lease_until_ms = 0, last_error = ''
+	_, err := l.exec(ctx, `UPDATE ap_outbox SET delivered_ms = $2, lease_owner = '', lease_until_ms = 0, last_error = ''
 		WHERE id = $1`, id, ms(l.now()))
 	return l.unavailable(err)
 }
@@ -229,7 +229,7 @@ func (l *Ledger) FailEvent(ctx context.Context, id int64, owner string, next tim
 	if len(reason) > 500 {
 		reason = reason[:500]
 	}
-	_, err := l.db.ExecContext(ctx, `UPDATE ap_outbox SET next_ms = $2, lease_owner = '', lease_until_ms = 0, last_error = $3
+	_, err := l.exec(ctx, `UPDATE ap_outbox SET next_ms = $2, lease_owner = '', lease_until_ms = 0, last_error = $3
 		WHERE id = $1 AND delivered_ms = 0 AND lease_owner = $4`, id, ms(next), reason, owner)
 	return l.unavailable(err)
 }
@@ -247,10 +247,10 @@ func (l *Ledger) PendingEvents(ctx context.Context) (int, error) {
 func (a *Account) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
 	now := a.l.now()
 	var got string
-	err := a.l.db.QueryRowContext(ctx, `INSERT INTO ap_leases (app_id, env, name, holder, expires_ms) VALUES ($1, $2, $3, $4, $5)
+	err := a.l.queryRow(ctx, `INSERT INTO ap_leases (app_id, env, name, holder, expires_ms) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (app_id, env, name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms
 		WHERE ap_leases.holder = excluded.holder OR ap_leases.expires_ms <= $6
-		RETURNING holder`, a.AppID, a.Env, name, holder, ms(now.Add(ttl)), ms(now)).Scan(&got)
+		RETURNING holder`, []any{a.AppID, a.Env, name, holder, ms(now.Add(ttl)), ms(now)}, &got)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -262,7 +262,7 @@ func (a *Account) AcquireLease(ctx context.Context, name, holder string, ttl tim
 
 // ReleaseLease gives the lease up if holder holds it.
 func (a *Account) ReleaseLease(ctx context.Context, name, holder string) error {
-	_, err := a.l.db.ExecContext(ctx, `DELETE FROM ap_leases WHERE app_id = $1 AND env = $2 AND name = $3 AND holder = $4`,
+	_, err := a.l.exec(ctx, `DELETE FROM ap_leases WHERE app_id = $1 AND env = $2 AND name = $3 AND holder = $4`,
 		a.AppID, a.Env, name, holder)
 	return a.l.unavailable(err)
 }
@@ -333,7 +333,7 @@ func clipBytes(s string, n int) string {
 // pruneRejected keeps the newest MaxRejected rejected notifications of the
 // account (each insert of one calls it now and then).
 func (a *Account) pruneRejected(ctx context.Context) error {
-	_, err := a.l.db.ExecContext(ctx, `DELETE FROM ap_notifications WHERE app_id = $1 AND env = $2 AND verified = 0
+	_, err := a.l.exec(ctx, `DELETE FROM ap_notifications WHERE app_id = $1 AND env = $2 AND verified = 0
 		AND id <= (SELECT id FROM ap_notifications WHERE app_id = $1 AND env = $2 AND verified = 0 ORDER BY id DESC LIMIT 1 OFFSET $3)`,
 		a.AppID, a.Env, MaxRejected)
 	return err
@@ -356,7 +356,7 @@ func (l *Ledger) Prune(ctx context.Context, keep time.Duration) (int64, error) {
 		{`DELETE FROM ap_outbox WHERE id IN
 			(SELECT id FROM ap_outbox WHERE delivered_ms > 0 AND delivered_ms < $1 ORDER BY id LIMIT $2)`, ms(now.Add(-keep))},
 	} {
-		res, err := l.db.ExecContext(ctx, q.sql, q.arg, batch)
+		res, err := l.exec(ctx, q.sql, q.arg, batch)
 		if err != nil {
 			return n, l.unavailable(err)
 		}
