@@ -516,6 +516,7 @@ func TestSQLiteWritesGoThroughGroup(t *testing.T) {
 		{"AcquireLease", 1, func() error { _, err := a.AcquireLease(ctx, "x", "h", time.Minute); return err }},
 		{"ReleaseLease", 1, func() error { return a.ReleaseLease(ctx, "x", "h") }},
 		{"Prune", 2, func() error { _, err := l.Prune(ctx, time.Hour); return err }},
+		{"PinSeller", 1, func() error { _, err := a.PinSeller(ctx, "2088000000000001"); return err }},
 	} {
 		before := l.group.writes.Load()
 		if err := tc.op(); err != nil {
@@ -527,8 +528,8 @@ func TestSQLiteWritesGoThroughGroup(t *testing.T) {
 	}
 }
 
-// TestSQLiteWritesUnderLoad: with many writers keeping the group busy,
-// notifications are recorded without error, through the
+// TestSQLiteWritesUnderLoad: with many writers keeping the group busy, a
+// notification is recorded and a seller pinned, without error, through the
 // group (its write count moves past the writers').
 func TestSQLiteWritesUnderLoad(t *testing.T) {
 	ctx := ctxT(t)
@@ -558,12 +559,15 @@ func TestSQLiteWritesUnderLoad(t *testing.T) {
 		if _, err := a.RecordNotification(ctx, Notification{NotifyID: fmt.Sprintf("n%d", i), OutTradeNo: "x", Params: map[string]string{}, Verified: true}); err != nil {
 			t.Errorf("RecordNotification under load: %v", err)
 		}
+		if _, err := a.PinSeller(ctx, "2088000000000001"); err != nil {
+			t.Errorf("PinSeller under load: %v", err)
+		}
 	}
 	close(stop)
 	wg.Wait()
 	var n int64
 	orders.Range(func(any, any) bool { n++; return true })
-	if w := l.group.writes.Load(); w < n+20 {
-		t.Errorf("%d writes through the group for %d orders and 20 notifications", w, n)
+	if w := l.group.writes.Load(); w < n+40 {
+		t.Errorf("%d writes through the group for %d orders, 20 notifications and 20 pins", w, n)
 	}
 }

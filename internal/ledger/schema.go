@@ -10,7 +10,7 @@ import (
 
 // SchemaVersion is the schema this binary writes. A database at a higher
 // version was written by a newer binary and is refused.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // ErrNewerSchema is wrapped when the database was written by a newer binary.
 var ErrNewerSchema = errors.New("数据库由更新版本的 mcp-server-alipay 写入 / the database was written by a newer mcp-server-alipay")
@@ -30,7 +30,9 @@ func (e *NewerSchemaError) Error() string {
 
 func (e *NewerSchemaError) Unwrap() error { return ErrNewerSchema }
 
-// migrations[i] moves the schema from version i to i+1. {{id}} and {{big}}
+// migrations[i] moves the schema from version i to i+1. v4 keeps one
+// pinned seller per app and environment, the first pinned (v3 pinned one
+// per authorising app, which a notification names itself). {{id}} and {{big}}
 // are replaced per back end; everything else is SQL both accept.
 var migrations = []string{`
 CREATE TABLE ap_orders (
@@ -152,6 +154,11 @@ CREATE TABLE ap_sellers (
 	pinned_ms   {{big}} NOT NULL,
 	PRIMARY KEY (app_id, env, auth_app_id)
 );
+`, `
+DELETE FROM ap_sellers WHERE EXISTS (SELECT 1 FROM ap_sellers s
+	WHERE s.app_id = ap_sellers.app_id AND s.env = ap_sellers.env
+	AND (s.pinned_ms < ap_sellers.pinned_ms OR (s.pinned_ms = ap_sellers.pinned_ms AND s.auth_app_id < ap_sellers.auth_app_id)));
+UPDATE ap_sellers SET auth_app_id = '';
 `}
 
 var sqliteAppendOnly = `

@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-// TestPinSeller: the first seller pinned for an authorising app stays, for
-// every process sharing the ledger; another app, environment or
-// authorising app pins its own.
+// TestPinSeller: the first seller pinned for an app in an environment
+// stays, for every process sharing the ledger; another app or environment
+// pins its own.
 func TestPinSeller(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		ctx := ctxT(t)
@@ -17,19 +17,17 @@ func TestPinSeller(t *testing.T) {
 		const s1, s2 = "2088000000000001", "2088000000000002"
 		for _, tc := range []struct {
 			acct      *Account
-			auth, try string
-			want      string
+			try, want string
 		}{
-			{a, app, s1, s1},
-			{a, app, s2, s1}, // the pin stays
-			{open(t, o).Account(app, "prod"), app, s2, s1}, // another process reads it too
-			{a, "2021000000000777", s2, s2},                // a merchant another service provider acts for
-			{l.Account(app, "sandbox"), app, s2, s2},
-			{l.Account("2021000000000002", "prod"), "2021000000000002", s2, s2},
+			{a, s1, s1},
+			{a, s2, s1}, // the pin stays
+			{open(t, o).Account(app, "prod"), s2, s1}, // another process reads it too
+			{l.Account(app, "sandbox"), s2, s2},
+			{l.Account("2021000000000002", "prod"), s2, s2},
 		} {
-			got, err := tc.acct.PinSeller(ctx, tc.auth, tc.try)
+			got, err := tc.acct.PinSeller(ctx, tc.try)
 			if err != nil || got != tc.want {
-				t.Fatalf("PinSeller(%s %s, %s, %s) = %q, %v; want %q", tc.acct.AppID, tc.acct.Env, tc.auth, tc.try, got, err, tc.want)
+				t.Fatalf("PinSeller(%s %s, %s) = %q, %v; want %q", tc.acct.AppID, tc.acct.Env, tc.try, got, err, tc.want)
 			}
 		}
 		// Processes racing to pin the first seller all read the winner.
@@ -39,7 +37,7 @@ func TestPinSeller(t *testing.T) {
 		for i := range got {
 			wg.Go(func() {
 				var err error
-				if got[i], err = c.PinSeller(ctx, app, "20880000000000"+string(rune('1'+i%8))+"0"); err != nil {
+				if got[i], err = c.PinSeller(ctx, "20880000000000"+string(rune('1'+i%8))+"0"); err != nil {
 					t.Error(err)
 				}
 			})
@@ -77,8 +75,51 @@ func TestMigrateToPinnedSellers(t *testing.T) {
 		if _, err := a.Order(ctx, "M1"); err != nil {
 			t.Fatalf("order after the migration: %v", err)
 		}
-		if got, err := a.PinSeller(ctx, app, "2088000000000001"); err != nil || got != "2088000000000001" {
+		if got, err := a.PinSeller(ctx, "2088000000000001"); err != nil || got != "2088000000000001" {
 			t.Fatalf("PinSeller after the migration = %q, %v", got, err)
+		}
+	})
+}
+
+// TestMigrateToOneSellerPerApp: a v3 ledger pinned a seller per
+// authorising app, so a notification naming another auth_app_id could pin
+// its own seller next to ours. Opened as v4, each app and environment keeps
+// only the first seller pinned, and PinSeller answers it whatever is tried.
+func TestMigrateToOneSellerPerApp(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		o := b.fresh(t)
+		l := open(t, o)
+		const ours, theirs, other = "2088000000000001", "2088999999999999", "2088000000000003"
+		back := "PRAGMA user_version = 3"
+		if b.name == "postgres" {
+			back = "UPDATE ap_schema SET version = 3"
+		}
+		for _, q := range []string{
+			// prod: ours first, then one a notification with another
+			// auth_app_id pinned (the v3 bypass); sandbox: the same time,
+			// decided by auth_app_id.
+			`INSERT INTO ap_sellers (app_id, env, auth_app_id, seller_id, pinned_ms) VALUES
+				('` + app + `', 'prod', '2021000000000999', '` + theirs + `', 2000),
+				('` + app + `', 'prod', '` + app + `', '` + ours + `', 1000),
+				('` + app + `', 'sandbox', '2021000000000999', '` + theirs + `', 1000),
+				('` + app + `', 'sandbox', '` + app + `', '` + other + `', 1000)`,
+			back,
+		} {
+			if _, err := l.db.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.Close()
+		l = open(t, o)
+		var rows int
+		if err := l.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ap_sellers`).Scan(&rows); err != nil || rows != 2 {
+			t.Fatalf("rows after the migration = %d, %v; want 2 (one per app and environment)", rows, err)
+		}
+		for _, tc := range []struct{ env, want string }{{"prod", ours}, {"sandbox", other}} {
+			if got, err := l.Account(app, tc.env).PinSeller(ctx, theirs); err != nil || got != tc.want {
+				t.Errorf("%s: PinSeller after the migration = %q, %v; want the first pinned %q", tc.env, got, err, tc.want)
+			}
 		}
 	})
 }

@@ -21,7 +21,7 @@ type Store interface {
 	Order(ctx context.Context, outTradeNo string) (ledger.Order, error)
 	RecordNotification(ctx context.Context, n ledger.Notification) (duplicate bool, err error)
 	RecordStatus(ctx context.Context, s ledger.StatusSeen) (changed bool, err error)
-	PinSeller(ctx context.Context, authAppID, sellerID string) (pinned string, err error)
+	PinSeller(ctx context.Context, sellerID string) (pinned string, err error)
 }
 
 // Results counted by Options.Count. Every request counts Received, then
@@ -44,9 +44,16 @@ type Options struct {
 	AlipayKey *rsa.PublicKey // AP_PUB_KEY: the Alipay public key; required
 	// SellerID is the seller (seller_id) every notification must name:
 	// AP_SELLER_ID, or the local Alipay's. Empty: the first notification
-	// that passes every other check pins its seller_id in the ledger (per
-	// authorising app) and later ones must name the same.
+	// that passes every other check pins its seller_id in the ledger (one
+	// per app and environment, whatever auth_app_id a notification names)
+	// and later ones must name the same.
 	SellerID string
+	// ServiceProvider says the app calls Alipay for a merchant
+	// (AP_INVOKE_AUTH_TOKEN, app_auth_token is set): its notifications name
+	// the merchant's app in auth_app_id. False, a self-use app: auth_app_id
+	// is the app itself (notes §7.2: "equal unless ISV"), so a notification
+	// naming another one is refused.
+	ServiceProvider bool
 	// Logger gets one line per notification (notify_id, out_trade_no,
 	// status, result, and why a rejected one was rejected); nil discards.
 	Logger *slog.Logger
@@ -190,7 +197,7 @@ func (rc *Receiver) handle(ctx context.Context, body []byte) (map[string]string,
 		return p, "", reject("out_trade_no %q 不是本服务器账本中的订单 / out_trade_no %q is not an order in the ledger", clip(no), clip(no))
 	}
 	if err != nil {
-		return p, "", fmt.Errorf("read order %s: %w", no, err)
+		return p, "", fmt.Errorf("读取订单 / read order %s: %w", no, err)
 	}
 	total, err := alipay.ParseResponseAmount(p["total_amount"])
 	if err != nil {
@@ -212,14 +219,18 @@ func (rc *Receiver) handle(ctx context.Context, body []byte) (map[string]string,
 	if seller == "" {
 		return p, "", reject("缺少 seller_id / no seller_id")
 	}
+	// A self-use app's trades are its own: auth_app_id, when sent, is
+	// app_id. Checked before the pin, so that no such notification pins.
+	if auth := p["auth_app_id"]; !rc.o.ServiceProvider && auth != "" && auth != rc.o.AppID {
+		return p, "", reject("auth_app_id %q 不是本应用 %q (未配置 AP_INVOKE_AUTH_TOKEN, 本应用不代商户调用) / auth_app_id %q is not this app %q (no AP_INVOKE_AUTH_TOKEN: this app does not act for a merchant)",
+			clip(auth), rc.o.AppID, clip(auth), rc.o.AppID)
+	}
 	want := rc.o.SellerID
 	if want == "" {
-		auth := p["auth_app_id"]
-		if auth == "" {
-			auth = p["app_id"]
-		}
-		if want, err = rc.o.Store.PinSeller(ctx, auth, seller); err != nil {
-			return p, "", fmt.Errorf("pin seller_id: %w", err)
+		// One seller per app and environment, whatever auth_app_id says:
+		// a notification must not choose the pin it is checked against.
+		if want, err = rc.o.Store.PinSeller(ctx, seller); err != nil {
+			return p, "", fmt.Errorf("固定 seller_id / pin seller_id: %w", err)
 		}
 	}
 	if seller != want {
@@ -230,7 +241,7 @@ func (rc *Receiver) handle(ctx context.Context, body []byte) (map[string]string,
 	// "fail" and sends it again. A notify_id seen before is a duplicate.
 	dup, err := rc.o.Store.RecordNotification(ctx, ledger.Notification{NotifyID: p["notify_id"], OutTradeNo: no, Params: p, Verified: true})
 	if err != nil {
-		return p, "", fmt.Errorf("record notification: %w", err)
+		return p, "", fmt.Errorf("记录通知 / record notification: %w", err)
 	}
 	// Applied even to a duplicate: if the process died between the two
 	// writes, the retry finishes the job. A status never moves back and the
@@ -238,7 +249,7 @@ func (rc *Receiver) handle(ctx context.Context, body []byte) (map[string]string,
 	_, err = rc.o.Store.RecordStatus(ctx, ledger.StatusSeen{OutTradeNo: no, Status: status, TradeNo: p["trade_no"],
 		Amount: total, Source: ledger.SourceNotification, Who: "alipay"})
 	if err != nil {
-		return p, "", fmt.Errorf("record status: %w", err)
+		return p, "", fmt.Errorf("记录订单状态 / record status: %w", err)
 	}
 	if dup {
 		return p, Duplicate, nil
