@@ -207,8 +207,11 @@ func mountReceiver(ho *httpserve.Options, svc *service, cfg *config.Config, m *h
 		AppID:     svc.backend.client.AppID(),
 		AlipayKey: svc.backend.alipayKey,
 		SellerID:  svc.backend.sellerID,
-		Logger:    logger,
-		Count:     func(result string) { m.Notifications.Inc(result) },
+		// With AP_INVOKE_AUTH_TOKEN the app acts for a merchant, whose
+		// notifications name the merchant's app as auth_app_id.
+		ServiceProvider: cfg.AppAuthToken != "",
+		Logger:          logger,
+		Count:           func(result string) { m.Notifications.Inc(result) },
 	})
 	if err != nil {
 		return err

@@ -2,17 +2,21 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/config"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
@@ -113,5 +117,80 @@ func TestLocalSellerIsExpected(t *testing.T) {
 			t.Errorf("seller expected with AP_SELLER_ID=%q: %q", seller, b2.sellerID)
 		}
 		b2.Close()
+	}
+}
+
+// With AP_INVOKE_AUTH_TOKEN set the app calls Alipay for a merchant, whose
+// notifications name the merchant's app as auth_app_id: the receiver takes
+// them. A self-use app (no token) refuses the same notification, since
+// its auth_app_id is not the app's own.
+func TestHTTPServiceProviderNotification(t *testing.T) {
+	app, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gateway, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appPriv, _ := alipay.EncodePrivateKeyPKCS8(app)
+	gwPub, _ := alipay.EncodePublicKey(&gateway.PublicKey)
+	const appID, merchantApp, seller = "2021000000000001", "2021009999999999", "2088000000000001"
+	for _, tc := range []struct {
+		name, token, answer string
+	}{
+		{"service provider", "merchant-token-for-test", "success"},
+		{"self-use app", "", "fail"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			ln.Close()
+			vars := map[string]string{"AP_CURRENT_ENV": "sandbox", "AP_APP_ID": appID, "AP_APP_KEY": appPriv, "AP_PUB_KEY": gwPub,
+				"AP_SELLER_ID": seller, "AP_NOTIFY_URL": "http://" + addr + "/alipay/notify", "AP_WATCH_PAYMENTS": "false"}
+			if tc.token != "" {
+				vars["AP_INVOKE_AUTH_TOKEN"] = tc.token
+			}
+			s := startHTTP(t, newEnv(t, vars), "--listen", addr)
+			cs := s.goClient(t, "", "")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			no := orderNo("ISV")
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","totalAmount":1,"orderTitle":"t"}`)})
+			if err != nil || res.IsError {
+				t.Fatalf("create: %v %v", err, res)
+			}
+			p := map[string]string{
+				"notify_id": "isv-" + no, "notify_type": "trade_status_sync", "notify_time": "2026-11-30 10:00:00",
+				"charset": "utf-8", "version": "1.0", "sign_type": "RSA2",
+				"app_id": appID, "auth_app_id": merchantApp, "seller_id": seller,
+				"out_trade_no": no, "trade_no": "2026113022001400000000000001", "trade_status": "TRADE_SUCCESS",
+				"total_amount": "1.00", "gmt_payment": "2026-11-30 09:59:59",
+			}
+			sig, err := alipay.Sign(gateway, alipay.RSA2, []byte(alipay.NotifySignContent(p)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			form := url.Values{}
+			for k, v := range p {
+				form.Set(k, v)
+			}
+			form.Set("sign", sig)
+			resp, err := http.PostForm("http://"+addr+"/alipay/notify", form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if got := strings.TrimSpace(string(b)); got != tc.answer {
+				t.Fatalf("receiver answered %q, want %q\n%s", got, tc.answer, s.stderr.String())
+			}
+			if strings.Contains(s.stderr.String(), tc.token) && tc.token != "" {
+				t.Errorf("the merchant's app_auth_token reached the log")
+			}
+		})
 	}
 }
