@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/metrics/metricstest"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
@@ -153,7 +155,23 @@ func TestHealthReadyAndMetrics(t *testing.T) {
 // SIGTERM (ctx cancelled): readiness fails, new connections are refused,
 // and a call in flight finishes with its real answer.
 func TestGracefulShutdown(t *testing.T) {
-	h := start(t, nil)
+	called := make(chan struct{}, 1)
+	h := start(t, func(o *Options, _ string) {
+		// Marks the call running on the server: a POST merely counted
+		// in flight may be another (a session's notifications/initialized),
+		// and a call sent after the drain begins is refused.
+		o.Server.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+			return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+				if method == "tools/call" {
+					select {
+					case called <- struct{}{}:
+					default:
+					}
+				}
+				return next(ctx, method, req)
+			}
+		})
+	})
 	// Idle sessions of both eras, whose streams must not hold up the end.
 	h.connect(t, "", "", nil)
 	h.connect(t, "2025-11-25", "", nil)
@@ -174,7 +192,11 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		got <- answer{text: resultText(res)}
 	}()
-	waitFor(t, 5*time.Second, "the call to be in flight", func() bool { return h.svc.calls.count() > 0 })
+	select {
+	case <-called:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call did not reach the server")
+	}
 	start := time.Now()
 	h.stop()
 	waitFor(t, 5*time.Second, "readiness to fail", func() bool { return h.svc.draining.Load() })

@@ -1,10 +1,12 @@
 package httpserve
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -276,6 +278,9 @@ func New(o Options) (*Service, error) {
 		mcpH = newLimiter(o.RateLimit, o.RateBurst, func() { s.metrics.rateLimited.Inc() }).wrap(mcpH)
 		mcpH = a.middleware(func() { s.metrics.authFailed.Inc() })(mcpH)
 	}
+	// While draining, new calls are refused before any work (no token
+	// check, no rate-limit token, no count in flight).
+	mcpH = s.refuseWhileDraining(mcpH)
 	mcpH = origins.wrap(mcpH)
 
 	mux := http.NewServeMux()
@@ -408,12 +413,20 @@ func (s *Service) shutdown(hs *http.Server, ln net.Listener, errc <-chan error) 
 	s.draining.Store(true)
 	deadline, cancel := context.WithTimeout(context.Background(), s.o.ShutdownTimeout)
 	defer cancel()
-	s.o.Logger.Info("http shutdown: draining", "calls_in_flight", s.calls.count())
+	s.o.Logger.Info("HTTP 服务停止: 等待进行中的调用 / http shutdown: draining", "calls_in_flight", s.calls.count())
 	// Keep the connections of the calls in flight, and the idle keep-alive
 	// ones of their clients, until those calls are answered: closing an
 	// idle connection while a client writes its next request on it, or
-	// while the answer is still unread, resets it and loses the answer.
-	// New work is turned away meanwhile (readiness fails; see readyz).
+	// while the answer is still unread, resets it and loses the answer; and
+	// a call in flight may need its client to answer a question of the
+	// server (a refund's confirmation on a stateful session) on one of
+	// them, since no new connection can be opened. (So no
+	// SetKeepAlivesEnabled(false) here: it closes the idle connections at
+	// once.) New work is turned away meanwhile: readiness fails (readyz),
+	// and a new JSON-RPC request on an open connection, such as a proxy's
+	// upstream keep-alive one, is refused with 503 and Connection: close
+	// (refuseWhileDraining), so the drain ends when the calls already
+	// running do.
 	if s.calls.count() > 0 {
 		s.calls.wait(deadline)
 		// The last answers are written; give clients a moment to read
@@ -429,7 +442,7 @@ func (s *Service) shutdown(hs *http.Server, ln net.Listener, errc <-chan error) 
 		// The deadline came first: cut the calls still running, so that
 		// their sessions can close (a session's Close waits for its
 		// handlers) and their clients get an error, not silence.
-		s.o.Logger.Warn("http shutdown: calls still running at the deadline; cutting them off", "calls_in_flight", s.calls.count())
+		s.o.Logger.Warn("HTTP 服务停止: 到期仍有调用在运行, 将其中断 / http shutdown: calls still running at the deadline; cutting them off", "calls_in_flight", s.calls.count())
 		s.cut()
 	}
 	done := make(chan error, 1)
@@ -444,7 +457,7 @@ func (s *Service) shutdown(hs *http.Server, ln net.Listener, errc <-chan error) 
 	go func() { sessions.Wait(); close(closed) }()
 	err := <-done
 	if errors.Is(err, context.DeadlineExceeded) {
-		s.o.Logger.Warn("http shutdown: connections still busy at the deadline; closing", "calls_in_flight", s.calls.count())
+		s.o.Logger.Warn("HTTP 服务停止: 到期仍有连接忙碌, 强制关闭 / http shutdown: connections still busy at the deadline; closing", "calls_in_flight", s.calls.count())
 		s.cut()
 		hs.Close()
 		err = nil
@@ -457,9 +470,77 @@ func (s *Service) shutdown(hs *http.Server, ln net.Listener, errc <-chan error) 
 	select {
 	case <-closed:
 	case <-time.After(cutGrace):
-		s.o.Logger.Warn("http shutdown: a call ignored its cancellation; stopping without it")
+		s.o.Logger.Warn("HTTP 服务停止: 有调用未响应取消, 不再等待 / http shutdown: a call ignored its cancellation; stopping without it")
 	}
 	return err
+}
+
+// drainRefusal is the body of a request refused while draining.
+const drainRefusal = "服务器正在停止, 不再接受新的请求, 请稍后重试 (将连到其他实例) / " +
+	"the server is shutting down and takes no new requests; retry shortly (another replica will answer)\n"
+
+// refuseWhileDraining answers a new JSON-RPC request at /mcp with 503,
+// Retry-After and Connection: close once a shutdown has begun, so that no
+// call starts during the drain (a client or proxy that kept an idle
+// keep-alive connection would otherwise go on starting them until the
+// deadline). What a call in flight may still need passes: POSTs holding
+// only responses (a client's answer to the server's question, such as a
+// refund's confirmation) or notifications (notifications/cancelled), and
+// every GET and DELETE.
+func (s *Service) refuseWhileDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !s.draining.Load() || r.Body == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			// Too large (bodyLimit) or cut short: refused as it would be
+			// anyway.
+			http.Error(w, "读取请求失败 / reading the request failed", http.StatusBadRequest)
+			return
+		}
+		if onlyRequests(body) {
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, drainRefusal, http.StatusServiceUnavailable)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// onlyRequests reports whether a JSON-RPC body (one message or a batch)
+// holds at least one request (a message with a method and a non-null id)
+// and nothing else: no response, no notification. Anything that is not
+// JSON-RPC is left to the handler to refuse.
+func onlyRequests(body []byte) bool {
+	type message struct {
+		Method *string         `json:"method"`
+		ID     json.RawMessage `json:"id"`
+	}
+	isRequest := func(m message) bool {
+		return m.Method != nil && len(m.ID) > 0 && string(m.ID) != "null"
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return false
+	}
+	if body[0] == '[' {
+		var batch []message
+		if json.Unmarshal(body, &batch) != nil || len(batch) == 0 {
+			return false
+		}
+		for _, m := range batch {
+			if !isRequest(m) {
+				return false
+			}
+		}
+		return true
+	}
+	var m message
+	return json.Unmarshal(body, &m) == nil && isRequest(m)
 }
 
 // cutOff is receiving middleware that derives every request's context from
