@@ -127,6 +127,32 @@ http {
             proxy_next_upstream off;
         }
 
+        # Readiness and metrics are for the machines that watch the
+        # service, not for the internet: /metrics tells anyone the traffic,
+        # the tools called and their outcomes, and /readyz which checks fail.
+        # Only this host may read them through nginx (each is one replica's,
+        # round robin: a monitor should rather read every replica on its
+        # own port). To let your monitoring network in, add a line such as
+        # "allow 10.0.0.0/8;" before "deny all;".
+        location = /metrics {
+            allow 127.0.0.1;
+            allow ::1;
+            deny all;
+            proxy_pass http://mcp_all;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+        }
+        location = /readyz {
+            allow 127.0.0.1;
+            allow ::1;
+            deny all;
+            proxy_pass http://mcp_all;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+        }
+
         # The replica holding a session is gone: answer 404 so that the
         # client opens a new session, as the transport spec says.
         location @replica_gone {
