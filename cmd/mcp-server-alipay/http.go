@@ -156,14 +156,20 @@ HTTP 变量 / HTTP variables:
 }
 
 // localNotifyURL is this listener's receiver as the local Alipay reaches
-// it: on loopback, whatever interface the server listens on.
+// it: at the address the server listens on (127.0.0.1 for every address).
 func localNotifyURL(addr net.Addr, tls bool) string {
-	_, port, _ := net.SplitHostPort(addr.String())
+	host, port, _ := net.SplitHostPort(addr.String())
+	// The listener's own address, so that --listen [::1]:port gets an
+	// address that connects; a listener on every address (0.0.0.0, ::)
+	// is reached on 127.0.0.1.
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
 	scheme := "http"
 	if tls {
 		scheme = "https"
 	}
-	return scheme + "://127.0.0.1:" + port + notifyPath
+	return scheme + "://" + net.JoinHostPort(host, port) + notifyPath
 }
 
 // trustOwnCertificate lets the in-process local Alipay post notifications

@@ -495,3 +495,40 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// The local Alipay posts to the address the server listens on: an IPv6
+// loopback listener gets a bracketed [::1], one on every address 127.0.0.1.
+func TestLocalNotifyURL(t *testing.T) {
+	for _, tt := range []struct {
+		ip   string
+		tls  bool
+		want string
+	}{
+		{"127.0.0.1", false, "http://127.0.0.1:8848/alipay/notify"},
+		{"::1", false, "http://[::1]:8848/alipay/notify"},
+		{"::1", true, "https://[::1]:8848/alipay/notify"},
+		{"127.0.0.2", false, "http://127.0.0.2:8848/alipay/notify"},
+		{"0.0.0.0", false, "http://127.0.0.1:8848/alipay/notify"},
+		{"::", true, "https://127.0.0.1:8848/alipay/notify"},
+		{"192.168.1.5", false, "http://192.168.1.5:8848/alipay/notify"},
+	} {
+		if got := localNotifyURL(&net.TCPAddr{IP: net.ParseIP(tt.ip), Port: 8848}, tt.tls); got != tt.want {
+			t.Errorf("localNotifyURL(%s, tls %v) = %s, want %s", tt.ip, tt.tls, got, tt.want)
+		}
+	}
+	// And the URL of a real [::1] listener connects.
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	defer ln.Close()
+	u, err := url.Parse(localNotifyURL(ln.Addr(), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	if err != nil {
+		t.Fatalf("the notify URL %s does not connect: %v", u, err)
+	}
+	c.Close()
+}
