@@ -70,7 +70,7 @@ func resumeWatches(ctx context.Context, w *paywatch.Watcher, acct *ledger.Accoun
 	// payment that gets through, until the links expire.
 	closed, err := acct.ClosedUnopened(ctx, time.Now())
 	if err != nil {
-		logger.Error("ledger: watches of closed orders not resumed", "err", err.Error())
+		logger.Error("账本: 未能恢复对已关闭订单的关注 / ledger: watches of closed orders not resumed", "err", err.Error())
 		return len(orders)
 	}
 	for _, o := range closed {

@@ -160,7 +160,7 @@ func (s *service) announceLocal(stderr io.Writer) {
 // logStart writes the start line of the call log.
 func (s *service) logStart(logger *slog.Logger, transport string, attrs ...any) {
 	cfg := s.cfg
-	logger.Info("server start", append([]any{"version", versionString(), "transport", transport, "env", string(cfg.Env), "gateway", s.backend.client.GatewayURL(),
+	logger.Info("服务器启动 / server start", append([]any{"version", versionString(), "transport", transport, "env", string(cfg.Env), "gateway", s.backend.client.GatewayURL(),
 		"tools", s.served, "ledger", s.ledger.Where(), "read_only", cfg.ReadOnly, "pay_timeout", cfg.PayTimeout.String(), "watch_payments", s.watcher != nil, "refund_confirm", string(cfg.RefundConfirm)}, attrs...)...)
 }
 

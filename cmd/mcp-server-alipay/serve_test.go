@@ -251,7 +251,7 @@ func TestLogFile(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("log line is not JSON: %q", line)
 		}
-		if m["msg"] == "tool call" {
+		if m["msg"] == "工具调用 / tool call" {
 			calls = append(calls, m)
 		}
 	}

@@ -71,7 +71,7 @@ func (s *Server) renderCashier(w http.ResponseWriter, r *http.Request, t *trade,
 func (s *Server) renderBizError(w http.ResponseWriter, err error) {
 	ge := asGwError(err)
 	if ge == nil {
-		s.log.Error("local alipay: cashier failed", "err", err)
+		s.log.Error("本地支付宝: 收银台出错 / local alipay: cashier failed", "err", err)
 		ge = errSystemBusy
 	}
 	s.renderError(w, ge)
@@ -97,7 +97,7 @@ func (s *Server) renderPage(w http.ResponseWriter, name string, v *cashierView) 
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.WriteHeader(http.StatusOK)
 	if err := pages.ExecuteTemplate(w, name, v); err != nil {
-		s.log.Error("local alipay: render page", "page", name, "err", err)
+		s.log.Error("本地支付宝: 页面渲染失败 / local alipay: render page", "page", name, "err", err)
 	}
 }
 

@@ -148,7 +148,7 @@ func (s *Server) guard(fn func(w http.ResponseWriter, r *http.Request) (any, err
 				if errors.As(err, &be) {
 					ce = &controlError{http.StatusConflict, be.Sub, be.Msg}
 				} else {
-					s.log.Error("local alipay: control", "path", r.URL.Path, "err", err)
+					s.log.Error("本地支付宝: 控制接口出错 / local alipay: control", "path", r.URL.Path, "err", err)
 					ce = &controlError{http.StatusInternalServerError, "internal", "本地模拟支付宝内部错误, 详见其日志 (internal error of the LOCAL Alipay; see its log)"}
 				}
 			}

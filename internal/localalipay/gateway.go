@@ -373,7 +373,7 @@ func (s *Server) dispatch(ctx context.Context, req *gatewayRequest) obj {
 	}
 	ge := asGwError(err)
 	if ge == nil {
-		s.log.Error("local alipay: API call failed", "method", req.Method, "err", err)
+		s.log.Error("本地支付宝: 接口调用失败 / local alipay: API call failed", "method", req.Method, "err", err)
 		return errorObj(errSystemBusy, nil)
 	}
 	return errorObj(ge, fields)
@@ -410,7 +410,7 @@ func (s *Server) writeEnvelope(w http.ResponseWriter, key string, inner obj, sig
 	if signed && !fd.unsigned {
 		sign, err := alipay.Sign(s.id.alipayKey, st, []byte(content))
 		if err != nil {
-			s.log.Error("local alipay: sign response", "err", err)
+			s.log.Error("本地支付宝: 响应签名失败 / local alipay: sign response", "err", err)
 		} else {
 			if fd.tamper {
 				sign = tamper(sign)

@@ -222,7 +222,7 @@ func (s *Server) sweepExpired(ctx context.Context) {
 		return nil
 	})
 	if err != nil && ctx.Err() == nil {
-		s.log.Warn("local alipay: closing expired trades failed", "err", err)
+		s.log.Warn("本地支付宝: 关闭过期交易失败 / local alipay: closing expired trades failed", "err", err)
 	}
 }
 
@@ -266,7 +266,7 @@ func (s *Server) deliverDue(ctx context.Context) int {
 	})
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Warn("local alipay: claiming notifications failed", "err", err)
+			s.log.Warn("本地支付宝: 领取待发通知失败 / local alipay: claiming notifications failed", "err", err)
 		}
 		return 0
 	}
@@ -336,9 +336,9 @@ func (s *Server) deliver(ctx context.Context, c claimed) {
 		return err
 	})
 	if err != nil {
-		s.log.Warn("local alipay: recording a notification attempt failed", "notify_id", c.NotifyID, "err", err)
+		s.log.Warn("本地支付宝: 记录通知发送失败 / local alipay: recording a notification attempt failed", "notify_id", c.NotifyID, "err", err)
 	}
-	s.log.Info("local alipay: notification sent", "notify_id", c.NotifyID, "attempt", n, "ok", res.OK,
+	s.log.Info("本地支付宝: 已发送通知 / local alipay: notification sent", "notify_id", c.NotifyID, "attempt", n, "ok", res.OK,
 		"status", res.Status, "state", state)
 }
 

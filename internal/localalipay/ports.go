@@ -48,7 +48,7 @@ type portSet struct {
 func (s *Server) recordPort(port int) {
 	dir := filepath.Join(s.opts.DataDir, portsDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		s.log.Warn("local alipay: record port", "err", err)
+		s.log.Warn("本地支付宝: 记录端口失败 / local alipay: record port", "err", err)
 		return
 	}
 	path := filepath.Join(dir, strconv.Itoa(port))
@@ -56,7 +56,7 @@ func (s *Server) recordPort(port int) {
 	if err := os.Chtimes(path, now, now); errors.Is(err, os.ErrNotExist) {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
 		if err != nil {
-			s.log.Warn("local alipay: record port", "err", err)
+			s.log.Warn("本地支付宝: 记录端口失败 / local alipay: record port", "err", err)
 			return
 		}
 		f.Close()
@@ -139,7 +139,7 @@ func (s *Server) takeOverPorts(ctx context.Context, every time.Duration) {
 			if !s.servePort(p, ln) {
 				return
 			}
-			s.log.Info("local alipay: took over the port of a process that exited", "port", p)
+			s.log.Info("本地支付宝: 接管已退出进程的端口 / local alipay: took over the port of a process that exited", "port", p)
 			s.recordPort(p)
 		}
 		if time.Since(touched) > time.Hour {

@@ -180,7 +180,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	go func() {
 		defer close(s.serveDone)
 		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("local alipay: serve", "err", err)
+			s.log.Error("本地支付宝: 服务出错 / local alipay: serve", "err", err)
 		}
 	}()
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -199,7 +199,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			s.takeOverPorts(nctx, poll)
 		}
 	}()
-	s.log.Info("local alipay started", "url", s.url, "data_dir", opts.DataDir, "app_id", s.id.AppID)
+	s.log.Info("本地支付宝已启动 / local alipay started", "url", s.url, "data_dir", opts.DataDir, "app_id", s.id.AppID)
 	return s, nil
 }
 
@@ -291,8 +291,8 @@ func recoverer(log *slog.Logger, next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.Error("local alipay: panic", "path", r.URL.Path, "panic", v)
-				http.Error(w, "internal error of the LOCAL Alipay", http.StatusInternalServerError)
+				log.Error("本地支付宝: 内部错误 (panic) / local alipay: panic", "path", r.URL.Path, "panic", v)
+				http.Error(w, "本地模拟支付宝内部错误 / internal error of the LOCAL Alipay", http.StatusInternalServerError)
 			}
 		}()
 		next.ServeHTTP(w, r)

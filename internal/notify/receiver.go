@@ -147,7 +147,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusInternalServerError, answerFail)
 	default:
 		rc.o.Count(outcome)
-		rc.o.Logger.LogAttrs(ctx, slog.LevelInfo, "alipay notification", append(log, slog.String("result", outcome))...)
+		rc.o.Logger.LogAttrs(ctx, slog.LevelInfo, "支付宝异步通知 / alipay notification", append(log, slog.String("result", outcome))...)
 		answer(w, http.StatusOK, answerSuccess)
 	}
 }

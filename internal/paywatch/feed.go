@@ -115,7 +115,7 @@ func (w *Watcher) MarkClosed(outTradeNo string, at, until time.Time) {
 	}
 	w.closes.at[outTradeNo] = at
 	w.mu.Unlock()
-	w.log.Info("order closed by the merchant; watching it until its link expires", "outTradeNo", outTradeNo, "until", until)
+	w.log.Info("商户已关闭订单, 继续关注到链接过期 / order closed by the merchant; watching it until its link expires", "outTradeNo", outTradeNo, "until", until)
 	w.WatchUntil(outTradeNo, until)
 }
 
@@ -139,10 +139,10 @@ func (w *Watcher) closeOpened(ctx context.Context, no string) bool {
 		return false
 	}
 	if _, err := c.Close(ctx, no); err != nil {
-		w.log.LogAttrs(ctx, slog.LevelWarn, "payment watch: could not close an order the merchant closed, now opened by the buyer",
+		w.log.LogAttrs(ctx, slog.LevelWarn, "付款关注: 买家打开了商户已关闭的订单, 关闭它失败 / payment watch: could not close an order the merchant closed, now opened by the buyer",
 			append([]slog.Attr{slog.String("outTradeNo", no)}, errAttrs(err)...)...)
 		return false
 	}
-	w.log.Info("payment watch: closed an order the merchant had closed, as the buyer opened it", "outTradeNo", no)
+	w.log.Info("付款关注: 买家打开了商户已关闭的订单, 已将其关闭 / payment watch: closed an order the merchant had closed, as the buyer opened it", "outTradeNo", no)
 	return true
 }

@@ -50,13 +50,13 @@ func (w *Watcher) mayQuery(ctx context.Context, no string) bool {
 	ok, err := w.o.Leases.AcquireLease(ctx, leaseName(no), w.o.Holder, w.leaseTTL())
 	if err != nil {
 		if ctx.Err() == nil {
-			w.log.LogAttrs(ctx, slog.LevelWarn, "payment watch: the ledger cannot tell who watches this order; querying it anyway",
+			w.log.LogAttrs(ctx, slog.LevelWarn, "付款关注: 账本无法确定由谁关注此订单, 仍然查询 / payment watch: the ledger cannot tell who watches this order; querying it anyway",
 				slog.String("outTradeNo", no), slog.String("error", err.Error()))
 		}
 		return true
 	}
 	if !ok {
-		w.log.LogAttrs(ctx, slog.LevelDebug, "payment watch: another process queries this order", slog.String("outTradeNo", no))
+		w.log.LogAttrs(ctx, slog.LevelDebug, "付款关注: 另一个进程正在查询此订单 / payment watch: another process queries this order", slog.String("outTradeNo", no))
 	}
 	return ok
 }

@@ -211,7 +211,7 @@ func (w *Watcher) WatchUntil(outTradeNo string, until time.Time) <-chan struct{}
 	w.watches[outTradeNo] = e
 	w.wg.Add(1)
 	go w.run(ctx, e)
-	w.log.Info("payment watch started", "outTradeNo", outTradeNo, "watching", len(w.watches))
+	w.log.Info("开始关注付款 / payment watch started", "outTradeNo", outTradeNo, "watching", len(w.watches))
 	return e.done
 }
 
@@ -234,7 +234,7 @@ func (w *Watcher) dropOldest() {
 	}
 	oldest.cancel()
 	delete(w.watches, oldest.no)
-	w.log.Warn("payment watch dropped: too many orders watched at once; query it instead",
+	w.log.Warn("付款关注已放弃: 同时关注的订单过多, 请改为查询 / payment watch dropped: too many orders watched at once; query it instead",
 		"outTradeNo", oldest.no, "max_orders", w.o.MaxOrders)
 }
 
@@ -276,7 +276,7 @@ func (w *Watcher) run(ctx context.Context, e *watch) {
 		now := w.clock.Now()
 		deadline := w.deadlineOf(e)
 		if !now.Before(deadline) {
-			w.log.Info("payment watch deadline reached", "outTradeNo", e.no, "status", last)
+			w.log.Info("付款关注到期 / payment watch deadline reached", "outTradeNo", e.no, "status", last)
 			return
 		}
 		if w.clock.Sleep(ctx, min(next, deadline.Sub(now))) != nil {
@@ -307,28 +307,28 @@ func (w *Watcher) run(ctx context.Context, e *watch) {
 			w.giveUp(err)
 			return
 		case paused > 0:
-			w.log.LogAttrs(ctx, slog.LevelWarn, "payment watch: Alipay keeps failing, every watch pauses",
+			w.log.LogAttrs(ctx, slog.LevelWarn, "付款关注: 支付宝持续出错, 所有关注暂停 / payment watch: Alipay keeps failing, every watch pauses",
 				append([]slog.Attr{slog.Duration("pause", paused)}, errAttrs(err)...)...)
 		}
 		switch {
 		case err != nil && !retryable(err):
-			w.log.LogAttrs(ctx, slog.LevelWarn, "payment watch stopped: Alipay error that retrying cannot fix",
+			w.log.LogAttrs(ctx, slog.LevelWarn, "付款关注停止: 支付宝返回了重试也无法解决的错误 / payment watch stopped: Alipay error that retrying cannot fix",
 				append([]slog.Attr{slog.String("outTradeNo", e.no)}, errAttrs(err)...)...)
 			return
 		case err != nil:
 			if fails++; fails >= w.o.MaxFailures {
-				w.log.LogAttrs(ctx, slog.LevelWarn, "payment watch stopped: Alipay failed too many times in a row; query the order instead",
+				w.log.LogAttrs(ctx, slog.LevelWarn, "付款关注停止: 支付宝连续失败次数过多, 请改为查询订单 / payment watch stopped: Alipay failed too many times in a row; query the order instead",
 					append([]slog.Attr{slog.String("outTradeNo", e.no), slog.Int("failures", fails)}, errAttrs(err)...)...)
 				return
 			}
-			w.log.LogAttrs(ctx, slog.LevelDebug, "payment watch: query failed, will retry",
+			w.log.LogAttrs(ctx, slog.LevelDebug, "付款关注: 查询失败, 稍后重试 / payment watch: query failed, will retry",
 				append([]slog.Attr{slog.String("outTradeNo", e.no)}, errAttrs(err)...)...)
 		default:
 			fails = 0
 			if status != last {
 				last = status
 				c := Change{OutTradeNo: e.no, Status: status, Trade: trade, Final: Terminal(status)}
-				w.log.Info("payment status", "outTradeNo", e.no, "status", status, "final", c.Final)
+				w.log.Info("付款状态 / payment status", "outTradeNo", e.no, "status", status, "final", c.Final)
 				w.notify(ctx, c)
 				if c.Final {
 					return
@@ -362,7 +362,7 @@ func (w *Watcher) giveUp(err error) {
 		delete(w.watches, no)
 	}
 	w.mu.Unlock()
-	w.log.LogAttrs(w.ctx, slog.LevelWarn, "payment watch: Alipay failed for too long, stopped every watch; query the orders instead",
+	w.log.LogAttrs(w.ctx, slog.LevelWarn, "付款关注: 支付宝长时间出错, 已停止所有关注; 请改为查询订单 / payment watch: Alipay failed for too long, stopped every watch; query the orders instead",
 		append([]slog.Attr{slog.Int("stopped", n)}, errAttrs(err)...)...)
 }
 

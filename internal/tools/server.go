@@ -207,7 +207,7 @@ func refuseReadOnly(refused map[string]bool, logger *slog.Logger) mcp.Middleware
 			}
 			name := call.Params.Name
 			if logger != nil {
-				logger.LogAttrs(ctx, slog.LevelWarn, "tool call", slog.String("tool", name), slog.String("outcome", "refused"),
+				logger.LogAttrs(ctx, slog.LevelWarn, "工具调用 / tool call", slog.String("tool", name), slog.String("outcome", "refused"),
 					slog.String("code", "READ_ONLY"))
 			}
 			return toolError(fmt.Sprintf("只读模式 (AP_READ_ONLY=true): 工具 %s 不可用, 它会改变订单或资金, 本服务器没有注册它, 什么都没有做。\n"+

@@ -171,7 +171,7 @@ func (t ServerTool) MCPHandler(logger *slog.Logger, onCall func(tool, outcome st
 			if out.Status != "ok" && out.Status != "asked" {
 				level = slog.LevelWarn
 			}
-			logger.LogAttrs(ctx, level, "tool call", attrs...)
+			logger.LogAttrs(ctx, level, "工具调用 / tool call", attrs...)
 		}
 		return res, nil
 	}
