@@ -77,12 +77,15 @@ func TestSlowClientsAreCut(t *testing.T) {
 		{name: "idle keep-alive", sent: "GET /healthz HTTP/1.1\r\nHost: " + addr + "\r\n\r\n", idle: true, after: testIdleTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// The clock starts before the dial: the server's deadline starts
+			// once it has accepted, which may be before Dial returns here, so
+			// a clock started after it could see an honest cut come early.
+			t0 := time.Now()
 			conn, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			t0 := time.Now()
 			if _, err := io.WriteString(conn, tc.sent); err != nil {
 				t.Fatal(err)
 			}
@@ -97,7 +100,8 @@ func TestSlowClientsAreCut(t *testing.T) {
 				if resp.StatusCode != 200 || string(body) != "ok\n" || resp.Close {
 					t.Fatalf("the request before idling: %d %q close=%v", resp.StatusCode, body, resp.Close)
 				}
-				t0 = time.Now()
+				// The idle time starts after the server wrote the answer,
+				// which is after t0 (taken before the request was sent).
 			}
 			if tc.trickle != "" {
 				stop := make(chan struct{})
