@@ -320,6 +320,8 @@ func TestDoctor(t *testing.T) {
 		{"local", map[string]string{}, 0, []string{"✓ 本地支付宝 / local Alipay", "✓ 签名调用", "All checks passed",
 			"✓ 支付有效期 / payment expiry (AP_PAY_TIMEOUT): 1d", "stay payable for 1d from when they are made"}},
 		{"good keys", gatewayEnv(gw), 0, []string{"✓ AP_APP_KEY", "✓ AP_PUB_KEY", "✓ 网关 / gateway", "✓ 签名调用"}},
+		{"seller set", with(gatewayEnv(gw), "AP_SELLER_ID", "2088000000000001"), 0, []string{"✓ AP_SELLER_ID", "must name seller 2088000000000001"}},
+		{"notifications without a seller", with(gatewayEnv(gw), "AP_NOTIFY_URL", "https://mcp.example.com/alipay/notify"), 0, []string{"! AP_SELLER_ID 未设置", "pins its seller"}},
 		{"wrong app key", with(gatewayEnv(gw), "AP_APP_KEY", otherPriv), 1, []string{"✗ 签名调用", "isv.invalid-signature", "AP_APP_KEY does not match"}},
 		{"wrong alipay key", with(gatewayEnv(gw), "AP_PUB_KEY", otherPub), 1, []string{"✗ 签名调用", "AP_PUB_KEY"}},
 		{"unknown app", with(gatewayEnv(gw), "AP_APP_ID", "2021000000000009"), 1, []string{"✗ 签名调用", "AP_APP_ID"}},

@@ -53,6 +53,14 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 		d.pass("AP_ENCRYPTION_ALGO", string(cfg.SignType))
 	}
 	d.pass("支付有效期 / payment expiry (AP_PAY_TIMEOUT)", payTimeoutText(cfg.PayTimeout))
+	switch {
+	case cfg.Env == config.Local:
+	case cfg.SellerID != "":
+		d.pass("AP_SELLER_ID", fmt.Sprintf("付款通知须来自卖家 %s / payment notifications must name seller %s", cfg.SellerID, cfg.SellerID))
+	case cfg.NotifyURL != "":
+		d.printf("  ! AP_SELLER_ID 未设置: 第一个通过其他检查的付款通知会在账本中固定卖家; 建议设置为你的 2088 开头的 PID / " +
+			"unset: the first notification that passes every other check pins its seller in the ledger; set it to your 2088… PID\n")
+	}
 
 	b, err := newBackend(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
