@@ -173,7 +173,7 @@ func localNotifyURL(addr net.Addr, tls bool) string {
 }
 
 // trustOwnCertificate lets the in-process local Alipay post notifications
-// to this server's HTTPS listener: the notify_url is https://127.0.0.1:port,
+// to this server's HTTPS listener: the notify_url is https://<listen address>:port,
 // which the certificate of --tls-cert (self-signed, or a platform's for its
 // own domain) does not vouch for. Only that exact certificate is added.
 func trustOwnCertificate(svc *service, ho httpserve.Options) error {

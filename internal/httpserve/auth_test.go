@@ -199,6 +199,21 @@ func TestHostCheckOffLoopback(t *testing.T) {
 			t.Errorf("Host %s: %d, want %d", host, rec.Code, want)
 		}
 	}
+	// Another loopback address listened on is its own Host (the local
+	// notify_url names it), and still no stranger's.
+	s, err = New(Options{Server: h.svc.o.Server, Listen: "127.0.0.2:8848"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]int{"127.0.0.2:8848": http.StatusOK, "localhost:8848": http.StatusOK, "evil.example.com": http.StatusForbidden} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+		req.Host = host
+		s.handler.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("listening on 127.0.0.2, Host %s: %d, want %d", host, rec.Code, want)
+		}
+	}
 }
 
 // issuer is a local OAuth authorization server: metadata and a JWKS with

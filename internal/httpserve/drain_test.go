@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"strings"
 	"sync"
@@ -277,7 +278,7 @@ type errorString string
 
 func (e errorString) Error() string { return string(e) }
 
-func TestOnlyRequests(t *testing.T) {
+func TestStartsWork(t *testing.T) {
 	for _, tt := range []struct {
 		body string
 		want bool
@@ -290,12 +291,30 @@ func TestOnlyRequests(t *testing.T) {
 		{`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`, false},
 		{`{"jsonrpc":"2.0","id":null,"method":"x"}`, false},
 		{`[{"jsonrpc":"2.0","id":1,"method":"tools/call"},{"jsonrpc":"2.0","id":7,"result":{}}]`, false},
+		{`[{"jsonrpc":"2.0","id":1,"method":"tools/call"},{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":0}}]`, true},
+		{`[{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":0}}]`, false},
 		{`[]`, false},
 		{`not json`, false},
 		{``, false},
 	} {
-		if got := onlyRequests([]byte(tt.body)); got != tt.want {
-			t.Errorf("onlyRequests(%s) = %v, want %v", tt.body, got, tt.want)
+		if got := startsWork([]byte(tt.body)); got != tt.want {
+			t.Errorf("startsWork(%s) = %v, want %v", tt.body, got, tt.want)
 		}
+	}
+}
+
+// A body over the limit during a drain is refused as too large (413), as
+// it is outside one, not as unreadable.
+func TestDrainBodyTooLarge(t *testing.T) {
+	s := &Service{}
+	s.draining.Store(true)
+	ran := false
+	h := s.refuseWhileDraining(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ran = true }))
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"pad":"`+strings.Repeat("x", 100)+`"}}`))
+	req.Body = http.MaxBytesReader(rec, req.Body, 64)
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge || ran || !strings.Contains(rec.Body.String(), "64") {
+		t.Fatalf("oversized body while draining: %d %q (handler ran: %v); want 413 naming the limit", rec.Code, rec.Body.String(), ran)
 	}
 }

@@ -215,7 +215,9 @@ func New(o Options) (*Service, error) {
 		if pub != nil {
 			hosts.allowed = append(hosts.allowed, strings.ToLower(pub.Hostname()))
 		}
-		if host != "" && !isLoopbackHost(host) && net.ParseIP(host) != nil && !net.ParseIP(host).IsUnspecified() {
+		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+			// The address listened on (another loopback address such as
+			// 127.0.0.2 too) is what a client there sends as its Host.
 			hosts.allowed = append(hosts.allowed, host)
 		}
 		for _, h := range o.AllowedHosts {
@@ -494,13 +496,17 @@ func (s *Service) refuseWhileDraining(next http.Handler) http.Handler {
 			return
 		}
 		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			// Too large (bodyLimit) or cut short: refused as it would be
-			// anyway.
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			http.Error(w, fmt.Sprintf("请求体超过 %d 字节 / request body exceeds %d bytes", tooLarge.Limit, tooLarge.Limit), http.StatusRequestEntityTooLarge)
+			return
+		case err != nil:
+			// Cut short: refused as it would be anyway.
 			http.Error(w, "读取请求失败 / reading the request failed", http.StatusBadRequest)
 			return
 		}
-		if onlyRequests(body) {
+		if startsWork(body) {
 			w.Header().Set("Connection", "close")
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, drainRefusal, http.StatusServiceUnavailable)
@@ -511,11 +517,13 @@ func (s *Service) refuseWhileDraining(next http.Handler) http.Handler {
 	})
 }
 
-// onlyRequests reports whether a JSON-RPC body (one message or a batch)
-// holds at least one request (a message with a method and a non-null id)
-// and nothing else: no response, no notification. Anything that is not
-// JSON-RPC is left to the handler to refuse.
-func onlyRequests(body []byte) bool {
+// startsWork reports whether a JSON-RPC body (one message or a batch)
+// would start new work: it holds at least one request (a message with a
+// method and a non-null id) and no response, which is what a call in flight
+// may be waiting for. Notifications alone start nothing; beside a request
+// they do not save the batch. Anything that is not JSON-RPC is left to the
+// handler to refuse.
+func startsWork(body []byte) bool {
 	type message struct {
 		Method *string         `json:"method"`
 		ID     json.RawMessage `json:"id"`
@@ -523,6 +531,7 @@ func onlyRequests(body []byte) bool {
 	isRequest := func(m message) bool {
 		return m.Method != nil && len(m.ID) > 0 && string(m.ID) != "null"
 	}
+	isResponse := func(m message) bool { return m.Method == nil }
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return false
@@ -532,12 +541,14 @@ func onlyRequests(body []byte) bool {
 		if json.Unmarshal(body, &batch) != nil || len(batch) == 0 {
 			return false
 		}
+		requests := false
 		for _, m := range batch {
-			if !isRequest(m) {
+			if isResponse(m) {
 				return false
 			}
+			requests = requests || isRequest(m)
 		}
-		return true
+		return requests
 	}
 	var m message
 	return json.Unmarshal(body, &m) == nil && isRequest(m)
