@@ -15,15 +15,15 @@ import (
 // write system call). One goroutine takes every write waiting, runs them in
 // one transaction with a savepoint each, and commits once:
 //
-//   - each write still succeeds or fails alone: a write whose fn fails is
-//     rolled back to its savepoint and the others carry on;
+//   - each write still succeeds or fails alone: a write whose fn fails (or
+//     panics) is rolled back to its savepoint and the others carry on;
 //   - the writes run in the order they arrived and each sees the ones
 //     before it, exactly as if they had committed one after the other;
 //   - a caller returns only once its own write is committed (or not), so
 //     nothing is reported before it is on disk;
-//   - if the batch itself fails (begin, a savepoint, the commit, or a
-//     write that panics), every write in it fails and nothing in it is
-//     kept: money-moving callers stop on ErrUnavailable as before.
+//   - if the batch itself fails (begin, a savepoint, the commit), every
+//     write in it fails and nothing in it is kept: money-moving callers
+//     stop on ErrUnavailable as before.
 //
 // fn runs with its caller's context values but not its cancellation: a
 // caller giving up mid-statement would make SQLite roll back the whole
@@ -112,10 +112,11 @@ func (g *groupCommit) run() {
 
 // commit runs one batch and answers each of its writes.
 //
-// A write whose fn panics fails the whole batch: the transaction is rolled
-// back and every write in it gets ErrUnavailable (wrapping
-// errWritePanicked), never a success for a transaction that was not
-// committed; the loop carries on serving.
+// A write whose fn panics fails alone with ErrUnavailable (wrapping
+// errWritePanicked), rolled back to its savepoint. A panic anywhere else
+// before the commit rolls the transaction back and fails every write in
+// it, never a success for a transaction that was not committed; the loop
+// carries on serving.
 func (g *groupCommit) commit(batch []*groupWrite) {
 	l := g.l
 	g.batches.Add(1)
@@ -134,8 +135,11 @@ func (g *groupCommit) commit(batch []*groupWrite) {
 			w.events = nil
 		}
 	}
+	committed := false
 	defer func() {
-		if p := recover(); p != nil {
+		// A panic outside the writes' own fns (they recover their own,
+		// below). After the commit the writes' outcomes stand.
+		if p := recover(); p != nil && !committed {
 			if tx != nil {
 				_ = tx.Rollback()
 			}
@@ -176,7 +180,9 @@ func (g *groupCommit) commit(batch []*groupWrite) {
 			return
 		}
 		t := &txn{Tx: tx, l: l}
-		if err := w.fn(context.WithoutCancel(w.ctx), t); err != nil {
+		// A write that panics fails alone, like one that returns an error:
+		// rolled back to its savepoint, the others carry on.
+		if err := runWrite(w, t); err != nil {
 			w.err = l.unavailable(err)
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
 				abort("回滚到保存点 / rollback to savepoint", err)
@@ -196,6 +202,7 @@ func (g *groupCommit) commit(batch []*groupWrite) {
 		fail(fmt.Errorf("提交 / commit: %w", err))
 		return
 	}
+	committed = true
 	var failed, kept bool
 	for _, w := range batch {
 		failed, kept = failed || w.err != nil, kept || w.err == nil
@@ -206,4 +213,15 @@ func (g *groupCommit) commit(batch []*groupWrite) {
 	if failed && kept {
 		g.mixed.Store(true)
 	}
+}
+
+// runWrite runs one write's fn in the batch's transaction, a panic turned
+// into its error.
+func runWrite(w *groupWrite, t *txn) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = panicError(p)
+		}
+	}()
+	return w.fn(context.WithoutCancel(w.ctx), t)
 }

@@ -247,8 +247,10 @@ func (l *Ledger) writeOne(ctx context.Context, fn func(context.Context, *txn) er
 	if err != nil {
 		return l.unavailable(fmt.Errorf("开始事务 / begin: %w", err))
 	}
+	committed := false
 	defer func() {
-		if p := recover(); p != nil {
+		// After the commit the write stands, whatever panicked after it.
+		if p := recover(); p != nil && !committed {
 			_ = tx.Rollback()
 			err = l.unavailable(panicError(p))
 		}
@@ -265,6 +267,7 @@ func (l *Ledger) writeOne(ctx context.Context, fn func(context.Context, *txn) er
 	if err := tx.Commit(); err != nil {
 		return l.unavailable(fmt.Errorf("提交 / commit: %w", err))
 	}
+	committed = true
 	if l.d.localEvents {
 		for _, e := range t.events {
 			l.hub.publish(e)

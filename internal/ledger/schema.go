@@ -157,7 +157,9 @@ CREATE TABLE ap_sellers (
 `, `
 DELETE FROM ap_sellers WHERE EXISTS (SELECT 1 FROM ap_sellers s
 	WHERE s.app_id = ap_sellers.app_id AND s.env = ap_sellers.env
-	AND (s.pinned_ms < ap_sellers.pinned_ms OR (s.pinned_ms = ap_sellers.pinned_ms AND s.auth_app_id < ap_sellers.auth_app_id)));
+	AND ((CASE WHEN s.auth_app_id = s.app_id THEN 0 ELSE 1 END) < (CASE WHEN ap_sellers.auth_app_id = ap_sellers.app_id THEN 0 ELSE 1 END)
+		OR ((CASE WHEN s.auth_app_id = s.app_id THEN 0 ELSE 1 END) = (CASE WHEN ap_sellers.auth_app_id = ap_sellers.app_id THEN 0 ELSE 1 END)
+			AND (s.pinned_ms < ap_sellers.pinned_ms OR (s.pinned_ms = ap_sellers.pinned_ms AND s.auth_app_id < ap_sellers.auth_app_id)))));
 UPDATE ap_sellers SET auth_app_id = '';
 `}
 

@@ -97,13 +97,16 @@ func TestMigrateToOneSellerPerApp(t *testing.T) {
 		}
 		for _, q := range []string{
 			// prod: ours first, then one a notification with another
-			// auth_app_id pinned (the v3 bypass); sandbox: the same time,
-			// decided by auth_app_id.
+			// auth_app_id pinned (the v3 bypass); sandbox: the same time;
+			// dev: the bypass first. The app's own auth_app_id wins, then
+			// the earliest, then the smaller auth_app_id.
 			`INSERT INTO ap_sellers (app_id, env, auth_app_id, seller_id, pinned_ms) VALUES
 				('` + app + `', 'prod', '2021000000000999', '` + theirs + `', 2000),
 				('` + app + `', 'prod', '` + app + `', '` + ours + `', 1000),
 				('` + app + `', 'sandbox', '2021000000000999', '` + theirs + `', 1000),
-				('` + app + `', 'sandbox', '` + app + `', '` + other + `', 1000)`,
+				('` + app + `', 'sandbox', '` + app + `', '` + other + `', 1000),
+				('` + app + `', 'dev', '2021000000000999', '` + theirs + `', 500),
+				('` + app + `', 'dev', '` + app + `', '` + ours + `', 1500)`,
 			back,
 		} {
 			if _, err := l.db.ExecContext(ctx, q); err != nil {
@@ -113,12 +116,12 @@ func TestMigrateToOneSellerPerApp(t *testing.T) {
 		l.Close()
 		l = open(t, o)
 		var rows int
-		if err := l.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ap_sellers`).Scan(&rows); err != nil || rows != 2 {
-			t.Fatalf("rows after the migration = %d, %v; want 2 (one per app and environment)", rows, err)
+		if err := l.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ap_sellers`).Scan(&rows); err != nil || rows != 3 {
+			t.Fatalf("rows after the migration = %d, %v; want 3 (one per app and environment)", rows, err)
 		}
-		for _, tc := range []struct{ env, want string }{{"prod", ours}, {"sandbox", other}} {
+		for _, tc := range []struct{ env, want string }{{"prod", ours}, {"sandbox", other}, {"dev", ours}} {
 			if got, err := l.Account(app, tc.env).PinSeller(ctx, theirs); err != nil || got != tc.want {
-				t.Errorf("%s: PinSeller after the migration = %q, %v; want the first pinned %q", tc.env, got, err, tc.want)
+				t.Errorf("%s: PinSeller after the migration = %q, %v; want the app's own pin %q", tc.env, got, err, tc.want)
 			}
 		}
 	})
