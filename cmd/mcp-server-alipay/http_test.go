@@ -97,7 +97,14 @@ func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // newest revision).
 func (s *httpServer) goClient(t *testing.T, proto, token string) *mcp.ClientSession {
 	t.Helper()
-	c := mcp.NewClient(&mcp.Implementation{Name: "go-http-test", Version: "1"}, nil)
+	return s.goClientWith(t, proto, token, nil)
+}
+
+// goClientWith is goClient with the client's options (its handlers of
+// server notifications).
+func (s *httpServer) goClientWith(t *testing.T, proto, token string, opts *mcp.ClientOptions) *mcp.ClientSession {
+	t.Helper()
+	c := mcp.NewClient(&mcp.Implementation{Name: "go-http-test", Version: "1"}, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.url, HTTPClient: &http.Client{Transport: bearerTransport{token}}},
@@ -110,6 +117,18 @@ func (s *httpServer) goClient(t *testing.T, proto, token string) *mcp.ClientSess
 }
 
 const httpToken = "platform-token-0123456789abcdef"
+
+// webLink makes a desktop payment link for order no (amount in yuan, as
+// JSON) over cs and returns its URL; any failure ends the test.
+func webLink(ctx context.Context, t *testing.T, cs *mcp.ClientSession, no, amount, title string) string {
+	t.Helper()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tools.NameWebPagePay,
+		Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","totalAmount":` + amount + `,"orderTitle":"` + title + `"}`)})
+	if err != nil || res.IsError {
+		t.Fatalf("create link for %s: %v %v", no, err, res)
+	}
+	return res.StructuredContent.(map[string]any)["url"].(string)
+}
 
 // The http command serves the stdio tools to the Go SDK's client in both
 // eras, with a token limiting what it may do, and stops cleanly on SIGTERM.
@@ -134,14 +153,10 @@ func TestHTTPCommand(t *testing.T) {
 			t.Errorf("%q: tools = %v, want %v (no refund without the refund scope)", proto, names, want)
 		}
 		no := orderNo("HTTPCMD")
-		r, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","totalAmount":19.99,"orderTitle":"插画"}`)})
-		if err != nil || r.IsError {
-			t.Fatalf("%q: create link: %v %v", proto, err, r)
-		}
-		if _, err := localalipay.PayLink(context.Background(), r.StructuredContent.(map[string]any)["url"].(string)); err != nil {
+		if _, err := localalipay.PayLink(context.Background(), webLink(context.Background(), t, cs, no, "19.99", "插画")); err != nil {
 			t.Fatal(err)
 		}
-		r, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tools.NameQueryPay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `"}`)})
+		r, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tools.NameQueryPay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `"}`)})
 		if err != nil || r.IsError || !strings.Contains(resultText(r), "TRADE_SUCCESS") {
 			t.Fatalf("%q: query: %v %s", proto, err, resultText(r))
 		}
@@ -318,22 +333,12 @@ func TestHTTPReceivesLocalNotifications(t *testing.T) {
 		"AP_PAID_WEBHOOK": hook.URL + "/paid", "AP_PAID_WEBHOOK_SECRET": "webhook-secret-0123456789abcdef0123"})
 	s := startHTTP(t, e)
 	updated := make(chan string, 10)
-	c := mcp.NewClient(&mcp.Implementation{Name: "notify-test", Version: "1"}, &mcp.ClientOptions{
+	cs := s.goClientWith(t, "2025-11-25", httpToken, &mcp.ClientOptions{
 		ResourceUpdatedHandler: func(_ context.Context, r *mcp.ResourceUpdatedNotificationRequest) { updated <- r.Params.URI }})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.url, HTTPClient: &http.Client{Transport: bearerTransport{httpToken}}},
-		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
 	no := orderNo("NOTIFY")
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","totalAmount":19.99,"orderTitle":"插画"}`)})
-	if err != nil || res.IsError {
-		t.Fatalf("create link: %v %v", err, res)
-	}
-	link := res.StructuredContent.(map[string]any)["url"].(string)
+	link := webLink(ctx, t, cs, no, "19.99", "插画")
 	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: tools.TradeURI(no)}); err != nil {
 		t.Fatal(err)
 	}

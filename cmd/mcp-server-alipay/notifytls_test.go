@@ -61,11 +61,7 @@ func TestHTTPLocalNotificationsOverTLS(t *testing.T) {
 			}
 			defer cs.Close()
 			no := orderNo("TLSNOTIFY")
-			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","totalAmount":8.88,"orderTitle":"t"}`)})
-			if err != nil || res.IsError {
-				t.Fatalf("create link: %v %v", err, res)
-			}
-			link := res.StructuredContent.(map[string]any)["url"].(string)
+			link := webLink(ctx, t, cs, no, "8.88", "t")
 			if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: tools.TradeURI(no)}); err != nil {
 				t.Fatal(err)
 			}

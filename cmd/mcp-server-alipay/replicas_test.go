@@ -127,16 +127,13 @@ func TestReplicasBehindNginx(t *testing.T) {
 		}
 		for i := range 3 {
 			no := fmt.Sprintf("FAN%d-%d", time.Now().UnixNano()%1e8, i)
-			res, err := first.CallTool(ctx, &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","totalAmount":1,"orderTitle":"t"}`)})
-			if err != nil || res.IsError {
-				t.Fatalf("create: %v %v", err, res)
-			}
+			link := webLink(ctx, t, first, no, "1", "t")
 			for _, cs := range sessions {
 				if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: tools.TradeURI(no)}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if _, err := localalipay.PayLink(ctx, res.StructuredContent.(map[string]any)["url"].(string)); err != nil {
+			if _, err := localalipay.PayLink(ctx, link); err != nil {
 				t.Fatal(err)
 			}
 			paid := time.Now()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -14,12 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/config"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/localalipay"
-	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
 )
 
 // AP_SELLER_ID reaches the receiver: with another merchant's seller id the
@@ -53,11 +49,7 @@ func TestHTTPSellerID(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			no := orderNo("SELLER")
-			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","totalAmount":1,"orderTitle":"t"}`)})
-			if err != nil || res.IsError {
-				t.Fatalf("create: %v %v", err, res)
-			}
-			if _, err := localalipay.PayLink(ctx, res.StructuredContent.(map[string]any)["url"].(string)); err != nil {
+			if _, err := localalipay.PayLink(ctx, webLink(ctx, t, cs, no, "1", "t")); err != nil {
 				t.Fatal(err)
 			}
 			var got localalipay.AttemptInfo
@@ -159,10 +151,7 @@ func TestHTTPServiceProviderNotification(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			no := orderNo("ISV")
-			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","totalAmount":1,"orderTitle":"t"}`)})
-			if err != nil || res.IsError {
-				t.Fatalf("create: %v %v", err, res)
-			}
+			webLink(ctx, t, cs, no, "1", "t")
 			p := map[string]string{
 				"notify_id": "isv-" + no, "notify_type": "trade_status_sync", "notify_time": "2026-11-30 10:00:00",
 				"charset": "utf-8", "version": "1.0", "sign_type": "RSA2",

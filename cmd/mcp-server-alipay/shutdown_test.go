@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"syscall"
@@ -26,22 +25,12 @@ func TestHTTPCommandSIGTERMDrains(t *testing.T) {
 	vars["AP_HTTP_TOKENS"] = "platform:all:" + httpToken
 	s := startHTTP(t, newEnv(t, vars))
 	progress := make(chan struct{}, 100)
-	c := mcp.NewClient(&mcp.Implementation{Name: "sigterm-test", Version: "1"}, &mcp.ClientOptions{
+	cs := s.goClientWith(t, "2025-11-25", httpToken, &mcp.ClientOptions{
 		ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) { progress <- struct{}{} }})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.url, HTTPClient: &http.Client{Transport: bearerTransport{httpToken}}},
-		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
 	no := orderNo("SIGTERM")
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tools.NameWebPagePay, Arguments: json.RawMessage(`{"outTradeNo":"` + no + `","totalAmount":3.5,"orderTitle":"t"}`)})
-	if err != nil || res.IsError {
-		t.Fatalf("create link: %v %v", err, res)
-	}
-	link := res.StructuredContent.(map[string]any)["url"].(string)
+	link := webLink(ctx, t, cs, no, "3.5", "t")
 	waited := make(chan string, 1)
 	go func() {
 		r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tools.NameWaitPay,
