@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -24,18 +23,7 @@ import (
 // asked, and Alipay holds exactly the five reported.
 func TestDailyLimitAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
-	pg, err := pgtest.Start(ctx)
-	if err != nil {
-		if pgtest.Required() || !errors.Is(err, pgtest.ErrNotInstalled) {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	t.Cleanup(pg.Stop)
-	dbURL, err := pg.NewDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dbURL := pgtest.Database(t)
 	gw := startLocal(t)
 	start := func(name string) *httpServer {
 		vars := gatewayEnv(gw)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -66,18 +65,7 @@ func TestServiceFollowsLedger(t *testing.T) {
 // NOT_OPENED no poll reports a change: only the ledger's event
 // (LISTEN/NOTIFY, then FollowLedger) can.
 func TestStdioWakesOnLedgerEvent(t *testing.T) {
-	c, err := pgtest.Start(context.Background())
-	if err != nil {
-		if pgtest.Required() || !errors.Is(err, pgtest.ErrNotInstalled) {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	t.Cleanup(c.Stop)
-	u, err := c.NewDatabase(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := pgtest.Database(t)
 	e := newEnv(t, map[string]string{"AP_DATABASE_URL": u, "AP_STATE_KEY": strings.Repeat("k", 32)})
 	s, updated := e.connectWatching(t, "2025-11-25")
 	no := orderNo("FOLLOW")

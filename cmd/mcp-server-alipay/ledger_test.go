@@ -367,18 +367,7 @@ func TestPaidWebhookFromBinary(t *testing.T) {
 // TestPostgresLedgerThroughBinary: AP_DATABASE_URL=postgres://… puts the
 // ledger in PostgreSQL; orders reads it back.
 func TestPostgresLedgerThroughBinary(t *testing.T) {
-	c, err := pgtest.Start(context.Background())
-	if err != nil {
-		if pgtest.Required() {
-			t.Fatalf("PostgreSQL is required under CI=true: %v", err)
-		}
-		t.Skip(err)
-	}
-	t.Cleanup(c.Stop)
-	u, err := c.NewDatabase(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := pgtest.Database(t)
 	e := newEnv(t, map[string]string{"AP_DATABASE_URL": u, "AP_STATE_KEY": strings.Repeat("k", 32), "AP_REFUND_CONFIRM": "never"})
 	s := e.connect(t)
 	no, _ := s.paidAt(t, "PG")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -34,18 +33,7 @@ import (
 // local Alipay's retry (same notify_id) to the survivor, and paid once.
 func TestReplicasBehindNginx(t *testing.T) {
 	ctx := context.Background()
-	pg, err := pgtest.Start(ctx)
-	if err != nil {
-		if pgtest.Required() || !errors.Is(err, pgtest.ErrNotInstalled) {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	t.Cleanup(pg.Stop)
-	dbURL, err := pg.NewDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dbURL := pgtest.Database(t)
 	// The local Alipay retries a notification that was not answered
 	// "success" after 200 ms, then 500 ms, 1 s, 2 s…
 	gw, err := localalipay.Start(ctx, localalipay.Options{DataDir: t.TempDir(),

@@ -276,3 +276,24 @@ func Skip(t testing.TB, c *Cluster) {
 		t.Skip("PostgreSQL not installed (apt-get install -y postgresql); CI=true makes this a failure")
 	}
 }
+
+// Database starts a throwaway cluster for t alone (stopped when t ends) and
+// returns the URL of a fresh database in it. Without PostgreSQL installed t
+// is skipped, except under CI=true; any other failure fails t.
+func Database(t testing.TB) string {
+	t.Helper()
+	ctx := context.Background()
+	c, err := Start(ctx)
+	if err != nil {
+		if Required() || !errors.Is(err, ErrNotInstalled) {
+			t.Fatalf("PostgreSQL: %v", err)
+		}
+		t.Skip(err)
+	}
+	t.Cleanup(c.Stop)
+	u, err := c.NewDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
