@@ -60,7 +60,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 			wg.Go(func() {
 				queued <- struct{}{}
 				errs[i] = l.write(ctx, func(ctx context.Context, tx *txn) error {
-					if err := a.audit(ctx, tx, Entry{Action: "test", Result: fmt.Sprintf("r%d-%d", round, i)}, 1); err != nil {
+					if err := a.audit(ctx, tx.ExecContext, Entry{Action: "test", Result: fmt.Sprintf("r%d-%d", round, i)}, 1); err != nil {
 						return err
 					}
 					if i%2 == 1 {
@@ -244,7 +244,7 @@ func TestGroupCommitPanic(t *testing.T) {
 		errs := queueWrites(t, l, n, func(i int) func(context.Context, *txn) error {
 			return func(ctx context.Context, tx *txn) error {
 				r := fmt.Sprintf("p%d-%d", round, i)
-				if err := a.audit(ctx, tx, Entry{Action: "test", Result: r}, 1); err != nil {
+				if err := a.audit(ctx, tx.ExecContext, Entry{Action: "test", Result: r}, 1); err != nil {
 					return err
 				}
 				tx.events = append(tx.events, Event{Kind: EventPaid, AppID: app, Env: "local", OutTradeNo: r})
@@ -272,7 +272,7 @@ func TestGroupCommitPanic(t *testing.T) {
 	}
 	// Alone: the single-write path.
 	err = l.write(ctxT(t), func(ctx context.Context, tx *txn) error {
-		if err := a.audit(ctx, tx, Entry{Action: "test", Result: "alone"}, 1); err != nil {
+		if err := a.audit(ctx, tx.ExecContext, Entry{Action: "test", Result: "alone"}, 1); err != nil {
 			return err
 		}
 		panic("a secret-looking value")

@@ -224,6 +224,23 @@ func (t *txn) stmt(ctx context.Context, query string) *sql.Stmt {
 	return t.StmtContext(ctx, s.(*sql.Stmt))
 }
 
+// ExecContext runs query in the transaction, on its prepared statement
+// when the ledger keeps one.
+func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, query, args...)
+}
+
+// QueryRowContext is ExecContext's counterpart for a query returning a row.
+func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, query, args...)
+}
+
 // write runs fn in a write transaction (SQLite: BEGIN IMMEDIATE, so writers
 // queue; PostgreSQL: READ COMMITTED plus the row or advisory locks fn takes)
 // and publishes fn's events after the commit. fn runs its statements with

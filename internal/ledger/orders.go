@@ -133,16 +133,12 @@ func (a *Account) RecordOrder(ctx context.Context, n NewOrder) (o Order, created
 			SELECT id FROM o`, append(args, e.Who, e.Action, e.OutRequestNo, int64(e.Amount), e.Result, e.Detail)...).Scan(&id)
 	default:
 		err = a.l.write(ctx, func(ctx context.Context, tx *txn) error {
-			row := tx.QueryRowContext
-			if st := tx.stmt(ctx, insertOrder); st != nil {
-				row = func(ctx context.Context, _ string, args ...any) *sql.Row { return st.QueryRowContext(ctx, args...) }
-			}
-			if err := row(ctx, insertOrder, args...).Scan(&id); err != nil {
+			if err := tx.QueryRowContext(ctx, insertOrder, args...).Scan(&id); err != nil {
 				return err
 			}
 			e := *n.Audit
 			e.OutTradeNo = n.OutTradeNo
-			return a.audit(ctx, tx, e, now)
+			return a.audit(ctx, tx.ExecContext, e, now)
 		})
 	}
 	if err == nil {

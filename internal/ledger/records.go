@@ -106,30 +106,19 @@ func (a *Account) Audit(ctx context.Context, e Entry) error {
 	if at.IsZero() {
 		at = a.l.now()
 	}
-	if a.l.group != nil {
-		// SQLite: with the other writes waiting, in one commit.
-		return a.l.write(ctx, func(ctx context.Context, tx *txn) error { return a.audit(ctx, tx, e, ms(at)) })
-	}
-	return a.l.unavailable(a.audit(ctx, a.l.db, e, ms(at)))
+	return a.l.unavailable(a.audit(ctx, a.l.exec, e, ms(at)))
 }
 
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
+// execFunc runs one writing statement: a transaction's ExecContext, or
+// the ledger's exec (SQLite: through the group commit).
+type execFunc func(ctx context.Context, query string, args ...any) (sql.Result, error)
 
 const insertAudit = `INSERT INTO ap_audit
 	(app_id, env, at_ms, who, action, out_trade_no, out_request_no, amount_fen, result, detail)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 
-func (a *Account) audit(ctx context.Context, x execer, e Entry, atMS int64) error {
-	args := []any{a.AppID, a.Env, atMS, e.Who, e.Action, e.OutTradeNo, e.OutRequestNo, int64(e.Amount), e.Result, e.Detail}
-	if t, ok := x.(*txn); ok {
-		if st := t.stmt(ctx, insertAudit); st != nil {
-			_, err := st.ExecContext(ctx, args...)
-			return err
-		}
-	}
-	_, err := x.ExecContext(ctx, insertAudit, args...)
+func (a *Account) audit(ctx context.Context, exec execFunc, e Entry, atMS int64) error {
+	_, err := exec(ctx, insertAudit, a.AppID, a.Env, atMS, e.Who, e.Action, e.OutTradeNo, e.OutRequestNo, int64(e.Amount), e.Result, e.Detail)
 	return err
 }
 
