@@ -296,15 +296,7 @@ func TestGroupCommitPanic(t *testing.T) {
 	}
 	// Events: only of the writes that succeeded (all published before
 	// their writers returned).
-	published := map[string]bool{}
-	for more := true; more; {
-		select {
-		case e := <-ch:
-			published[e.OutTradeNo] = true
-		default:
-			more = false
-		}
-	}
+	published := publishedOrders(ch)
 	for r := range published {
 		if !got[r] {
 			t.Errorf("event published for %s, whose write was not committed", r)
@@ -349,15 +341,7 @@ func TestGroupCommitFailedWriteNoEvent(t *testing.T) {
 			}
 		}
 	}
-	got := map[string]bool{}
-	for more := true; more; {
-		select {
-		case e := <-ch:
-			got[e.OutTradeNo] = true
-		default:
-			more = false
-		}
-	}
+	got := publishedOrders(ch)
 	for r := range got {
 		if !want[r] {
 			t.Errorf("event %s published for a write that failed", r)
@@ -567,5 +551,19 @@ func TestSQLiteWritesUnderLoad(t *testing.T) {
 	orders.Range(func(any, any) bool { n++; return true })
 	if w := l.group.writes.Load(); w < n+40 {
 		t.Errorf("%d writes through the group for %d orders, 20 notifications and 20 pins", w, n)
+	}
+}
+
+// publishedOrders takes every event already waiting on ch and returns the
+// orders they name.
+func publishedOrders(ch <-chan Event) map[string]bool {
+	out := map[string]bool{}
+	for {
+		select {
+		case e := <-ch:
+			out[e.OutTradeNo] = true
+		default:
+			return out
+		}
 	}
 }
