@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -96,6 +97,14 @@ func (g *groupCommit) run() {
 		case <-g.stop:
 			return
 		}
+		// Let the writers that are ready to run reach the queue before the
+		// batch closes. Under load the other goroutines are signing links
+		// or answering calls, and their writes arrive a moment after this
+		// one: without the yield most batches held a single write (1.3 to
+		// 1.6 on average in BenchmarkHTTPCreateWebPage), with it about 30.
+		// An idle server has nothing else to run, and the write goes on at
+		// once.
+		runtime.Gosched()
 	more:
 		for len(batch) < maxGroup {
 			select {

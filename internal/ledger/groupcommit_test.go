@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -565,5 +566,35 @@ func publishedOrders(ch <-chan Event) map[string]bool {
 		default:
 			return out
 		}
+	}
+}
+
+// TestGroupCommitWaitsForReadyWriters: writers that are ready to run join
+// the batch of the write that opened it. On one processor nothing runs
+// beside the batch loop unless it yields: without its yield every write
+// would be a batch of its own.
+func TestGroupCommitWaitsForReadyWriters(t *testing.T) {
+	ctx := ctxT(t)
+	l := sqliteLedger(t)
+	a := l.Account(app, "local")
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	before := l.group.batches.Load()
+	const n = 256
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, _, errs[i] = a.RecordOrder(ctx, NewOrder{OutTradeNo: fmt.Sprintf("R%03d", i), Kind: "web", Amount: 100, Title: "t"})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("order %d: %v", i, err)
+		}
+	}
+	// 256 writes fit in 4 full batches; allow for the scheduler's own turns.
+	if b := l.group.batches.Load() - before; b > n/8 {
+		t.Errorf("%d commits for %d ready writers: the batch did not wait for them", b, n)
 	}
 }
