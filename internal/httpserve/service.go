@@ -271,6 +271,9 @@ func New(o Options) (*Service, error) {
 		}
 		stateful.ServeHTTP(w, r)
 	})
+	// The answer to a single request goes out in one write with the end of
+	// its response.
+	mcpH = holdLastFlush(mcpH)
 	// Request ids come back exactly as sent (the SDK reads numeric ids
 	// through float64); after authentication, so strangers fill no table.
 	mcpH = rpcid.Handler(rpcid.NewMapper(), mcpH)
