@@ -47,15 +47,12 @@ func holdLastFlush(next http.Handler) http.Handler {
 // whole body after it.
 func startsObject(br *bufio.Reader) bool {
 	for n := 1; n <= br.Size(); n++ {
-		b, err := br.Peek(n)
+		b, _ := br.Peek(n)
 		if len(b) < n {
 			return false
 		}
 		switch b[n-1] {
 		case ' ', '\t', '\r', '\n':
-			if err != nil {
-				return false
-			}
 			continue
 		case '{':
 			return true
@@ -85,9 +82,7 @@ func (w *lastFlushWriter) Flush() {
 	if w.answered {
 		return
 	}
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush() // best effort, as the SDK's own
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.

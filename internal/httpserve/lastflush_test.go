@@ -87,6 +87,50 @@ func TestHoldLastFlush(t *testing.T) {
 	}
 }
 
+// TestHoldLastFlushSession: the same in a session (2025-11-25), where the
+// SDK answers a POST on a stream of the session's own.
+func TestHoldLastFlushSession(t *testing.T) {
+	s := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	mcp.AddTool(s, &mcp.Tool{Name: "echo"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, struct{}, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, struct{}{}, nil
+	})
+	flushes := func(h http.Handler) int {
+		post := func(session, body string) *flushCounter {
+			req := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+			if session != "" {
+				req.Header.Set("Mcp-Session-Id", session)
+			}
+			rec := &flushCounter{ResponseRecorder: httptest.NewRecorder()}
+			h.ServeHTTP(rec, req)
+			if rec.Code/100 != 2 {
+				t.Fatalf("HTTP %d\n%s", rec.Code, rec.Body)
+			}
+			return rec
+		}
+		init := post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+		id := init.Header().Get("Mcp-Session-Id")
+		if id == "" {
+			t.Fatalf("no session id:\n%s", init.Body)
+		}
+		post(id, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+		rec := post(id, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{}}}`)
+		if !strings.Contains(rec.Body.String(), `"done"`) {
+			t.Fatalf("no answer:\n%s", rec.Body)
+		}
+		return len(rec.at)
+	}
+	newHandler := func() http.Handler {
+		return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
+	}
+	plain, held := flushes(newHandler()), flushes(holdLastFlush(newHandler()))
+	if plain == 0 || held != plain-1 {
+		t.Errorf("%d flushes with holdLastFlush, %d without; want one fewer", held, plain)
+	}
+}
+
 func TestIsAnswerEvent(t *testing.T) {
 	for _, tc := range []struct {
 		event string

@@ -2,6 +2,8 @@ package rpcid
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -21,7 +23,14 @@ func Handler(m *Mapper, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && r.Body != nil {
 			body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-			if err != nil {
+			var tooLarge *http.MaxBytesError
+			switch {
+			case errors.As(err, &tooLarge):
+				// A body without Content-Length that outgrew the server's
+				// limit (http.MaxBytesReader): too large, not malformed.
+				http.Error(w, fmt.Sprintf("请求体超过 %d 字节 / request body exceeds %d bytes", tooLarge.Limit, tooLarge.Limit), http.StatusRequestEntityTooLarge)
+				return
+			case err != nil:
 				http.Error(w, "读取请求失败 / reading the request failed", http.StatusBadRequest)
 				return
 			}

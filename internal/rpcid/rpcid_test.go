@@ -315,3 +315,20 @@ func TestMapperScopes(t *testing.T) {
 		t.Errorf("%d substitutes left", m.Pending())
 	}
 }
+
+// A body without Content-Length that outgrows the server's limit
+// (http.MaxBytesReader, set outside this handler) is answered 413 with the
+// limit, not 400 as if it were malformed, and never reaches the handler.
+func TestHandlerBodyTooLarge(t *testing.T) {
+	ran := false
+	h := Handler(NewMapper(), http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ran = true }))
+	body := `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"pad":"` + strings.Repeat("x", 2000) + `"}}`
+	req := httptest.NewRequest(http.MethodPost, "/mcp", io.MultiReader(strings.NewReader(body))) // no length known
+	req.ContentLength = -1
+	rec := httptest.NewRecorder()
+	req.Body = http.MaxBytesReader(rec, req.Body, 1000)
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "1000") || ran {
+		t.Errorf("oversized chunked body: HTTP %d %q (handler ran: %v); want 413 naming the limit", rec.Code, rec.Body.String(), ran)
+	}
+}
