@@ -106,6 +106,11 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	case kindJSON:
 		return w.buf.Write(p)
 	case kindSSE:
+		if w.buf.Len() == 0 && bytes.HasSuffix(p, []byte("\n")) && !bytes.Contains(p, []byte(w.m.prefix)) {
+			// Whole lines naming no substitute (every event of a call
+			// whose id the SDK keeps): nothing to map.
+			return w.ResponseWriter.Write(p)
+		}
 		w.buf.Write(p)
 		for {
 			line, err := w.buf.ReadBytes('\n')
