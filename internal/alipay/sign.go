@@ -2,7 +2,6 @@ package alipay
 
 import (
 	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -67,7 +66,7 @@ func Sign(key *rsa.PrivateKey, t SignType, content []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, h, d)
+	sig, err := signPKCS1v15(key, h, d)
 	if err != nil {
 		return "", fmt.Errorf("sign: %w", err)
 	}
