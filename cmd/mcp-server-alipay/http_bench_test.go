@@ -93,101 +93,109 @@ func signTime(b *testing.B) time.Duration {
 }
 
 func BenchmarkHTTPCreateWebPage(b *testing.B) {
-	for _, mode := range []struct{ name, proto string }{{"stateless-2026-07-28", ""}, {"sessions-2025-11-25", "2025-11-25"}} {
-		b.Run(mode.name, func(b *testing.B) {
-			s := benchServer(b)
-			hc := benchHTTPClient()
-			run := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
-			args := func(i int64) string {
-				return `{"outTradeNo":"B` + run + "-" + strconv.FormatInt(i, 10) + `","totalAmount":19.99,"orderTitle":"压测"}`
-			}
-			// A client is what it puts on the wire: the request the Go
-			// SDK's client sends for a tools/call, recorded once and
-			// replayed with a fresh id and trade number over keep-alive
-			// connections, so the clients cost this process little CPU and
-			// the figure measures the server. 2026-07-28 keeps nothing
-			// between calls; for 2025-11-25 each client first opens its
-			// own session with the Go SDK's client (initialize, the event
-			// stream) and calls in it.
-			rc := recordCall(b, s, hc, args(-1), mode.proto)
-			conns := make([]*rawClient, benchClients)
-			var sessions []*mcp.ClientSession
-			for c := range conns {
-				id := ""
-				if mode.proto != "" {
-					cs := benchConnect(b, s, hc, mode.proto)
-					sessions = append(sessions, cs)
-					id = cs.ID()
+	for _, mode := range benchModes {
+		b.Run(mode.name, func(b *testing.B) { benchCreateWebPage(b, benchServer(b), mode.proto) })
+	}
+}
+
+// benchModes are the two ways clients use the service: 2026-07-28 without
+// sessions, and a 2025-11-25 session per client.
+var benchModes = []struct{ name, proto string }{{"stateless-2026-07-28", ""}, {"sessions-2025-11-25", "2025-11-25"}}
+
+// benchCreateWebPage makes b.N create-web-page-alipay-payment calls to s
+// from benchClients concurrent clients speaking protocol revision proto
+// ("" for 2026-07-28) and reports the figures.
+func benchCreateWebPage(b *testing.B, s *httpServer, proto string) {
+	hc := benchHTTPClient()
+	run := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
+	args := func(i int64) string {
+		return `{"outTradeNo":"B` + run + "-" + strconv.FormatInt(i, 10) + `","totalAmount":19.99,"orderTitle":"压测"}`
+	}
+	// A client is what it puts on the wire: the request the Go
+	// SDK's client sends for a tools/call, recorded once and
+	// replayed with a fresh id and trade number over keep-alive
+	// connections, so the clients cost this process little CPU and
+	// the figure measures the server. 2026-07-28 keeps nothing
+	// between calls; for 2025-11-25 each client first opens its
+	// own session with the Go SDK's client (initialize, the event
+	// stream) and calls in it.
+	rc := recordCall(b, s, hc, args(-1), proto)
+	conns := make([]*rawClient, benchClients)
+	var sessions []*mcp.ClientSession
+	for c := range conns {
+		id := ""
+		if proto != "" {
+			cs := benchConnect(b, s, hc, proto)
+			sessions = append(sessions, cs)
+			id = cs.ID()
+		}
+		conns[c] = rc.dial(b, id)
+		defer conns[c].conn.Close()
+	}
+	// The quick check of each answer must agree with decoding it.
+	if ct, body, ok := conns[0].call(rc, -2, args(-2)); !ok || !linkAnswer(ct, body, "-1") || !linkAnswerDecoded(ct, body, "-1") {
+		b.Fatalf("first raw call: ok %v, quick check %v, decoded %v\n%s", ok, linkAnswer(ct, body, "-1"), linkAnswerDecoded(ct, body, "-1"), body)
+	}
+	call := func(c int, i int64) bool { return conns[c].do(rc, i, args(i)) }
+	defer func() {
+		for _, cs := range sessions {
+			cs.Close()
+		}
+	}()
+	st0 := signTime(b)
+	cpu0 := procCPU(b, s.cmd.Process.Pid)
+	self0 := selfCPU()
+	var next atomic.Int64
+	lat := make([]time.Duration, b.N)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for c := range benchClients {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
 				}
-				conns[c] = rc.dial(b, id)
-				defer conns[c].conn.Close()
-			}
-			// The quick check of each answer must agree with decoding it.
-			if ct, body, ok := conns[0].call(rc, -2, args(-2)); !ok || !linkAnswer(ct, body, "-1") || !linkAnswerDecoded(ct, body, "-1") {
-				b.Fatalf("first raw call: ok %v, quick check %v, decoded %v\n%s", ok, linkAnswer(ct, body, "-1"), linkAnswerDecoded(ct, body, "-1"), body)
-			}
-			call := func(c int, i int64) bool { return conns[c].do(rc, i, args(i)) }
-			defer func() {
-				for _, cs := range sessions {
-					cs.Close()
+				t0 := time.Now()
+				ok := call(c, i)
+				lat[i] = time.Since(t0)
+				if !ok {
+					failed.Add(1)
 				}
-			}()
-			st0 := signTime(b)
-			cpu0 := procCPU(b, s.cmd.Process.Pid)
-			self0 := selfCPU()
-			var next atomic.Int64
-			lat := make([]time.Duration, b.N)
-			var failed atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			start := time.Now()
-			for c := range benchClients {
-				wg.Go(func() {
-					for {
-						i := next.Add(1) - 1
-						if i >= int64(b.N) {
-							return
-						}
-						t0 := time.Now()
-						ok := call(c, i)
-						lat[i] = time.Since(t0)
-						if !ok {
-							failed.Add(1)
-						}
-					}
-				})
 			}
-			wg.Wait()
-			elapsed := time.Since(start)
-			cpu := procCPU(b, s.cmd.Process.Pid) - cpu0
-			clientCPU := selfCPU() - self0
-			b.StopTimer()
-			if n := failed.Load(); n > 0 {
-				b.Fatalf("%d of %d calls failed", n, b.N)
-			}
-			// The machine's other load shifts both figures; the sign time is
-			// taken just before and just after the calls, and averaged.
-			st := (st0 + signTime(b)) / 2
-			limit := float64(runtime.NumCPU()) / st.Seconds()
-			rate := float64(b.N) / elapsed.Seconds()
-			slices.Sort(lat)
-			b.ReportMetric(rate, "calls/s")
-			b.ReportMetric(limit, "limit-calls/s")
-			b.ReportMetric(100*rate/limit, "pct-of-limit")
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-			// The same comparison in CPU time, which other load on the
-			// machine does not inflate: the server's CPU per call against
-			// the CPU of one signature. 100% would be a server that does
-			// nothing but sign; cores / server-cpu-ms is the rate it can
-			// reach with the machine to itself.
-			perCall := cpu / time.Duration(b.N)
-			b.ReportMetric(float64(perCall.Microseconds())/1000, "server-cpu-ms/call")
-			b.ReportMetric(100*signCPU(b).Seconds()/perCall.Seconds(), "cpu-pct-of-limit")
-			// What the clients in this process took of the same cores.
-			b.ReportMetric(float64((clientCPU/time.Duration(b.N)).Microseconds())/1000, "client-cpu-ms/call")
 		})
 	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu := procCPU(b, s.cmd.Process.Pid) - cpu0
+	clientCPU := selfCPU() - self0
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d of %d calls failed", n, b.N)
+	}
+	// The machine's other load shifts both figures; the sign time is
+	// taken just before and just after the calls, and averaged.
+	st := (st0 + signTime(b)) / 2
+	limit := float64(runtime.NumCPU()) / st.Seconds()
+	rate := float64(b.N) / elapsed.Seconds()
+	slices.Sort(lat)
+	b.ReportMetric(rate, "calls/s")
+	b.ReportMetric(limit, "limit-calls/s")
+	b.ReportMetric(100*rate/limit, "pct-of-limit")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	// The same comparison in CPU time, which other load on the
+	// machine does not inflate: the server's CPU per call against
+	// the CPU of one signature. 100% would be a server that does
+	// nothing but sign; cores / server-cpu-ms is the rate it can
+	// reach with the machine to itself.
+	perCall := cpu / time.Duration(b.N)
+	b.ReportMetric(float64(perCall.Microseconds())/1000, "server-cpu-ms/call")
+	b.ReportMetric(100*signCPU(b).Seconds()/perCall.Seconds(), "cpu-pct-of-limit")
+	// What the clients in this process took of the same cores.
+	b.ReportMetric(float64((clientCPU/time.Duration(b.N)).Microseconds())/1000, "client-cpu-ms/call")
 }
 
 // recordedCall is a tools/call as the Go SDK's client sends it:

@@ -50,7 +50,14 @@ var servingRE = regexp.MustCompile(`serving MCP at (https?://\S+/mcp)`)
 // waits for it to say where it serves.
 func startHTTP(t testing.TB, e *env, args ...string) *httpServer {
 	t.Helper()
-	cmd := e.command(append([]string{"http", "--listen", "127.0.0.1:0"}, args...)...)
+	return startServing(t, e.command(append([]string{"http", "--listen", "127.0.0.1:0"}, args...)...))
+}
+
+// startServing starts cmd, a server that prints "serving MCP at <url>" on
+// stderr, and waits for that line; the server gets SIGTERM at the end of
+// the test.
+func startServing(t testing.TB, cmd *exec.Cmd) *httpServer {
+	t.Helper()
 	s := &httpServer{cmd: cmd, stderr: &lockedBuf{}, exited: make(chan error, 1)}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {

@@ -21,6 +21,10 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(sdkOnlyEnv) != "" {
+		// This process is BenchmarkHTTPSDKOnly's server.
+		os.Exit(runSDKOnly())
+	}
 	dir, err := os.MkdirTemp("", "mcp-server-alipay-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
