@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // RSA signatures run on signers: one goroutine per processor, started with
@@ -15,12 +16,16 @@ import (
 // MCP SDK starts a goroutine for every request: signing on it grew and
 // copied that stack on nearly every call, about 2% of the HTTP server's CPU
 // under load (BenchmarkHTTPCreateWebPage; in a CPU profile, runtime.newstack
-// under crypto/internal/fips140/bigmod). A signer's stack grows once. With
-// one signer per processor, signatures beyond the processors wait their
-// turn in order instead of slicing the same cores.
+// under crypto/internal/fips140/bigmod). A signer keeps its grown stack
+// while it is busy (the collector may shrink an idle one, which then grows
+// again once). With one signer per processor, signatures beyond the
+// processors wait their turn in order instead of slicing the same cores;
+// when GOMAXPROCS grows (Go follows a container's CPU limit), more signers
+// start.
 var (
-	signersOnce sync.Once
-	signJobs    chan *signJob
+	signersMu   sync.Mutex
+	signers     atomic.Int32 // signers started
+	signJobs    = make(chan *signJob)
 	signJobPool = sync.Pool{New: func() any { return &signJob{done: make(chan struct{}, 1)} }}
 )
 
@@ -35,7 +40,9 @@ type signJob struct {
 
 // signPKCS1v15 is rsa.SignPKCS1v15, run on a signer.
 func signPKCS1v15(key *rsa.PrivateKey, hash crypto.Hash, sum []byte) ([]byte, error) {
-	signersOnce.Do(startSigners)
+	if n := int32(runtime.GOMAXPROCS(0)); signers.Load() < n {
+		startSigners(n)
+	}
 	j := signJobPool.Get().(*signJob)
 	j.key, j.hash, j.sum = key, hash, sum
 	signJobs <- j
@@ -46,9 +53,11 @@ func signPKCS1v15(key *rsa.PrivateKey, hash crypto.Hash, sum []byte) ([]byte, er
 	return sig, err
 }
 
-func startSigners() {
-	signJobs = make(chan *signJob)
-	for range runtime.GOMAXPROCS(0) {
+// startSigners starts signers until there are n.
+func startSigners(n int32) {
+	signersMu.Lock()
+	defer signersMu.Unlock()
+	for ; signers.Load() < n; signers.Add(1) {
 		go func() {
 			for j := range signJobs {
 				j.sig, j.err = signOne(j)

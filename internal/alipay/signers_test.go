@@ -3,6 +3,7 @@ package alipay
 import (
 	"crypto/rsa"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -57,5 +58,24 @@ func TestSignersSurvivePanic(t *testing.T) {
 		if _, err := Sign(key, RSA2, []byte("x")); err != nil {
 			t.Fatalf("after a panic: %v", err)
 		}
+	}
+}
+
+// When GOMAXPROCS grows, the next signature starts the signers it lacks.
+func TestSignersFollowGOMAXPROCS(t *testing.T) {
+	key, err := ParsePrivateKey("test", mustRead(t, "app-private-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Sign(key, RSA2, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	more := int(signers.Load()) + 2
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(more))
+	if _, err := Sign(key, RSA2, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if n := int(signers.Load()); n < more {
+		t.Errorf("%d signers with GOMAXPROCS %d", n, more)
 	}
 }
