@@ -121,7 +121,9 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 				return len(p), nil
 			}
 			if data, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-				line = append([]byte("data:"), w.m.Outbound(data)...)
+				// Keep the space after "data:" as it was.
+				msg := bytes.TrimLeft(data, " ")
+				line = append(append([]byte("data:"), data[:len(data)-len(msg)]...), w.m.Outbound(msg)...)
 				if !bytes.HasSuffix(line, []byte("\n")) {
 					line = append(line, '\n')
 				}

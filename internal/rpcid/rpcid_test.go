@@ -332,3 +332,43 @@ func TestHandlerBodyTooLarge(t *testing.T) {
 		t.Errorf("oversized chunked body: HTTP %d %q (handler ran: %v); want 413 naming the limit", rec.Code, rec.Body.String(), ran)
 	}
 }
+
+// An event stream written in pieces that split lines comes out byte for
+// byte, whichever writes take the pass-through path, and a substitute in a
+// split line is still mapped back.
+func TestHandlerEventStreamPieces(t *testing.T) {
+	m := NewMapper()
+	in := `{"jsonrpc":"2.0","id":9007199254740993,"method":"tools/list","params":{}}`
+	fwd, refusal := m.Inbound([]byte(in))
+	if refusal != nil {
+		t.Fatalf("refused: %s", refusal)
+	}
+	var sent struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if err := json.Unmarshal(fwd, &sent); err != nil {
+		t.Fatal(err)
+	}
+	sub := string(sent.ID)
+	pieces := []string{
+		"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n", // whole lines
+		"event: message\nda",                       // a line cut short
+		"ta: {\"jsonrpc\":\"2.0\",\"id\":" + sub[:5], // the substitute cut too
+		sub[5:] + ",\"result\":{}}\n\n",
+		": done\n\n", // whole lines again
+	}
+	want := strings.Join(pieces, "")
+	want = strings.Replace(want, sub, "9007199254740993", 1)
+	h := Handler(m, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		for _, p := range pieces {
+			io.WriteString(w, p)
+		}
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/mcp", nil))
+	if got := rec.Body.String(); got != want {
+		t.Errorf("stream\n got %q\nwant %q", got, want)
+	}
+}
