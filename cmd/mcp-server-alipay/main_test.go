@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,10 +22,11 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	if os.Getenv(sdkOnlyEnv) != "" {
+	if os.Getenv(sdkOnlyEnv) != "" && slices.Contains(os.Args[1:], sdkOnlyArg) {
 		// This process is BenchmarkHTTPSDKOnly's server.
 		os.Exit(runSDKOnly())
 	}
+	os.Unsetenv(sdkOnlyEnv) // set by mistake: not passed on to anything
 	dir, err := os.MkdirTemp("", "mcp-server-alipay-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -33,15 +33,19 @@ import (
 func BenchmarkHTTPSDKOnly(b *testing.B) {
 	for _, mode := range benchModes {
 		b.Run(mode.name, func(b *testing.B) {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd := exec.Command(os.Args[0], sdkOnlyArg)
 			cmd.Env = append(os.Environ(), sdkOnlyEnv+"=1")
 			benchCreateWebPage(b, startServing(b, cmd), mode.proto)
 		})
 	}
 }
 
-// sdkOnlyEnv makes the test binary run the SDK-only server (see TestMain).
-const sdkOnlyEnv = "MCP_ALIPAY_BENCH_SDK_ONLY"
+// sdkOnlyEnv, with sdkOnlyArg among the arguments, makes the test binary
+// run the SDK-only server (see TestMain); either alone runs the tests.
+const (
+	sdkOnlyEnv = "MCP_ALIPAY_BENCH_SDK_ONLY"
+	sdkOnlyArg = "-test.run=^$"
+)
 
 // runSDKOnly serves BenchmarkHTTPSDKOnly's server on 127.0.0.1 until it is
 // killed, printing "serving MCP at <url>" as the real server does; it
