@@ -352,7 +352,7 @@ func TestHandlerEventStreamPieces(t *testing.T) {
 	sub := string(sent.ID)
 	pieces := []string{
 		"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n", // whole lines
-		"event: message\nda",                       // a line cut short
+		"event: message\nda",                         // a line cut short
 		"ta: {\"jsonrpc\":\"2.0\",\"id\":" + sub[:5], // the substitute cut too
 		sub[5:] + ",\"result\":{}}\n\n",
 		": done\n\n", // whole lines again
