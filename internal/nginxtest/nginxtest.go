@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"text/template"
@@ -19,6 +21,9 @@ import (
 type Replica struct {
 	Name string
 	Addr string // host:port
+	// Down takes the replica out of round robin (nginx's "down"), as
+	// docs/deploy.md does before stopping it; its sessions still reach it.
+	Down bool
 }
 
 // Server is a running nginx.
@@ -28,6 +33,8 @@ type Server struct {
 	dir    string
 	cmd    *exec.Cmd
 	exited chan error
+	bin    string // the nginx binary
+	opts   ConfigOptions
 }
 
 // ConfigOptions shape the configuration.
@@ -68,7 +75,7 @@ http {
     # for the next 5 s.
     upstream mcp_all {
 {{- range .Replicas}}
-        server {{.Addr}} max_fails=1 fail_timeout=5s;
+        server {{.Addr}} max_fails=1 fail_timeout=5s{{if .Down}} down{{end}};
 {{- end}}
         keepalive 32;
     }
@@ -211,17 +218,9 @@ func (s *Server) Start(t testing.TB, replicas []Replica) {
 			runAs = u.Username // workers as root in a throwaway test: they only read this directory
 		}
 	}
-	conf, err := Config(ConfigOptions{Listen: fmt.Sprintf("127.0.0.1:%d", s.port), Prefix: dir, User: runAs, Replicas: replicas})
-	if err != nil {
-		t.Fatal(err)
-	}
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(bin, "-t", "-p", dir, "-c", confPath).CombinedOutput(); err != nil {
-		t.Fatalf("nginx -t: %v\n%s\n%s", err, out, conf)
-	}
+	s.bin = bin
+	s.opts = ConfigOptions{Listen: fmt.Sprintf("127.0.0.1:%d", s.port), Prefix: dir, User: runAs}
+	confPath := s.writeConfig(t, replicas)
 	s.cmd = exec.Command(bin, "-p", dir, "-c", confPath, "-g", "daemon off;")
 	var stderr bytes.Buffer
 	s.cmd.Stderr = &stderr
@@ -254,6 +253,81 @@ func (s *Server) Start(t testing.TB, replicas []Replica) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// writeConfig writes the configuration for replicas, checks it with
+// nginx -t, and returns its path.
+func (s *Server) writeConfig(t testing.TB, replicas []Replica) string {
+	t.Helper()
+	o := s.opts
+	o.Replicas = replicas
+	conf, err := Config(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	confPath := filepath.Join(s.dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(s.bin, "-t", "-p", s.dir, "-c", confPath).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t: %v\n%s\n%s", err, out, conf)
+	}
+	return confPath
+}
+
+// Reload has the running nginx load the configuration for replicas
+// (nginx -s reload) and returns once every worker of the old
+// configuration has finished its requests and exited, so that nothing
+// reaches a replica the new configuration leaves out.
+func (s *Server) Reload(t testing.TB, replicas []Replica) {
+	t.Helper()
+	old := s.workers()
+	if len(old) == 0 {
+		t.Fatal("nginx has no workers")
+	}
+	confPath := s.writeConfig(t, replicas)
+	if out, err := exec.Command(s.bin, "-s", "reload", "-p", s.dir, "-c", confPath).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -s reload: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		now := s.workers()
+		if len(now) > 0 && !slices.ContainsFunc(now, func(pid int) bool { return slices.Contains(old, pid) }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx reload: workers %v still running 30 s after (before: %v)\n%s", now, old, s.ErrorLog())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// workers are the pids of the master's children.
+func (s *Server) workers() []int {
+	master := s.cmd.Process.Pid
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after
+		// its closing parenthesis.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(master) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // ErrorLog is nginx's error log so far, for failure messages.
