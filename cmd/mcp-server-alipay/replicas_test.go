@@ -44,19 +44,10 @@ func TestReplicasBehindNginx(t *testing.T) {
 	t.Cleanup(func() { gw.Close() })
 	lb := nginxtest.New(t)
 	start := func(name string) *httpServer {
-		vars := gatewayEnv(gw)
-		vars["AP_HTTP_TOKENS"] = "platform:all:" + httpToken
-		vars["AP_HTTP_REPLICA"] = name
-		vars["AP_STATE_KEY"] = "replicas-share-this-key-0123456789abcdef"
-		vars["AP_DATABASE_URL"] = dbURL
-		vars["AP_NOTIFY_URL"] = lb.URL + "/alipay/notify"
-		return startHTTP(t, newEnv(t, vars))
+		return startHTTP(t, newEnv(t, replicaVars(gw, dbURL, lb, name)))
 	}
 	a, b := start("a"), start("b")
-	addr := func(s *httpServer) string {
-		return strings.TrimSuffix(strings.TrimPrefix(s.url, "http://"), "/mcp")
-	}
-	lb.Start(t, []nginxtest.Replica{{Name: "a", Addr: addr(a)}, {Name: "b", Addr: addr(b)}})
+	lb.Start(t, []nginxtest.Replica{{Name: "a", Addr: a.hostPort()}, {Name: "b", Addr: b.hostPort()}})
 	endpoint := lb.URL + "/mcp"
 
 	// /metrics and /readyz through nginx: this host reads them, any other
@@ -502,4 +493,22 @@ func retriedNotifications(t *testing.T, ctx context.Context, gw *localalipay.Ser
 		out[tr.OutTradeNo] = *n
 	}
 	return out
+}
+
+// replicaVars is the environment of replica name behind nginx lb, as
+// docs/deploy.md sets it up: the shared ledger and state key, the
+// replica's name, and the notify URL through nginx.
+func replicaVars(gw *localalipay.Server, dbURL string, lb *nginxtest.Server, name string) map[string]string {
+	vars := gatewayEnv(gw)
+	vars["AP_HTTP_TOKENS"] = "platform:all:" + httpToken
+	vars["AP_HTTP_REPLICA"] = name
+	vars["AP_STATE_KEY"] = "replicas-share-this-key-0123456789abcdef"
+	vars["AP_DATABASE_URL"] = dbURL
+	vars["AP_NOTIFY_URL"] = lb.URL + "/alipay/notify"
+	return vars
+}
+
+// hostPort is the address s listens on.
+func (s *httpServer) hostPort() string {
+	return strings.TrimSuffix(strings.TrimPrefix(s.url, "http://"), "/mcp")
 }

@@ -41,20 +41,12 @@ func TestReplicaRestartBehindNginx(t *testing.T) {
 	t.Cleanup(func() { gw.Close() })
 	lb := nginxtest.New(t)
 	start := func(name string, args ...string) *httpServer {
-		vars := gatewayEnv(gw)
-		vars["AP_HTTP_TOKENS"] = "platform:all:" + httpToken
-		vars["AP_HTTP_REPLICA"] = name
-		vars["AP_STATE_KEY"] = "replicas-share-this-key-0123456789abcdef"
-		vars["AP_DATABASE_URL"] = dbURL
-		vars["AP_NOTIFY_URL"] = lb.URL + "/alipay/notify"
+		vars := replicaVars(gw, dbURL, lb, name)
 		vars["AP_HTTP_RATE_LIMIT"] = "0" // the clients call as fast as they can
 		return startHTTP(t, newEnv(t, vars), args...)
 	}
-	addr := func(s *httpServer) string {
-		return strings.TrimSuffix(strings.TrimPrefix(s.url, "http://"), "/mcp")
-	}
 	a, b := start("a"), start("b")
-	replicas := []nginxtest.Replica{{Name: "a", Addr: addr(a)}, {Name: "b", Addr: addr(b)}}
+	replicas := []nginxtest.Replica{{Name: "a", Addr: a.hostPort()}, {Name: "b", Addr: b.hostPort()}}
 	lb.Start(t, replicas)
 
 	var calls, failures atomic.Int32
@@ -150,7 +142,7 @@ func TestReplicaRestartBehindNginx(t *testing.T) {
 	t.Logf("b drained and exited %v after SIGTERM", time.Since(t0).Round(time.Millisecond))
 	waitCalls("b stopped", 10)
 	// 3. A new b on the same address, back in round robin.
-	b2 := start("b", "--listen", addr(b))
+	b2 := start("b", "--listen", b.hostPort())
 	replicas[1].Down = false
 	lb.Reload(t, replicas)
 	deadline := time.Now().Add(30 * time.Second)
