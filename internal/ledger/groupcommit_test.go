@@ -52,33 +52,17 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 		if round == 20 {
 			t.Fatal("20 rounds and no batch held both a failed and a committed write")
 		}
-		release, held := holdWriter(t, l)
-		const n = 16
-		var wg sync.WaitGroup
-		errs := make([]error, n)
-		queued := make(chan struct{}, n)
-		for i := range n {
-			wg.Go(func() {
-				queued <- struct{}{}
-				errs[i] = l.write(ctx, func(ctx context.Context, tx *txn) error {
-					if err := a.audit(ctx, tx.ExecContext, Entry{Action: "test", Result: fmt.Sprintf("r%d-%d", round, i)}, 1); err != nil {
-						return err
-					}
-					if i%2 == 1 {
-						return boom // after its insert: the insert must not stay
-					}
-					return nil
-				})
-			})
-		}
-		for range n {
-			<-queued
-		}
-		release()
-		wg.Wait()
-		if err := held(); err != nil {
-			t.Fatalf("held write: %v", err)
-		}
+		errs := queueWrites(t, l, 16, func(i int) func(context.Context, *txn) error {
+			return func(ctx context.Context, tx *txn) error {
+				if err := a.audit(ctx, tx.ExecContext, Entry{Action: "test", Result: fmt.Sprintf("r%d-%d", round, i)}, 1); err != nil {
+					return err
+				}
+				if i%2 == 1 {
+					return boom // after its insert: the insert must not stay
+				}
+				return nil
+			}
+		})
 		for i, err := range errs {
 			switch {
 			case i%2 == 1 && !errors.Is(err, boom):
@@ -429,12 +413,10 @@ func TestGroupCommitCloseWithQueuedWrites(t *testing.T) {
 	release()
 	all := make(chan struct{})
 	go func() { wg.Wait(); close(all) }()
-	for _, c := range []<-chan struct{}{all} {
-		select {
-		case <-c:
-		case <-ctxT(t).Done():
-			t.Fatal("queued writes hang after Close")
-		}
+	select {
+	case <-all:
+	case <-ctxT(t).Done():
+		t.Fatal("queued writes hang after Close")
 	}
 	select {
 	case <-closed:
