@@ -87,8 +87,26 @@ func TestMessageProblem(t *testing.T) {
 // Chinese first, then " / " and the English; never English first, never
 // Chinese in brackets after the English.
 func TestMessagesChineseFirst(t *testing.T) {
+	eachSourceNode(t, func(fset *token.FileSet, n ast.Node) {
+		lit, ok := n.(*ast.BasicLit)
+		if !ok || lit.Kind != token.STRING {
+			return
+		}
+		s, err := strconv.Unquote(lit.Value)
+		if err != nil {
+			return
+		}
+		if p := messageProblem(s); p != "" {
+			t.Error(fset.Position(lit.Pos()).String() + ": " + clip(p))
+		}
+	})
+}
+
+// eachSourceNode calls visit for every syntax node of every non-test Go
+// file in cmd/ and internal/.
+func eachSourceNode(t *testing.T, visit func(*token.FileSet, ast.Node)) {
+	t.Helper()
 	fset := token.NewFileSet()
-	var bad []string
 	for _, root := range []string{"../../cmd", "../../internal"} {
 		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
@@ -99,16 +117,8 @@ func TestMessagesChineseFirst(t *testing.T) {
 				return err
 			}
 			ast.Inspect(f, func(n ast.Node) bool {
-				lit, ok := n.(*ast.BasicLit)
-				if !ok || lit.Kind != token.STRING {
-					return true
-				}
-				s, err := strconv.Unquote(lit.Value)
-				if err != nil {
-					return true
-				}
-				if p := messageProblem(s); p != "" {
-					bad = append(bad, fset.Position(lit.Pos()).String()+": "+clip(p))
+				if n != nil {
+					visit(fset, n)
 				}
 				return true
 			})
@@ -117,9 +127,6 @@ func TestMessagesChineseFirst(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	for _, b := range bad {
-		t.Error(b)
 	}
 }
 
