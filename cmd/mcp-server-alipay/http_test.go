@@ -53,6 +53,21 @@ func startHTTP(t testing.TB, e *env, args ...string) *httpServer {
 	return startServing(t, e.command(append([]string{"http", "--listen", "127.0.0.1:0"}, args...)...))
 }
 
+// waitExit waits up to d for the server to exit, which it must do cleanly
+// (status 0), and leaves the outcome for the test's clean-up.
+func (s *httpServer) waitExit(t testing.TB, d time.Duration) {
+	t.Helper()
+	select {
+	case err := <-s.exited:
+		s.exited <- err
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, s.stderr.String())
+		}
+	case <-time.After(d):
+		t.Fatalf("still running %v after SIGTERM\n%s", d, s.stderr.String())
+	}
+}
+
 // startServing starts cmd, a server that prints "serving MCP at <url>" on
 // stderr, and waits for that line; the server gets SIGTERM at the end of
 // the test.
@@ -171,15 +186,7 @@ func TestHTTPCommand(t *testing.T) {
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-s.exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, s.stderr.String())
-		}
-	case <-time.After(35 * time.Second):
-		t.Fatal("no exit within 35 s of SIGTERM")
-	}
-	s.exited <- nil // for the cleanup
+	s.waitExit(t, 35*time.Second)
 	if !strings.Contains(s.stderr.String(), "已停止 / stopped") {
 		t.Errorf("stderr:\n%s", s.stderr.String())
 	}

@@ -130,15 +130,7 @@ func TestReplicaRestartBehindNginx(t *testing.T) {
 	// 2. Stop b: it drains and exits.
 	t0 := time.Now()
 	b.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-b.exited:
-		b.exited <- err // for startHTTP's clean-up
-		if err != nil {
-			t.Errorf("b exited: %v\n%s", err, b.stderr.String())
-		}
-	case <-time.After(40 * time.Second):
-		t.Fatalf("b still running 40 s after SIGTERM\n%s", b.stderr.String())
-	}
+	b.waitExit(t, 40*time.Second)
 	t.Logf("b drained and exited %v after SIGTERM", time.Since(t0).Round(time.Millisecond))
 	waitCalls("b stopped", 10)
 	// 3. A new b on the same address, back in round robin.

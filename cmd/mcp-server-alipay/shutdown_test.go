@@ -82,15 +82,7 @@ func TestHTTPCommandSIGTERMDrains(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the wait in flight at SIGTERM got no answer")
 	}
-	select {
-	case err := <-s.exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, s.stderr.String())
-		}
-	case <-time.After(35 * time.Second):
-		t.Fatal("no exit within 35 s of SIGTERM")
-	}
-	s.exited <- nil // for the cleanup
+	s.waitExit(t, 35*time.Second)
 	if !strings.Contains(s.stderr.String(), "已停止 / stopped") {
 		t.Errorf("stderr:\n%s", s.stderr.String())
 	}
