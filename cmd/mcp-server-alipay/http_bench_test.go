@@ -494,17 +494,7 @@ func BenchmarkHTTPPayToUpdate(b *testing.B) {
 		}
 		b.StartTimer()
 		t0 := time.Now()
-		if _, err := localalipay.PayLink(ctx, res.StructuredContent.(map[string]any)["url"].(string)); err != nil {
-			b.Fatal(err)
-		}
-		select {
-		case uri := <-updated:
-			if uri != tools.TradeURI(no) {
-				b.Fatalf("update of %s", uri)
-			}
-		case <-time.After(10 * time.Second):
-			b.Fatalf("no update for %s", no)
-		}
+		payAwaitUpdate(ctx, b, res.StructuredContent.(map[string]any)["url"].(string), no, updated)
 		lat = append(lat, time.Since(t0))
 		b.StopTimer()
 		cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: tools.TradeURI(no)})

@@ -53,6 +53,25 @@ func startHTTP(t testing.TB, e *env, args ...string) *httpServer {
 	return startServing(t, e.command(append([]string{"http", "--listen", "127.0.0.1:0"}, args...)...))
 }
 
+// payAwaitUpdate pays link in the local cashier and waits for the
+// subscriber's resources/updated of order no on updated.
+func payAwaitUpdate(ctx context.Context, t testing.TB, link, no string, updated <-chan string) {
+	t.Helper()
+	if _, err := localalipay.PayLink(ctx, link); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case uri := <-updated:
+		if uri != tools.TradeURI(no) {
+			t.Fatalf("update of %s, want %s", uri, tools.TradeURI(no))
+		}
+	case <-ctx.Done():
+		t.Fatalf("no resources/updated after paying %s", no)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no resources/updated within 10 s of paying %s", no)
+	}
+}
+
 // waitExit waits up to d for the server to exit, which it must do cleanly
 // (status 0), and leaves the outcome for the test's clean-up.
 func (s *httpServer) waitExit(t testing.TB, d time.Duration) {
@@ -366,17 +385,7 @@ func TestHTTPReceivesLocalNotifications(t *testing.T) {
 		}
 		waited <- resultText(r)
 	}()
-	if _, err := localalipay.PayLink(ctx, link); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case uri := <-updated:
-		if uri != tools.TradeURI(no) {
-			t.Errorf("updated %s", uri)
-		}
-	case <-ctx.Done():
-		t.Fatal("no resources/updated after the payment")
-	}
+	payAwaitUpdate(ctx, t, link, no, updated)
 	if got := <-waited; !strings.Contains(got, "TRADE_SUCCESS") {
 		t.Errorf("wait: %s", got)
 	}

@@ -65,17 +65,7 @@ func TestHTTPLocalNotificationsOverTLS(t *testing.T) {
 			if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: tools.TradeURI(no)}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := localalipay.PayLink(ctx, link); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case uri := <-updated:
-				if uri != tools.TradeURI(no) {
-					t.Errorf("updated %s", uri)
-				}
-			case <-ctx.Done():
-				t.Fatal("no resources/updated after the payment")
-			}
+			payAwaitUpdate(ctx, t, link, no, updated)
 
 			// The local Alipay's own record: its first POST to the https
 			// notify_url got "success" (without the trust, every attempt
