@@ -321,10 +321,15 @@ func (s *Service) Metrics() *Metrics { return s.metrics }
 // AuthEnabled reports whether callers must present a token.
 func (s *Service) AuthEnabled() bool { return s.authOn }
 
+// tooLarge answers 413 for a body over limit bytes.
+func tooLarge(w http.ResponseWriter, limit int64) {
+	http.Error(w, fmt.Sprintf("请求体超过 %d 字节 / request body exceeds %d bytes", limit, limit), http.StatusRequestEntityTooLarge)
+}
+
 func bodyLimit(n int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > n {
-			http.Error(w, fmt.Sprintf("请求体超过 %d 字节 / request body exceeds %d bytes", n, n), http.StatusRequestEntityTooLarge)
+			tooLarge(w, n)
 			return
 		}
 		if r.Body != nil {
@@ -499,10 +504,10 @@ func (s *Service) refuseWhileDraining(next http.Handler) http.Handler {
 			return
 		}
 		body, err := io.ReadAll(r.Body)
-		var tooLarge *http.MaxBytesError
+		var maxErr *http.MaxBytesError
 		switch {
-		case errors.As(err, &tooLarge):
-			http.Error(w, fmt.Sprintf("请求体超过 %d 字节 / request body exceeds %d bytes", tooLarge.Limit, tooLarge.Limit), http.StatusRequestEntityTooLarge)
+		case errors.As(err, &maxErr):
+			tooLarge(w, maxErr.Limit)
 			return
 		case err != nil:
 			// Cut short: refused as it would be anyway.
