@@ -462,14 +462,11 @@ func BenchmarkHTTPPayToUpdate(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer gw.Close()
-	port, err := freeLoopbackPort()
-	if err != nil {
-		b.Fatal(err)
-	}
+	addr := freeLoopbackAddr(b)
 	vars := gatewayEnv(gw)
 	vars["AP_LOG_ENABLED"] = "false"
-	vars["AP_NOTIFY_URL"] = fmt.Sprintf("http://127.0.0.1:%d/alipay/notify", port)
-	s := startHTTP(b, newEnv(b, vars), "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	vars["AP_NOTIFY_URL"] = "http://" + addr + "/alipay/notify"
+	s := startHTTP(b, newEnv(b, vars), "--listen", addr)
 	updated := make(chan string, 16)
 	c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, &mcp.ClientOptions{
 		ResourceUpdatedHandler: func(_ context.Context, r *mcp.ResourceUpdatedNotificationRequest) { updated <- r.Params.URI }})
@@ -504,15 +501,6 @@ func BenchmarkHTTPPayToUpdate(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-}
-
-func freeLoopbackPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // procCPU is the CPU time (user + system) a process has used, from

@@ -72,6 +72,18 @@ func payAwaitUpdate(ctx context.Context, t testing.TB, link, no string, updated 
 	}
 }
 
+// freeLoopbackAddr is a 127.0.0.1 address with a port free a moment ago,
+// for a server that must know its own address before it starts.
+func freeLoopbackAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
 // waitExit waits up to d for the server to exit, which it must do cleanly
 // (status 0), and leaves the outcome for the test's clean-up.
 func (s *httpServer) waitExit(t testing.TB, d time.Duration) {

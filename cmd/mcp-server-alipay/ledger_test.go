@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -240,14 +239,7 @@ func TestLedgerStartupFaults(t *testing.T) {
 		prep func(t *testing.T, path string)
 		want []string
 	}
-	free := func() int {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
-	}()
+	free := freeLoopbackAddr(t)
 	key := strings.Repeat("k", 32)
 	cases := []tc{
 		{"corrupt file", nil, func(t *testing.T, path string) {
@@ -270,7 +262,7 @@ func TestLedgerStartupFaults(t *testing.T) {
 			}
 		}, []string{"ledger.db", "newer", "v99", "upgrade"}},
 		{"PostgreSQL unreachable", map[string]string{"AP_STATE_KEY": key,
-			"AP_DATABASE_URL": fmt.Sprintf("postgres://u:secret-pw@127.0.0.1:%d/db?connect_timeout=5", free)},
+			"AP_DATABASE_URL": "postgres://u:secret-pw@" + free + "/db?connect_timeout=5"},
 			nil, []string{"AP_DATABASE_URL=postgres://u:xxxxx@127.0.0.1", "unreachable", "host and port"}},
 	}
 	if c, err := pgtest.Start(context.Background()); err == nil {

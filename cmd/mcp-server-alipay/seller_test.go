@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -35,12 +34,7 @@ func TestHTTPSellerID(t *testing.T) {
 		{"the gateway's own", gw.Credentials().SellerID, "success", `alipay_notifications_total{result="verified"} 1`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := ln.Addr().String()
-			ln.Close()
+			addr := freeLoopbackAddr(t)
 			vars := gatewayEnv(gw)
 			vars["AP_SELLER_ID"] = tc.seller
 			vars["AP_NOTIFY_URL"] = "http://" + addr + "/alipay/notify"
@@ -135,12 +129,7 @@ func TestHTTPServiceProviderNotification(t *testing.T) {
 		{"self-use app", "", "fail"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := ln.Addr().String()
-			ln.Close()
+			addr := freeLoopbackAddr(t)
 			vars := map[string]string{"AP_CURRENT_ENV": "sandbox", "AP_APP_ID": appID, "AP_APP_KEY": appPriv, "AP_PUB_KEY": gwPub,
 				"AP_SELLER_ID": seller, "AP_NOTIFY_URL": "http://" + addr + "/alipay/notify", "AP_WATCH_PAYMENTS": "false"}
 			if tc.token != "" {
