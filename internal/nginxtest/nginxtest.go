@@ -141,16 +141,7 @@ http {
         # round robin: a monitor should rather read every replica on its
         # own port). To let your monitoring network in, add a line such as
         # "allow 10.0.0.0/8;" before "deny all;".
-        location = /metrics {
-            allow 127.0.0.1;
-            allow ::1;
-            deny all;
-            proxy_pass http://mcp_all;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-        }
-        location = /readyz {
+        location ~ ^/(metrics|readyz)$ {
             allow 127.0.0.1;
             allow ::1;
             deny all;
