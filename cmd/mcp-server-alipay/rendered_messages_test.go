@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -136,16 +135,10 @@ func TestRenderedErrorsChineseFirst(t *testing.T) {
 			return p
 		}
 		post := func(p map[string]string, key *rsa.PrivateKey) {
-			sig, err := alipay.Sign(key, alipay.RSA2, []byte(alipay.NotifySignContent(p)))
+			v, err := alipay.SignNotification(key, alipay.RSA2, p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			v := url.Values{}
-			for k, x := range p {
-				v.Set(k, x)
-			}
-			v.Set("sign", sig)
-			v.Set("sign_type", "RSA2")
 			resp, err := http.PostForm(srv.URL, v)
 			if err != nil {
 				t.Fatal(err)

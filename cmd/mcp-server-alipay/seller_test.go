@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -148,15 +147,10 @@ func TestHTTPServiceProviderNotification(t *testing.T) {
 				"out_trade_no": no, "trade_no": "2026113022001400000000000001", "trade_status": "TRADE_SUCCESS",
 				"total_amount": "1.00", "gmt_payment": "2026-11-30 09:59:59",
 			}
-			sig, err := alipay.Sign(gateway, alipay.RSA2, []byte(alipay.NotifySignContent(p)))
+			form, err := alipay.SignNotification(gateway, alipay.RSA2, p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			form := url.Values{}
-			for k, v := range p {
-				form.Set(k, v)
-			}
-			form.Set("sign", sig)
 			resp, err := http.PostForm("http://"+addr+"/alipay/notify", form)
 			if err != nil {
 				t.Fatal(err)

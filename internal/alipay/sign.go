@@ -95,6 +95,24 @@ func SignContent(params map[string]string) string {
 	return joinSorted(params, func(k, v string) bool { return k != "sign" && v != "" })
 }
 
+// SignNotification signs params as Alipay signs a notification or a return
+// redirect (NotifySignContent, with key) and returns the form Alipay posts:
+// params, sign_type and sign. The local Alipay sends such forms; tests
+// forge them.
+func SignNotification(key *rsa.PrivateKey, t SignType, params map[string]string) (url.Values, error) {
+	sign, err := Sign(key, t, []byte(NotifySignContent(params)))
+	if err != nil {
+		return nil, err
+	}
+	v := url.Values{}
+	for k, x := range params {
+		v.Set(k, x)
+	}
+	v.Set("sign_type", string(t))
+	v.Set("sign", sign)
+	return v, nil
+}
+
 // NotifySignContent builds the string Alipay signs for a notification or a
 // return redirect ("V1"): every parameter except sign and sign_type, sorted.
 // Empty values are kept, as the Java SDK does.

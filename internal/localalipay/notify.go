@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -117,16 +116,10 @@ func (s *Server) signForm(p map[string]string, st alipay.SignType) (string, erro
 	if st == "" {
 		st = alipay.RSA2
 	}
-	sign, err := alipay.Sign(s.id.alipayKey, st, []byte(alipay.NotifySignContent(p)))
+	v, err := alipay.SignNotification(s.id.alipayKey, st, p)
 	if err != nil {
 		return "", err
 	}
-	v := url.Values{}
-	for k, x := range p {
-		v.Set(k, x)
-	}
-	v.Set("sign_type", string(st))
-	v.Set("sign", sign)
 	return v.Encode(), nil
 }
 

@@ -320,16 +320,10 @@ func (h *handSigned) sign(t *testing.T, p map[string]string, key *rsa.PrivateKey
 	if key == nil {
 		key = h.key
 	}
-	sig, err := alipay.Sign(key, alipay.RSA2, []byte(alipay.NotifySignContent(p)))
+	v, err := alipay.SignNotification(key, alipay.RSA2, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := url.Values{}
-	for k, x := range p {
-		v.Set(k, x)
-	}
-	v.Set("sign_type", "RSA2")
-	v.Set("sign", sig)
 	return v
 }
 
