@@ -5,9 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"strconv"
 	"sync"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/jsonobj"
 )
 
 // CodeInvalidRequest is JSON-RPC's "Invalid Request".
@@ -76,9 +77,9 @@ func (m *Mapper) Inbound(msg []byte) (forward, refusal []byte) {
 func (m *Mapper) InboundScoped(scope string, msg []byte) (forward, refusal []byte) {
 	trimmed := bytes.TrimSpace(msg)
 	switch {
-	case len(trimmed) == 0 || !json.Valid(trimmed):
+	case len(trimmed) == 0:
 		return msg, nil
-	case trimmed[0] == '{':
+	case trimmed[0] == '{': // checked as JSON by objectFields
 		out, bad, _, err := m.inboundOne(scope, trimmed)
 		if err != nil {
 			return msg, nil
@@ -90,7 +91,7 @@ func (m *Mapper) InboundScoped(scope string, msg []byte) (forward, refusal []byt
 			return msg, nil
 		}
 		return out, nil
-	case trimmed[0] == '[':
+	case trimmed[0] == '[': // checked as JSON by arrayElems
 		return m.inboundBatch(scope, msg, trimmed)
 	}
 	return msg, nil
@@ -371,50 +372,33 @@ type span struct {
 // objectFields finds the top-level keys of a JSON object and where their
 // values are.
 func objectFields(obj []byte) (map[string]span, error) {
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, errNotObject
+	members, err := jsonobj.Members(obj)
+	if err != nil {
+		return nil, err
 	}
-	fields := map[string]span{}
-	for dec.More() {
-		kt, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		k, _ := kt.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
-		}
-		end := int(dec.InputOffset())
-		sp := span{start: end - len(v), end: end}
-		if _, seen := fields[k]; seen {
+	fields := make(map[string]span, len(members))
+	for _, m := range members {
+		sp := span{start: m.Start, end: m.End}
+		if _, seen := fields[m.Key]; seen {
 			sp.dup = true
 		}
-		fields[k] = sp
+		fields[m.Key] = sp
 	}
 	return fields, nil
 }
 
 // arrayElems finds the elements of a JSON array.
 func arrayElems(arr []byte) ([]span, error) {
-	dec := json.NewDecoder(bytes.NewReader(arr))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
-		return nil, errNotObject
+	elems, err := jsonobj.Elements(arr)
+	if err != nil {
+		return nil, err
 	}
-	var out []span
-	for dec.More() {
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
-		}
-		end := int(dec.InputOffset())
-		out = append(out, span{start: end - len(v), end: end})
+	out := make([]span, len(elems))
+	for i, e := range elems {
+		out[i] = span{start: e.Start, end: e.End}
 	}
 	return out, nil
 }
-
-var errNotObject = errors.New("rpcid: not a JSON object or array")
 
 func splice(b []byte, start, end int, repl []byte) []byte {
 	out := make([]byte, 0, len(b)-(end-start)+len(repl))

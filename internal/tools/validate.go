@@ -3,6 +3,7 @@ package tools
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/jsonobj"
 )
 
 // idFields are the properties Alipay restricts to 1–64 letters, digits, "_"
@@ -256,26 +258,20 @@ func decodeObject(raw json.RawMessage) (*object, string) {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return o, ""
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	members, err := jsonobj.Members(raw)
+	switch {
+	case err == nil:
+	case raw[0] == '{' && errors.Is(err, jsonobj.ErrSyntax):
+		return nil, "arguments: 参数不是有效的 JSON / malformed JSON"
+	default:
 		return nil, "arguments: 参数必须是 JSON 对象 / must be a JSON object"
 	}
-	for dec.More() {
-		kt, err := dec.Token()
-		if err != nil {
-			return nil, "arguments: 参数不是有效的 JSON / malformed JSON"
+	for _, m := range members {
+		if _, dup := o.values[m.Key]; dup {
+			return nil, fmt.Sprintf("%s: 参数重复 / given twice; give each property once", clip(m.Key))
 		}
-		k, _ := kt.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, "arguments: 参数不是有效的 JSON / malformed JSON"
-		}
-		if _, dup := o.values[k]; dup {
-			return nil, fmt.Sprintf("%s: 参数重复 / given twice; give each property once", clip(k))
-		}
-		o.keys = append(o.keys, k)
-		o.values[k] = v
+		o.keys = append(o.keys, m.Key)
+		o.values[m.Key] = raw[m.Start:m.End]
 	}
 	return o, ""
 }
