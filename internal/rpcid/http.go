@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // maxBody is the largest request body that is examined; a larger one
@@ -84,8 +84,7 @@ func (w *responseWriter) WriteHeader(status int) {
 	}
 	w.wroteHeader = true
 	w.status = status
-	mt, _, _ := mime.ParseMediaType(w.Header().Get("Content-Type"))
-	switch mt {
+	switch mediaType(w.Header().Get("Content-Type")) {
 	case "application/json":
 		w.kind = kindJSON
 		w.Header().Del("Content-Length") // the ids may change length
@@ -134,6 +133,13 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return w.ResponseWriter.Write(p)
+}
+
+// mediaType is the media type of a Content-Type value, in lower case and
+// without its parameters.
+func mediaType(ct string) string {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.ToLower(strings.TrimSpace(mt))
 }
 
 // Flush passes a flush on (server-sent events need it); a JSON body is

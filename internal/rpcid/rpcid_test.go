@@ -372,3 +372,48 @@ func TestHandlerEventStreamPieces(t *testing.T) {
 		t.Errorf("stream\n got %q\nwant %q", got, want)
 	}
 }
+
+// Answers are mapped back by their media type, whatever its case and
+// parameters; a body of another type passes unchanged.
+func TestHandlerMediaTypes(t *testing.T) {
+	for _, tc := range []struct {
+		ct     string
+		sse    bool
+		mapped bool
+	}{
+		{"application/json", false, true},
+		{"Application/JSON; charset=utf-8", false, true},
+		{" text/event-stream ;charset=utf-8", true, true},
+		{"TEXT/EVENT-STREAM", true, true},
+		{"text/plain", false, false},
+	} {
+		m := NewMapper()
+		fwd, refusal := m.Inbound([]byte(`{"jsonrpc":"2.0","id":9007199254740993,"method":"ping"}`))
+		if refusal != nil {
+			t.Fatalf("refused: %s", refusal)
+		}
+		var sent struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if err := json.Unmarshal(fwd, &sent); err != nil {
+			t.Fatal(err)
+		}
+		answer := `{"jsonrpc":"2.0","id":` + string(sent.ID) + `,"result":{}}`
+		if tc.sse {
+			answer = "event: message\ndata: " + answer + "\n\n"
+		}
+		h := Handler(m, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", tc.ct)
+			io.WriteString(w, answer)
+		}))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/mcp", nil))
+		want := answer
+		if tc.mapped {
+			want = strings.Replace(answer, string(sent.ID), "9007199254740993", 1)
+		}
+		if got := rec.Body.String(); got != want {
+			t.Errorf("Content-Type %q:\n got %q\nwant %q", tc.ct, got, want)
+		}
+	}
+}
