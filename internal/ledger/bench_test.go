@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,6 +59,22 @@ func BenchmarkToolCall(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+		// Many calls at once, as the HTTP service makes them: on SQLite
+		// they share group commits, each write in its own savepoint.
+		b.Run("link-concurrent", func(b *testing.B) {
+			var n atomic.Int64
+			b.SetParallelism(50)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					no := fmt.Sprintf("C%d", n.Add(1))
+					if _, _, err := a.RecordOrder(ctx, NewOrder{OutTradeNo: no, Kind: "web", Amount: 19900, Title: "插画", Who: "bench",
+						Audit: &Entry{Who: "bench", Action: "create-web-page-alipay-payment", Amount: 19900, Result: "ok"}}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		})
 		b.Run("query", func(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
