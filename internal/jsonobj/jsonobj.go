@@ -3,8 +3,10 @@
 // value lies in the text, so that a caller can read one field or splice a
 // new value in place and leave every other byte as it was sent.
 //
-// It does what a json.Decoder walked with Token and Decode into
-// json.RawMessage does, in one pass and without the decoder's buffers.
+// On valid JSON it gives the answer of a json.Decoder walked with Token and
+// Decode into json.RawMessage, without the decoder's buffers and tokens.
+// Anything else is ErrSyntax, where such a walk would accept a truncated
+// object or text after it.
 package jsonobj
 
 import (

@@ -61,16 +61,19 @@ func BenchmarkToolCall(b *testing.B) {
 			}
 		})
 		// Many calls at once, as the HTTP service makes them: on SQLite
-		// they share group commits, each write in its own savepoint.
+		// they share group commits, each write in its own savepoint. The
+		// order numbers go on across the rounds (b.Run calls its function
+		// once a round), so that every call records a new order.
+		var n atomic.Int64
 		b.Run("link-concurrent", func(b *testing.B) {
-			var n atomic.Int64
 			b.SetParallelism(50)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					no := fmt.Sprintf("C%d", n.Add(1))
-					if _, _, err := a.RecordOrder(ctx, NewOrder{OutTradeNo: no, Kind: "web", Amount: 19900, Title: "插画", Who: "bench",
-						Audit: &Entry{Who: "bench", Action: "create-web-page-alipay-payment", Amount: 19900, Result: "ok"}}); err != nil {
-						b.Error(err)
+					_, created, err := a.RecordOrder(ctx, NewOrder{OutTradeNo: no, Kind: "web", Amount: 19900, Title: "插画", Who: "bench",
+						Audit: &Entry{Who: "bench", Action: "create-web-page-alipay-payment", Amount: 19900, Result: "ok"}})
+					if err != nil || !created {
+						b.Errorf("order %s: created %v, err %v", no, created, err)
 						return
 					}
 				}

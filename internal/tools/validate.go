@@ -271,7 +271,7 @@ func decodeObject(raw json.RawMessage) (*object, string) {
 			return nil, fmt.Sprintf("%s: 参数重复 / given twice; give each property once", clip(m.Key))
 		}
 		o.keys = append(o.keys, m.Key)
-		o.values[m.Key] = raw[m.Start:m.End]
+		o.values[m.Key] = raw[m.Start:m.End:m.End] // no append can reach the rest of raw
 	}
 	return o, ""
 }

@@ -58,6 +58,8 @@ func TestValidate(t *testing.T) {
 		{"array", link, `[1]`, []string{"JSON object"}, 0},
 		{"string", link, `"x"`, []string{"JSON object"}, 0},
 		{"malformed", link, `{"outTradeNo":"A1","totalAmount":}`, []string{"arguments:", "malformed JSON"}, 0},
+		{"truncated", link, `{"outTradeNo":"A1","totalAmount":1`, []string{"arguments:", "malformed JSON"}, 0},
+		{"text after the object", link, `{"outTradeNo":"A1","totalAmount":1,"orderTitle":"t"} {}`, []string{"arguments:", "malformed JSON"}, 0},
 		{"escaped keys", link, `{"out\u0054radeNo":"A1","totalAmount":1,"order\u0054itle":"t"}`, nil, 100},
 		{"duplicate key, once escaped", link, `{"outTradeNo":"A1","out\u0054radeNo":"A2","totalAmount":1,"orderTitle":"t"}`, []string{`"outTradeNo": 参数重复 / given twice`}, 0},
 		{"optional reason absent", refund, `{"outTradeNo":"A1","refundAmount":50,"outRequestNo":"R1"}`, nil, 5000},
