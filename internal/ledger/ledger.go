@@ -43,6 +43,18 @@ func DefaultPath() (string, error) {
 	return filepath.Join(base, "mcp-server-alipay", FileName), nil
 }
 
+// sqlitePath is the SQLite file o names, and the variable that chose it
+// (for the advice of an error).
+func (o Options) sqlitePath() (path, pathVar string, err error) {
+	if o.Path != "" {
+		return o.Path, "AP_DATABASE_URL", nil
+	}
+	if path, err = DefaultPath(); err != nil {
+		return "", "", &OpenError{Where: "AP_DATABASE_URL", Err: err}
+	}
+	return path, "XDG_DATA_HOME", nil
+}
+
 // IsPostgres reports whether a database URL selects PostgreSQL.
 func IsPostgres(databaseURL string) bool {
 	u := strings.ToLower(strings.TrimSpace(databaseURL))
@@ -84,12 +96,9 @@ func Open(ctx context.Context, o Options) (*Ledger, error) {
 	if IsPostgres(o.DatabaseURL) {
 		l, err = openPostgres(ctx, o.DatabaseURL)
 	} else {
-		path, pathVar := o.Path, "AP_DATABASE_URL"
-		if path == "" {
-			pathVar = "XDG_DATA_HOME"
-			if path, err = DefaultPath(); err != nil {
-				return nil, &OpenError{Where: "AP_DATABASE_URL", Err: err}
-			}
+		path, pathVar, perr := o.sqlitePath()
+		if perr != nil {
+			return nil, perr
 		}
 		l, err = openSQLite(ctx, path, pathVar)
 	}

@@ -1,0 +1,111 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Inspection is what a ledger holds for one account, read without changing
+// the database, for `mcp-server-alipay doctor`.
+type Inspection struct {
+	// Where is the SQLite file, or the PostgreSQL URL with its password
+	// redacted.
+	Where string
+	// Exists is false when there is no ledger yet (no file, or no tables):
+	// the server creates it when it starts.
+	Exists bool
+	// Schema is the schema version found. The server migrates an older one
+	// to SchemaVersion when it starts; the figures below are read only from
+	// a ledger at SchemaVersion.
+	Schema int
+	// Orders counts the account's orders.
+	Orders int64
+	// Undelivered counts the account's paid events not yet delivered to the
+	// paid webhook; Oldest is when the oldest of them was queued, and
+	// Attempts how many deliveries of it were tried.
+	Undelivered int64
+	Oldest      time.Time
+	Attempts    int
+	// Seller is the seller_id pinned for the account by the first
+	// notification that passed every other check ("" if none yet), and
+	// SellerSince when it was pinned.
+	Seller      string
+	SellerSince time.Time
+}
+
+// Inspect reads what the ledger o names holds for appID in env, without
+// creating or migrating it: a missing file or an empty database is an
+// Inspection that does not exist. A ledger written by a newer binary is a
+// *NewerSchemaError (with the Inspection); one that cannot be opened, an
+// *OpenError as for Open.
+func Inspect(ctx context.Context, o Options, appID, env string) (*Inspection, error) {
+	var l *Ledger
+	var err error
+	if IsPostgres(o.DatabaseURL) {
+		if l, err = openPostgres(ctx, o.DatabaseURL); err != nil {
+			return nil, err
+		}
+	} else {
+		path, pathVar, err := o.sqlitePath()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return &Inspection{Where: path}, nil
+		}
+		if l, err = openSQLite(ctx, path, pathVar); err != nil {
+			return nil, err
+		}
+	}
+	defer l.db.Close()
+	in := &Inspection{Where: l.where}
+	err = l.db.QueryRowContext(ctx, l.d.schemaQuery).Scan(&in.Schema)
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe) && pe.Code == "42P01", errors.Is(err, sql.ErrNoRows):
+		return in, nil // PostgreSQL without the ledger's tables
+	case err != nil:
+		return nil, l.openError(err)
+	case in.Schema == 0:
+		return in, nil // an empty SQLite file
+	case in.Schema > SchemaVersion:
+		in.Exists = true
+		return in, &NewerSchemaError{Have: in.Schema, Supported: SchemaVersion}
+	}
+	in.Exists = true
+	if in.Schema < SchemaVersion {
+		return in, nil
+	}
+	if err := l.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ap_orders WHERE app_id = $1 AND env = $2`,
+		appID, env).Scan(&in.Orders); err != nil {
+		return nil, l.unavailable(err)
+	}
+	var oldest sql.NullInt64
+	var attempts sql.NullInt64
+	if err := l.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_ms),
+		(SELECT attempts FROM ap_outbox WHERE app_id = $1 AND env = $2 AND delivered_ms = 0 ORDER BY created_ms, id LIMIT 1)
+		FROM ap_outbox WHERE app_id = $1 AND env = $2 AND delivered_ms = 0`,
+		appID, env).Scan(&in.Undelivered, &oldest, &attempts); err != nil {
+		return nil, l.unavailable(err)
+	}
+	if oldest.Valid {
+		in.Oldest, in.Attempts = fromMS(oldest.Int64), int(attempts.Int64)
+	}
+	var since int64
+	err = l.db.QueryRowContext(ctx, `SELECT seller_id, pinned_ms FROM ap_sellers WHERE app_id = $1 AND env = $2 AND auth_app_id = ''`,
+		appID, env).Scan(&in.Seller, &since)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return nil, l.unavailable(err)
+	default:
+		in.SellerSince = fromMS(since)
+	}
+	return in, nil
+}

@@ -1,0 +1,109 @@
+package ledger
+
+import (
+	"database/sql"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
+)
+
+// Inspect reads a ledger without creating or changing it: nothing there yet
+// is a ledger that does not exist, and stays so.
+func TestInspectNothingYet(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		o := b.fresh(t)
+		ctx := ctxT(t)
+		in, err := Inspect(ctx, o, "2021000000000001", "prod")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.Exists || in.Where == "" {
+			t.Fatalf("Inspect of nothing = %+v, want Exists false and Where set", in)
+		}
+		if o.Path != "" {
+			if _, err := os.Stat(o.Path); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("Inspect created %s (stat: %v)", o.Path, err)
+			}
+			return
+		}
+		db, err := sql.Open("pgx", o.DatabaseURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var tables int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'`).Scan(&tables); err != nil {
+			t.Fatal(err)
+		}
+		if tables != 0 {
+			t.Fatalf("Inspect created %d tables", tables)
+		}
+	})
+}
+
+// Inspect counts one account's orders and undelivered paid events and
+// finds its pinned seller, and no other account's.
+func TestInspect(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		o := b.fresh(t)
+		clk := newClock(time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC))
+		o.Now = clk.Now
+		l := open(t, o)
+		ctx := ctxT(t)
+		const app, other = "2021000000000001", "2021000000000002"
+		a := l.Account(app, "prod")
+		for _, no := range []string{"I1", "I2"} {
+			if _, _, err := a.RecordOrder(ctx, NewOrder{OutTradeNo: no, Kind: "web", Amount: 100, Title: "t", Who: "test"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := l.Account(other, "prod").RecordOrder(ctx, NewOrder{OutTradeNo: "X1", Kind: "web", Amount: 100, Title: "t", Who: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := l.Account(app, "sandbox").RecordOrder(ctx, NewOrder{OutTradeNo: "S1", Kind: "web", Amount: 100, Title: "t", Who: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.RecordStatus(ctx, StatusSeen{OutTradeNo: "I1", Status: alipay.TradeSuccess, TradeNo: "2026", Amount: 100, Source: SourceWatch}); err != nil {
+			t.Fatal(err)
+		}
+		queued := clk.Now()
+		clk.Add(time.Minute)
+		if _, err := a.PinSeller(ctx, "2088000000000001"); err != nil {
+			t.Fatal(err)
+		}
+
+		in, err := Inspect(ctx, o, app, "prod")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !in.Exists || in.Schema != SchemaVersion || in.Orders != 2 || in.Undelivered != 1 || in.Attempts != 0 ||
+			!in.Oldest.Equal(queued) || in.Seller != "2088000000000001" || !in.SellerSince.Equal(clk.Now()) {
+			t.Fatalf("Inspect = %+v; want schema v%d, 2 orders, 1 undelivered queued at %v, seller pinned at %v", in, SchemaVersion, queued, clk.Now())
+		}
+		in, err = Inspect(ctx, o, other, "prod")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.Orders != 1 || in.Undelivered != 0 || !in.Oldest.IsZero() || in.Seller != "" {
+			t.Fatalf("Inspect of the other app = %+v; want 1 order, nothing undelivered, no seller", in)
+		}
+	})
+}
+
+// A ledger a newer binary wrote is reported, not read.
+func TestInspectNewerSchema(t *testing.T) {
+	o := Options{Path: t.TempDir() + "/ledger.db"}
+	l := open(t, o)
+	ctx := ctxT(t)
+	if _, err := l.db.ExecContext(ctx, "PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	in, err := Inspect(ctx, o, "2021000000000001", "prod")
+	var newer *NewerSchemaError
+	if !errors.As(err, &newer) || newer.Have != 99 || in == nil || !in.Exists || in.Schema != 99 {
+		t.Fatalf("Inspect = %+v, %v; want a NewerSchemaError for v99", in, err)
+	}
+}
