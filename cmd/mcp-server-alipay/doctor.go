@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/alipay"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/config"
+	"github.com/mcp-server-alipay/mcp-server-alipay/internal/ledger"
 	"github.com/mcp-server-alipay/mcp-server-alipay/internal/tools"
 )
 
@@ -71,6 +72,7 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 	if b.local != nil {
 		d.pass("本地支付宝 / local Alipay", fmt.Sprintf("%s (数据 / data: %s)", b.local.URL(), b.dataDir))
 	}
+	d.ledgerCheck(ctx, cfg, b.client.AppID())
 	gw := b.client.GatewayURL()
 	if !d.gatewayReachable(ctx, gw) {
 		return d.finish()
@@ -113,6 +115,58 @@ func (d *doctor) finish() int {
 	}
 	d.printf("\n✓ 所有检查通过 / All checks passed.\n")
 	return 0
+}
+
+// ledgerCheck shows what the ledger holds for this app in this environment:
+// its orders, the seller its notifications pinned, and the paid
+// notifications the webhook has not yet taken. It reads without creating or
+// migrating anything, so that a doctor of another version changes nothing
+// under running servers.
+func (d *doctor) ledgerCheck(ctx context.Context, cfg *config.Config, appID string) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	in, err := ledger.Inspect(ctx, ledgerOptions(cfg), appID, string(cfg.Env))
+	var newer *ledger.NewerSchemaError
+	switch {
+	case errors.As(err, &newer):
+		d.fail("账本 / ledger "+in.Where, err.Error(), "使用写入它的版本或更新的 mcp-server-alipay / Use the mcp-server-alipay version that wrote it, or a newer one.")
+		return
+	case err != nil:
+		d.fail("账本 / ledger", err.Error(), "按上面的说明修正 AP_DATABASE_URL 或数据库 / Fix AP_DATABASE_URL or the database as described above.")
+		return
+	case !in.Exists:
+		d.pass("账本 / ledger", fmt.Sprintf("%s 尚未创建, 服务器首次启动时创建 / not created yet; the server creates it when it first starts", in.Where))
+		return
+	case in.Schema < ledger.SchemaVersion:
+		d.pass("账本 / ledger", fmt.Sprintf("%s: 结构版本 v%d, 服务器启动时迁移到 v%d / schema v%d; the server migrates it to v%d when it starts",
+			in.Where, in.Schema, ledger.SchemaVersion, in.Schema, ledger.SchemaVersion))
+		return
+	}
+	d.pass("账本 / ledger", fmt.Sprintf("%s: 本应用 (%s) 在 %s 环境有 %d 笔订单 / this app's orders in %s: %d",
+		in.Where, appID, cfg.Env, in.Orders, cfg.Env, in.Orders))
+	if cfg.Env != config.Local && in.Seller != "" {
+		since := in.SellerSince.Local().Format("2006-01-02 15:04 MST")
+		switch {
+		case cfg.SellerID == "":
+			d.pass("卖家 / seller", fmt.Sprintf("%s, 由首个通过其他检查的付款通知于 %s 固定; 设置 AP_SELLER_ID 可以代替它 / %s, pinned by the first notification that passed every other check, on %s; AP_SELLER_ID takes its place when set",
+				in.Seller, since, in.Seller, since))
+		case cfg.SellerID != in.Seller:
+			d.printf("  ! 卖家 / seller: 账本于 %s 固定了 %s, 但 AP_SELLER_ID 是 %s, 以 AP_SELLER_ID 为准; 确认哪个是你的 PID / "+
+				"the ledger pinned %s on %s, but AP_SELLER_ID is %s, which is what counts; make sure which one is your PID\n",
+				since, in.Seller, cfg.SellerID, in.Seller, since, cfg.SellerID)
+		}
+	}
+	if cfg.PaidWebhook.IsZero() {
+		return
+	}
+	if in.Undelivered == 0 {
+		d.pass("付款 webhook / paid webhook", fmt.Sprintf("%s: 没有待送达的通知 / no notification waiting", cfg.PaidWebhook))
+		return
+	}
+	oldest := in.Oldest.Local().Format("2006-01-02 15:04 MST")
+	d.printf("  ! 付款 webhook / paid webhook %s: %d 条通知尚未送达, 最早的一条于 %s 排队, 已尝试 %d 次; 服务器运行时会继续重试, 日志里有每次失败的原因 / "+
+		"notifications not yet delivered: %d; the oldest was queued on %s and tried %d times; a running server keeps trying, and logs why each attempt failed\n",
+		cfg.PaidWebhook, in.Undelivered, oldest, in.Attempts, in.Undelivered, oldest, in.Attempts)
 }
 
 // gatewayReachable makes a plain HTTP request to the gateway: any HTTP

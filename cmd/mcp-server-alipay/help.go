@@ -16,7 +16,7 @@ const usageText = `mcp-server-alipay %s — 支付宝 MCP Server / Alipay MCP se
                                  serve MCP over Streamable HTTP (agent platforms); see http --help
   mcp-server-alipay demo         用本地支付宝完整演示: 报价、支付链接、付款、查询、部分退款、查询退款
                                  the whole story against the local Alipay: quote, link, pay, query, partial refund, refund query
-  mcp-server-alipay doctor       检查配置: 密钥、网关、一次签名调用 / check a configuration: keys, gateway, a signed call
+  mcp-server-alipay doctor       检查配置: 密钥、账本、网关、一次签名调用 / check a configuration: keys, ledger, gateway, a signed call
   mcp-server-alipay orders       列出账本里的订单 (--json, --csv, --status, --since, --until), 见 orders --help
                                  list the ledger's orders: status, amount, refunded, paid at; see orders --help
   mcp-server-alipay sandbox      单独运行本地支付宝 (见 docs/local-alipay.md) / run the local Alipay on its own
@@ -84,9 +84,10 @@ const demoUsage = `用法 / Usage: mcp-server-alipay demo [--data-dir DIR]
 `
 
 const doctorUsage = `用法 / Usage: mcp-server-alipay doctor
-  读取与服务相同的 AP_* 环境变量并逐项检查: 配置、密钥、网关能否访问、一次签名调用; 每个失败项都说明怎么修。
-  Reads the same AP_* variables as the server and checks the configuration, the keys, that the gateway answers, and
-  one signed call; every failure says how to fix it.
+  读取与服务相同的 AP_* 环境变量并逐项检查: 配置、密钥、账本 (只读, 不创建不迁移)、网关能否访问、一次签名调用;
+  每个失败项都说明怎么修。
+  Reads the same AP_* variables as the server and checks the configuration, the keys, the ledger (read only: never
+  created or migrated), that the gateway answers, and one signed call; every failure says how to fix it.
   退出码 / Exit code: 0 全部通过 / all passed; 1 有检查失败 / a check failed; 2 用法错误 / usage error.
   所有变量 / Every variable:  mcp-server-alipay help
 `

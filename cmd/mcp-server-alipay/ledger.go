@@ -20,11 +20,16 @@ import (
 func openLedger(ctx context.Context, cfg *config.Config) (*ledger.Ledger, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	o := ledger.Options{DatabaseURL: cfg.DatabaseURL}
-	if !ledger.IsPostgres(cfg.DatabaseURL) {
-		o = ledger.Options{Path: cfg.DatabaseURL} // "" is the default file
+	return ledger.Open(ctx, ledgerOptions(cfg))
+}
+
+// ledgerOptions names the ledger AP_DATABASE_URL chooses: a PostgreSQL URL,
+// or a SQLite file ("" is the default file).
+func ledgerOptions(cfg *config.Config) ledger.Options {
+	if ledger.IsPostgres(cfg.DatabaseURL) {
+		return ledger.Options{DatabaseURL: cfg.DatabaseURL}
 	}
-	return ledger.Open(ctx, o)
+	return ledger.Options{Path: cfg.DatabaseURL}
 }
 
 // recordWatches records every status the watcher sees in the ledger, which
