@@ -72,10 +72,15 @@ func (m *Mapper) Inbound(msg []byte) (forward, refusal []byte) {
 	return m.InboundScoped("", msg)
 }
 
+// jsonSpace is the white space JSON allows around a value. bytes.TrimSpace
+// would also take \v, \f, U+0085 and U+00A0, and hand the SDK a message
+// it would have refused as sent.
+const jsonSpace = " \t\r\n"
+
 // InboundScoped is Inbound for a message of one scope, such as an HTTP
 // session: a cancellation finds only the requests of its own scope.
 func (m *Mapper) InboundScoped(scope string, msg []byte) (forward, refusal []byte) {
-	trimmed := bytes.TrimSpace(msg)
+	trimmed := bytes.Trim(msg, jsonSpace)
 	switch {
 	case len(trimmed) == 0:
 		return msg, nil
@@ -246,7 +251,7 @@ func (m *Mapper) Outbound(msg []byte) []byte {
 	if !bytes.Contains(msg, []byte(m.prefix)) {
 		return msg
 	}
-	trimmed := bytes.TrimSpace(msg)
+	trimmed := bytes.Trim(msg, jsonSpace)
 	if len(trimmed) == 0 {
 		return msg
 	}

@@ -417,3 +417,25 @@ func TestHandlerMediaTypes(t *testing.T) {
 		}
 	}
 }
+
+// Only JSON's own white space is trimmed: a message with a form feed or a
+// vertical tab around it reaches the SDK as sent (which refuses it), with
+// no substitute made, whatever its id.
+func TestInboundNotJSONSpace(t *testing.T) {
+	for _, msg := range []string{
+		"\v{\"jsonrpc\":\"2.0\",\"id\":9007199254740993,\"method\":\"ping\"}",
+		"{\"jsonrpc\":\"2.0\",\"id\":9007199254740993,\"method\":\"ping\"}\f",
+		"\u00a0{\"jsonrpc\":\"2.0\",\"id\":9007199254740993,\"method\":\"ping\"}",
+	} {
+		m := NewMapper()
+		fwd, refusal := m.Inbound([]byte(msg))
+		if string(fwd) != msg || refusal != nil || m.Pending() != 0 {
+			t.Errorf("Inbound(%q) = %q, %q with %d pending; want it unchanged", msg, fwd, refusal, m.Pending())
+		}
+	}
+	m := NewMapper()
+	msg := " \t\r\n{\"jsonrpc\":\"2.0\",\"id\":9007199254740993,\"method\":\"ping\"}\n"
+	if fwd, _ := m.Inbound([]byte(msg)); string(fwd) == msg || m.Pending() != 1 {
+		t.Errorf("Inbound(%q) = %q with %d pending; want the id substituted", msg, fwd, m.Pending())
+	}
+}
