@@ -94,7 +94,13 @@ func runOrders(ctx context.Context, args []string, getenv func(string) string, s
 			return 1
 		}
 	}
-	led, err := openLedger(ctx, &config.Config{DatabaseURL: dbURL})
+	// Read as it is: a newer binary must not migrate a ledger that running
+	// servers of the older one share.
+	o := ledgerOptions(&config.Config{DatabaseURL: dbURL})
+	o.NoMigrate = true
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	led, err := ledger.Open(octx, o)
+	cancel()
 	if err != nil {
 		fmt.Fprintf(stderr, "mcp-server-alipay orders: %v\n", err)
 		return 1

@@ -4,12 +4,49 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
+
+// schema is the ledger's schema version, read without locks or writes: 0
+// for a database without the ledger's tables.
+func (l *Ledger) schema(ctx context.Context) (int, error) {
+	var v int
+	err := l.db.QueryRowContext(ctx, l.d.schemaQuery).Scan(&v)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42P01" || errors.Is(err, sql.ErrNoRows) {
+		return 0, nil // PostgreSQL without ap_schema, or before its first row
+	}
+	return v, err
+}
+
+// schemaIsCurrent is Open's check with NoMigrate: the schema is this
+// binary's.
+func (l *Ledger) schemaIsCurrent(ctx context.Context) error {
+	where := l.where
+	if l.d.name == "postgres" {
+		where = "AP_DATABASE_URL=" + where
+	}
+	v, err := l.schema(ctx)
+	switch {
+	case err != nil:
+		return err
+	case v > SchemaVersion:
+		return &NewerSchemaError{Have: v, Supported: SchemaVersion}
+	case v == 0:
+		return &OpenError{Where: where, Problem: "数据库里没有账本的表 / the database has no ledger tables",
+			Fix: "先启动一次服务器以创建账本 / start the server once to create the ledger"}
+	case v < SchemaVersion:
+		return &OpenError{Where: where,
+			Problem: fmt.Sprintf("账本结构版本 v%d 比本程序的 v%d 旧 / the ledger's schema v%d is older than this binary's v%d", v, SchemaVersion, v, SchemaVersion),
+			Fix:     "用写入它的版本读取, 或先启动本版本的服务器 (它会迁移账本) / read it with the version that wrote it, or start this version's server first (it migrates the ledger)"}
+	}
+	return nil
+}
 
 // Inspection is what a ledger holds for one account, read without changing
 // the database, for `mcp-server-alipay doctor`.
@@ -65,15 +102,12 @@ func Inspect(ctx context.Context, o Options, appID, env string) (*Inspection, er
 	}
 	defer l.db.Close()
 	in := &Inspection{Where: l.where}
-	err = l.db.QueryRowContext(ctx, l.d.schemaQuery).Scan(&in.Schema)
-	var pe *pgconn.PgError
+	in.Schema, err = l.schema(ctx)
 	switch {
-	case errors.As(err, &pe) && pe.Code == "42P01", errors.Is(err, sql.ErrNoRows):
-		return in, nil // PostgreSQL without the ledger's tables
 	case err != nil:
 		return nil, l.openError(err)
 	case in.Schema == 0:
-		return in, nil // an empty SQLite file
+		return in, nil // no tables yet: an empty SQLite file, or PostgreSQL without them
 	case in.Schema > SchemaVersion:
 		in.Exists = true
 		return in, &NewerSchemaError{Have: in.Schema, Supported: SchemaVersion}

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,4 +107,70 @@ func TestInspectNewerSchema(t *testing.T) {
 	if !errors.As(err, &newer) || newer.Have != 99 || in == nil || !in.Exists || in.Schema != 99 {
 		t.Fatalf("Inspect = %+v, %v; want a NewerSchemaError for v99", in, err)
 	}
+}
+
+// Open with NoMigrate reads a ledger only as it is: nothing is created, an
+// older schema is refused and left as it was, and a current one is read.
+func TestOpenNoMigrate(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		o := b.fresh(t)
+		ctx := ctxT(t)
+		ro := o
+		ro.NoMigrate = true
+		var oe *OpenError
+		if l, err := Open(ctx, ro); !errors.As(err, &oe) {
+			if l != nil {
+				l.Close()
+			}
+			t.Fatalf("NoMigrate on nothing: %v, want an OpenError", err)
+		}
+		if in, err := Inspect(ctx, o, "2021000000000001", "prod"); err != nil || in.Exists {
+			t.Fatalf("NoMigrate created something: %+v, %v", in, err)
+		}
+
+		l := open(t, o)
+		if _, _, err := l.Account("2021000000000001", "prod").RecordOrder(ctx, NewOrder{OutTradeNo: "N1", Kind: "web", Amount: 100, Title: "t", Who: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Open(ctx, ro)
+		if err != nil {
+			t.Fatalf("NoMigrate on a current ledger: %v", err)
+		}
+		if _, err := r.Account("2021000000000001", "prod").Order(ctx, "N1"); err != nil {
+			t.Fatalf("NoMigrate ledger cannot read its order: %v", err)
+		}
+		r.Close()
+
+		// An older schema (as a newer binary would find it) is refused
+		// and stays older; a newer one is refused too.
+		setSchema := func(v int) {
+			t.Helper()
+			tx, err := l.db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.d.setSchemaVersion(ctx, tx, v); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			v    int
+			want string
+		}{{SchemaVersion - 1, "is older than this binary's"}, {SchemaVersion + 1, "is newer than"}} {
+			setSchema(tc.v)
+			if r, err := Open(ctx, ro); err == nil || !strings.Contains(err.Error(), tc.want) {
+				if r != nil {
+					r.Close()
+				}
+				t.Fatalf("NoMigrate on schema v%d: %v, want an error saying %q", tc.v, err, tc.want)
+			}
+			if v, err := l.schema(ctx); err != nil || v != tc.v {
+				t.Fatalf("schema after NoMigrate = v%d (%v), want v%d as it was", v, err, tc.v)
+			}
+		}
+		setSchema(SchemaVersion)
+	})
 }

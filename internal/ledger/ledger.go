@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -26,6 +27,12 @@ type Options struct {
 	Path string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// NoMigrate opens only a ledger that is there and at SchemaVersion, as
+	// it is, for a command that reads it (orders): a newer binary must not
+	// migrate a database that running servers of the older one share. A
+	// missing SQLite file, a database without the ledger's tables, or
+	// another schema version is an *OpenError.
+	NoMigrate bool
 }
 
 // DefaultPath is $XDG_DATA_HOME/mcp-server-alipay/ledger.db, or
@@ -100,6 +107,10 @@ func Open(ctx context.Context, o Options) (*Ledger, error) {
 		if perr != nil {
 			return nil, perr
 		}
+		if _, serr := os.Stat(path); o.NoMigrate && errors.Is(serr, fs.ErrNotExist) {
+			return nil, &OpenError{Where: path, Problem: "没有账本 / no ledger there",
+				Fix: "检查 " + pathVar + ", 或先启动一次服务器 / check " + pathVar + ", or start the server once first"}
+		}
 		l, err = openSQLite(ctx, path, pathVar)
 	}
 	if err != nil {
@@ -107,7 +118,17 @@ func Open(ctx context.Context, o Options) (*Ledger, error) {
 	}
 	l.now = now
 	l.hub.subs = map[chan Event]struct{}{}
-	if err := l.migrate(ctx); err != nil {
+	if o.NoMigrate {
+		err = l.schemaIsCurrent(ctx)
+	} else {
+		err = l.migrate(ctx)
+	}
+	var oe *OpenError
+	switch {
+	case errors.As(err, &oe):
+		l.db.Close()
+		return nil, oe
+	case err != nil:
 		l.db.Close()
 		return nil, l.openError(err)
 	}
