@@ -8,4 +8,6 @@
 //
 // Builds are reproducible: CGO_ENABLED=0, -trimpath, an empty build id and
 // the version from `git describe`, so the same commit gives the same bytes.
+// The bundle too: NormalizeZip dates its entries at the commit (or
+// SOURCE_DATE_EPOCH) and puts them in name order after mcpb pack.
 package main

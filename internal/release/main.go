@@ -112,6 +112,9 @@ func Release(ctx context.Context, o Options) error {
 		if err := MCPB(ctx, o.MCPBCLI, o.Log, "pack", dir, bundle); err != nil {
 			return err
 		}
+		if err := NormalizeZip(bundle, SourceTime(ctx, o.Root)); err != nil {
+			return fmt.Errorf("mcpb %s: %w", filepath.Base(bundle), err)
+		}
 		fmt.Fprintf(o.Log, "mcpb %s\n", filepath.Base(bundle))
 	}
 	return WriteSums(o.Out)

@@ -218,7 +218,6 @@ func checkSums(t *testing.T, out string) {
 func checkReproducible(ctx context.Context, t *testing.T, first Options) {
 	second := first
 	second.Out = filepath.Join(t.TempDir(), "dist")
-	second.MCPB = false // mcpb pack stamps the time into its zip; the binaries inside are compared here
 	var log bytes.Buffer
 	second.Log = &log
 	if err := Release(ctx, second); err != nil {
@@ -227,14 +226,11 @@ func checkReproducible(ctx context.Context, t *testing.T, first Options) {
 	entries, _ := os.ReadDir(second.Out)
 	compared := 0
 	for _, e := range entries {
-		if e.Name() == "SHA256SUMS" {
-			continue
-		}
 		compared++
 		sameFile(t, filepath.Join(first.Out, e.Name()), filepath.Join(second.Out, e.Name()))
 	}
-	if compared != 2*len(Targets)+1 {
-		t.Errorf("compared %d files, want the 6 binaries and 7 npm tarballs", compared)
+	if compared != 2*len(Targets)+3 {
+		t.Errorf("compared %d files, want the 6 binaries, 7 npm tarballs, the bundle and SHA256SUMS", compared)
 	}
 	// darwin/arm64: the linker also signs it (an ad-hoc code signature),
 	// one more place where bytes could differ.
