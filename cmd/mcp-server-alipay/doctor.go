@@ -120,8 +120,8 @@ func (d *doctor) finish() int {
 // ledgerCheck shows what the ledger holds for this app in this environment:
 // its orders, the seller its notifications pinned, and the paid
 // notifications the webhook has not yet taken. It reads without creating or
-// migrating anything, so that a doctor of another version changes nothing
-// under running servers.
+// migrating anything (read-only), so that a doctor of another version
+// changes nothing under running servers.
 func (d *doctor) ledgerCheck(ctx context.Context, cfg *config.Config, appID string) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -132,7 +132,7 @@ func (d *doctor) ledgerCheck(ctx context.Context, cfg *config.Config, appID stri
 		d.fail("账本 / ledger "+in.Where, err.Error(), "使用写入它的版本或更新的 mcp-server-alipay / Use the mcp-server-alipay version that wrote it, or a newer one.")
 		return
 	case err != nil:
-		d.fail("账本 / ledger", err.Error(), "按上面的说明修正 AP_DATABASE_URL 或数据库 / Fix AP_DATABASE_URL or the database as described above.")
+		d.fail("账本 / ledger", err.Error(), "按上一行的说明处理; AP_DATABASE_URL 的写法见 `mcp-server-alipay help` / Do what the line above says; `mcp-server-alipay help` describes AP_DATABASE_URL.")
 		return
 	case !in.Exists:
 		d.pass("账本 / ledger", fmt.Sprintf("%s 尚未创建, 服务器首次启动时创建 / not created yet; the server creates it when it first starts", in.Where))

@@ -12,14 +12,20 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// schema is the ledger's schema version, read without locks or writes: 0
-// for a database without the ledger's tables.
+// schema is the ledger's schema version, read without writing: 0 for a
+// database without the ledger's tables. A PostgreSQL user that may not
+// read the tables gets an *OpenError that says so (the server's own advice,
+// to grant CREATE, is for a user that must make them).
 func (l *Ledger) schema(ctx context.Context) (int, error) {
 	var v int
 	err := l.db.QueryRowContext(ctx, l.d.schemaQuery).Scan(&v)
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "42P01" || errors.Is(err, sql.ErrNoRows) {
+	switch {
+	case (errors.As(err, &pe) && pe.Code == "42P01") || errors.Is(err, sql.ErrNoRows):
 		return 0, nil // PostgreSQL without ap_schema, or before its first row
+	case errors.As(err, &pe) && pe.Code == "42501":
+		return 0, &OpenError{Where: "AP_DATABASE_URL=" + l.where, Problem: "没有读取账本的权限 / permission denied to read the ledger",
+			Fix: "授予该用户读取账本各表的权限 (GRANT SELECT) / grant the user SELECT on the ledger's tables", Err: err}
 	}
 	return v, err
 }
@@ -76,16 +82,18 @@ type Inspection struct {
 	SellerSince time.Time
 }
 
-// Inspect reads what the ledger o names holds for appID in env, without
-// creating or migrating it: a missing file or an empty database is an
-// Inspection that does not exist. A ledger written by a newer binary is a
-// *NewerSchemaError (with the Inspection); one that cannot be opened, an
-// *OpenError as for Open.
+// Inspect reads what the ledger o names holds for appID in env, read-only
+// (SQLite's mode=ro, PostgreSQL's read-only transactions), without
+// creating or migrating it: a missing file, an empty one or a database
+// without the ledger's tables is an Inspection that does not exist. A
+// ledger written by a newer binary is a *NewerSchemaError (with the
+// Inspection); one that cannot be opened or read, an *OpenError; a query
+// that fails after that, an error wrapping ErrUnavailable.
 func Inspect(ctx context.Context, o Options, appID, env string) (*Inspection, error) {
 	var l *Ledger
 	var err error
 	if IsPostgres(o.DatabaseURL) {
-		if l, err = openPostgres(ctx, o.DatabaseURL); err != nil {
+		if l, err = openPostgres(ctx, o.DatabaseURL, true); err != nil {
 			return nil, err
 		}
 	} else {
@@ -96,14 +104,17 @@ func Inspect(ctx context.Context, o Options, appID, env string) (*Inspection, er
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return &Inspection{Where: path}, nil
 		}
-		if l, err = openSQLite(ctx, path, pathVar); err != nil {
+		if l, err = openSQLiteReadOnly(ctx, path, pathVar); err != nil {
 			return nil, err
 		}
 	}
 	defer l.db.Close()
 	in := &Inspection{Where: l.where}
 	in.Schema, err = l.schema(ctx)
+	var oe *OpenError
 	switch {
+	case errors.As(err, &oe):
+		return nil, oe
 	case err != nil:
 		return nil, l.openError(err)
 	case in.Schema == 0:

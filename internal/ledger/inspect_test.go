@@ -1,9 +1,11 @@
 package ledger
 
 import (
+	"bytes"
 	"database/sql"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +141,9 @@ func TestOpenNoMigrate(t *testing.T) {
 		if _, err := r.Account("2021000000000001", "prod").Order(ctx, "N1"); err != nil {
 			t.Fatalf("NoMigrate ledger cannot read its order: %v", err)
 		}
+		if _, err := r.db.ExecContext(ctx, `UPDATE ap_orders SET title = 'x'`); err == nil {
+			t.Fatal("a write through a NoMigrate ledger succeeded")
+		}
 		r.Close()
 
 		// An older schema (as a newer binary would find it) is refused
@@ -173,4 +178,65 @@ func TestOpenNoMigrate(t *testing.T) {
 		}
 		setSchema(SchemaVersion)
 	})
+}
+
+// On SQLite, reading leaves the file's bytes as they were: an empty file
+// stays empty (and is no ledger), and a ledger in rollback-journal mode is
+// not switched to WAL.
+func TestReadOnlyLeavesFileAlone(t *testing.T) {
+	ctx := ctxT(t)
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if in, err := Inspect(ctx, Options{Path: empty}, "2021000000000001", "prod"); err != nil || in.Exists {
+		t.Fatalf("Inspect of an empty file = %+v, %v; want no ledger", in, err)
+	}
+	if l, err := Open(ctx, Options{Path: empty, NoMigrate: true}); err == nil {
+		l.Close()
+		t.Fatal("NoMigrate opened an empty file")
+	}
+	if fi, err := os.Stat(empty); err != nil || fi.Size() != 0 {
+		t.Fatalf("the empty file after reading: %v, %v", fi, err)
+	}
+
+	path := filepath.Join(dir, "ledger.db")
+	l := open(t, Options{Path: path})
+	if _, _, err := l.Account("2021000000000001", "prod").RecordOrder(ctx, NewOrder{OutTradeNo: "J1", Kind: "web", Amount: 100, Title: "t", Who: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode = DELETE").Scan(&mode); err != nil || mode != "delete" {
+		t.Fatalf("journal_mode = %q, %v", mode, err)
+	}
+	db.Close()
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := Inspect(ctx, Options{Path: path}, "2021000000000001", "prod")
+	if err != nil || in.Orders != 1 {
+		t.Fatalf("Inspect = %+v, %v; want 1 order", in, err)
+	}
+	r, err := Open(ctx, Options{Path: path, NoMigrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Account("2021000000000001", "prod").Order(ctx, "J1"); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("reading changed the ledger file")
+	}
 }

@@ -28,10 +28,11 @@ type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// NoMigrate opens only a ledger that is there and at SchemaVersion, as
-	// it is, for a command that reads it (orders): a newer binary must not
-	// migrate a database that running servers of the older one share. A
-	// missing SQLite file, a database without the ledger's tables, or
-	// another schema version is an *OpenError.
+	// it is and read-only, for a command that reads it (orders): a newer
+	// binary must not migrate a database that running servers of the older
+	// one share. A missing SQLite file, a database without the ledger's
+	// tables, or another schema version is an *OpenError; any write through
+	// the ledger fails.
 	NoMigrate bool
 }
 
@@ -100,18 +101,23 @@ func Open(ctx context.Context, o Options) (*Ledger, error) {
 	}
 	var l *Ledger
 	var err error
-	if IsPostgres(o.DatabaseURL) {
-		l, err = openPostgres(ctx, o.DatabaseURL)
-	} else {
+	switch {
+	case IsPostgres(o.DatabaseURL):
+		l, err = openPostgres(ctx, o.DatabaseURL, o.NoMigrate)
+	default:
 		path, pathVar, perr := o.sqlitePath()
 		if perr != nil {
 			return nil, perr
 		}
-		if _, serr := os.Stat(path); o.NoMigrate && errors.Is(serr, fs.ErrNotExist) {
+		if !o.NoMigrate {
+			l, err = openSQLite(ctx, path, pathVar)
+			break
+		}
+		if _, serr := os.Stat(path); errors.Is(serr, fs.ErrNotExist) {
 			return nil, &OpenError{Where: path, Problem: "没有账本 / no ledger there",
 				Fix: "检查 " + pathVar + ", 或先启动一次服务器 / check " + pathVar + ", or start the server once first"}
 		}
-		l, err = openSQLite(ctx, path, pathVar)
+		l, err = openSQLiteReadOnly(ctx, path, pathVar)
 	}
 	if err != nil {
 		return nil, err
@@ -132,7 +138,7 @@ func Open(ctx context.Context, o Options) (*Ledger, error) {
 		l.db.Close()
 		return nil, l.openError(err)
 	}
-	if l.d.name == "sqlite" {
+	if l.d.name == "sqlite" && !o.NoMigrate {
 		// Prepared now, while no transaction holds a connection: a
 		// transaction that prepared on the pool could wait for a
 		// connection held by writers queued behind its own lock.

@@ -47,8 +47,10 @@ var pgDialect = dialect{
 
 // openPostgres connects through pgx's database/sql driver, so both back ends
 // share one set of queries ($n placeholders work in SQLite too); events use
-// a dedicated pgx connection for LISTEN.
-func openPostgres(ctx context.Context, rawURL string) (*Ledger, error) {
+// a dedicated pgx connection for LISTEN. A readOnly ledger's sessions start
+// every transaction read-only (default_transaction_read_only), so the
+// server refuses any write through it.
+func openPostgres(ctx context.Context, rawURL string, readOnly bool) (*Ledger, error) {
 	where := redactURL(rawURL)
 	cfg, err := pgx.ParseConfig(rawURL)
 	if err != nil {
@@ -58,6 +60,9 @@ func openPostgres(ctx context.Context, rawURL string) (*Ledger, error) {
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 10 * time.Second
+	}
+	if readOnly {
+		cfg.RuntimeParams["default_transaction_read_only"] = "on"
 	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(16)

@@ -61,6 +61,27 @@ func openSQLite(ctx context.Context, path, pathVar string) (*Ledger, error) {
 	return &Ledger{db: db, d: sqliteDialect, where: path, pathVar: pathVar}, nil
 }
 
+// openSQLiteReadOnly opens an existing file as it is, for reading (SQLite's
+// mode=ro): no directory or file is created, no pragma changes the file,
+// and no statement can write it. SQLite may still create the -wal and -shm
+// files beside a WAL database, as any reader does.
+func openSQLiteReadOnly(ctx context.Context, path, pathVar string) (*Ledger, error) {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", "busy_timeout(10000)")
+	db, err := sql.Open("sqlite", sqliteDSN(path, q))
+	if err != nil {
+		return nil, sqliteOpenError(path, pathVar, err)
+	}
+	db.SetMaxOpenConns(2)
+	db.SetMaxIdleConns(2)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, sqliteOpenError(path, pathVar, fmt.Errorf("open: %w", err))
+	}
+	return &Ledger{db: db, d: sqliteDialect, where: path, pathVar: pathVar}, nil
+}
+
 // sqliteDSN is the URI of the file at path with query q, the path escaped
 // so that '#', '?', '%' or a space in it name the file instead of starting
 // a fragment or the query (which would open another file and drop the
