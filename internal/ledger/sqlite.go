@@ -47,18 +47,7 @@ func openSQLite(ctx context.Context, path, pathVar string) (*Ledger, error) {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", sqliteDSN(path, q))
-	if err != nil {
-		return nil, sqliteOpenError(path, pathVar, err)
-	}
-	db.SetMaxOpenConns(4)
-	db.SetMaxIdleConns(4)
-	db.SetConnMaxIdleTime(time.Minute)
-	if err := pingSQLite(ctx, db); err != nil {
-		db.Close()
-		return nil, sqliteOpenError(path, pathVar, fmt.Errorf("open: %w", err))
-	}
-	return &Ledger{db: db, d: sqliteDialect, where: path, pathVar: pathVar}, nil
+	return openSQLiteDB(ctx, path, pathVar, q, 4)
 }
 
 // openSQLiteReadOnly opens an existing file as it is, for reading (SQLite's
@@ -69,13 +58,20 @@ func openSQLiteReadOnly(ctx context.Context, path, pathVar string) (*Ledger, err
 	q := url.Values{}
 	q.Set("mode", "ro")
 	q.Add("_pragma", "busy_timeout(10000)")
+	return openSQLiteDB(ctx, path, pathVar, q, 2)
+}
+
+// openSQLiteDB opens the file at path with the URI query q, at most conns
+// connections, and makes the first connection (which applies q's pragmas).
+func openSQLiteDB(ctx context.Context, path, pathVar string, q url.Values, conns int) (*Ledger, error) {
 	db, err := sql.Open("sqlite", sqliteDSN(path, q))
 	if err != nil {
 		return nil, sqliteOpenError(path, pathVar, err)
 	}
-	db.SetMaxOpenConns(2)
-	db.SetMaxIdleConns(2)
-	if err := db.PingContext(ctx); err != nil {
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxIdleTime(time.Minute)
+	if err := pingSQLite(ctx, db); err != nil {
 		db.Close()
 		return nil, sqliteOpenError(path, pathVar, fmt.Errorf("open: %w", err))
 	}

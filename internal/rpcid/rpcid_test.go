@@ -338,18 +338,7 @@ func TestHandlerBodyTooLarge(t *testing.T) {
 // split line is still mapped back.
 func TestHandlerEventStreamPieces(t *testing.T) {
 	m := NewMapper()
-	in := `{"jsonrpc":"2.0","id":9007199254740993,"method":"tools/list","params":{}}`
-	fwd, refusal := m.Inbound([]byte(in))
-	if refusal != nil {
-		t.Fatalf("refused: %s", refusal)
-	}
-	var sent struct {
-		ID json.RawMessage `json:"id"`
-	}
-	if err := json.Unmarshal(fwd, &sent); err != nil {
-		t.Fatal(err)
-	}
-	sub := string(sent.ID)
+	sub := substituteOf(t, m, `{"jsonrpc":"2.0","id":9007199254740993,"method":"tools/list","params":{}}`)
 	pieces := []string{
 		"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n", // whole lines
 		"event: message\nda",                         // a line cut short
@@ -388,17 +377,8 @@ func TestHandlerMediaTypes(t *testing.T) {
 		{"text/plain", false, false},
 	} {
 		m := NewMapper()
-		fwd, refusal := m.Inbound([]byte(`{"jsonrpc":"2.0","id":9007199254740993,"method":"ping"}`))
-		if refusal != nil {
-			t.Fatalf("refused: %s", refusal)
-		}
-		var sent struct {
-			ID json.RawMessage `json:"id"`
-		}
-		if err := json.Unmarshal(fwd, &sent); err != nil {
-			t.Fatal(err)
-		}
-		answer := `{"jsonrpc":"2.0","id":` + string(sent.ID) + `,"result":{}}`
+		sub := substituteOf(t, m, `{"jsonrpc":"2.0","id":9007199254740993,"method":"ping"}`)
+		answer := `{"jsonrpc":"2.0","id":` + sub + `,"result":{}}`
 		if tc.sse {
 			answer = "event: message\ndata: " + answer + "\n\n"
 		}
@@ -410,7 +390,7 @@ func TestHandlerMediaTypes(t *testing.T) {
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/mcp", nil))
 		want := answer
 		if tc.mapped {
-			want = strings.Replace(answer, string(sent.ID), "9007199254740993", 1)
+			want = strings.Replace(answer, sub, "9007199254740993", 1)
 		}
 		if got := rec.Body.String(); got != want {
 			t.Errorf("Content-Type %q:\n got %q\nwant %q", tc.ct, got, want)
@@ -438,4 +418,21 @@ func TestInboundNotJSONSpace(t *testing.T) {
 	if fwd, _ := m.Inbound([]byte(msg)); string(fwd) == msg || m.Pending() != 1 {
 		t.Errorf("Inbound(%q) = %q with %d pending; want the id substituted", msg, fwd, m.Pending())
 	}
+}
+
+// substituteOf passes msg through m and returns the id the SDK gets
+// instead of the one sent, as JSON text.
+func substituteOf(t *testing.T, m *Mapper, msg string) string {
+	t.Helper()
+	fwd, refusal := m.Inbound([]byte(msg))
+	if refusal != nil {
+		t.Fatalf("refused: %s", refusal)
+	}
+	var sent struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if err := json.Unmarshal(fwd, &sent); err != nil {
+		t.Fatal(err)
+	}
+	return string(sent.ID)
 }
