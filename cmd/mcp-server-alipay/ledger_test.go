@@ -222,7 +222,7 @@ func TestOrdersCommand(t *testing.T) {
 	typo := filepath.Join(t.TempDir(), "ledgr.db")
 	e.vars["AP_DATABASE_URL"] = typo
 	_, errOut, code = runBinary(t, e, "orders")
-	if code != 1 || !strings.Contains(errOut, "no ledger at "+typo) {
+	if code != 1 || !strings.Contains(errOut, "cannot open the ledger "+typo) || !strings.Contains(errOut, "no ledger there") {
 		t.Fatalf("orders with a mistyped AP_DATABASE_URL: exit %d\n%s", code, errOut)
 	}
 	if _, err := os.Stat(typo); !errors.Is(err, fs.ErrNotExist) {

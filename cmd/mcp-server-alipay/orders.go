@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -82,20 +80,10 @@ func runOrders(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		return 2
 	}
-	// A file that does not exist is a mistyped path or a machine that never
-	// served: say so rather than create an empty ledger there.
-	if !ledger.IsPostgres(dbURL) {
-		path := dbURL
-		if path == "" {
-			path, _ = ledger.DefaultPath()
-		}
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			fmt.Fprintf(stderr, "mcp-server-alipay orders: 没有账本 / no ledger at %s (AP_DATABASE_URL)\n", path)
-			return 1
-		}
-	}
 	// Read as it is: a newer binary must not migrate a ledger that running
-	// servers of the older one share.
+	// servers of the older one share, and a file that does not exist (a
+	// mistyped path, a machine that never served) is said to be missing
+	// rather than created.
 	o := ledgerOptions(&config.Config{DatabaseURL: dbURL})
 	o.NoMigrate = true
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
