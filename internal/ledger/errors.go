@@ -46,6 +46,15 @@ func (l *Ledger) openError(err error) error {
 	return sqliteOpenError(l.where, l.pathVar, err)
 }
 
+// shownWhere names the ledger in an *OpenError as openError does: the
+// SQLite file, or AP_DATABASE_URL with its password redacted.
+func (l *Ledger) shownWhere() string {
+	if l.d.name == "postgres" {
+		return pgWhere(l.where)
+	}
+	return l.where
+}
+
 func sqliteOpenError(where, pathVar string, err error) error {
 	e := &OpenError{Where: where, Err: err}
 	var se *sqlite.Error
@@ -65,8 +74,12 @@ func sqliteOpenError(where, pathVar string, err error) error {
 	return e
 }
 
+// pgWhere is how an error names a PostgreSQL ledger: its redacted URL,
+// with the variable that set it.
+func pgWhere(where string) string { return "AP_DATABASE_URL=" + where }
+
 func pgOpenError(where string, err error) error {
-	e := &OpenError{Where: "AP_DATABASE_URL=" + where, Err: err}
+	e := &OpenError{Where: pgWhere(where), Err: err}
 	var pe *pgconn.PgError
 	var ne net.Error
 	var ns *NewerSchemaError

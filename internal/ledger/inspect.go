@@ -24,7 +24,7 @@ func (l *Ledger) schema(ctx context.Context) (int, error) {
 	case (errors.As(err, &pe) && pe.Code == "42P01") || errors.Is(err, sql.ErrNoRows):
 		return 0, nil // PostgreSQL without ap_schema, or before its first row
 	case errors.As(err, &pe) && pe.Code == "42501":
-		return 0, &OpenError{Where: "AP_DATABASE_URL=" + l.where, Problem: "没有读取账本的权限 / permission denied to read the ledger",
+		return 0, &OpenError{Where: l.shownWhere(), Problem: "没有读取账本的权限 / permission denied to read the ledger",
 			Fix: "授予该用户读取账本各表的权限 (GRANT SELECT) / grant the user SELECT on the ledger's tables", Err: err}
 	}
 	return v, err
@@ -33,10 +33,7 @@ func (l *Ledger) schema(ctx context.Context) (int, error) {
 // schemaIsCurrent is Open's check with NoMigrate: the schema is this
 // binary's.
 func (l *Ledger) schemaIsCurrent(ctx context.Context) error {
-	where := l.where
-	if l.d.name == "postgres" {
-		where = "AP_DATABASE_URL=" + where
-	}
+	where := l.shownWhere()
 	v, err := l.schema(ctx)
 	switch {
 	case err != nil:

@@ -54,7 +54,7 @@ func openPostgres(ctx context.Context, rawURL string, readOnly bool) (*Ledger, e
 	where := redactURL(rawURL)
 	cfg, err := pgx.ParseConfig(rawURL)
 	if err != nil {
-		return nil, &OpenError{Where: "AP_DATABASE_URL=" + where,
+		return nil, &OpenError{Where: pgWhere(where),
 			Problem: "不是有效的 PostgreSQL 地址 / not a valid PostgreSQL URL",
 			Fix:     "格式如 postgres://user:password@host:5432/dbname / use the form postgres://user:password@host:5432/dbname"}
 	}
