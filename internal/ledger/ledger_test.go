@@ -699,6 +699,10 @@ func TestSQLiteOddPath(t *testing.T) {
 	if err := l.db.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&timeout); err != nil || timeout != 10000 {
 		t.Fatalf("busy_timeout = %d, %v; want 10000", timeout, err)
 	}
+	var temp int // statement journals of group commit's savepoints: 2 is MEMORY
+	if err := l.db.QueryRowContext(ctx, "PRAGMA temp_store").Scan(&temp); err != nil || temp != 2 {
+		t.Fatalf("temp_store = %d, %v; want 2 (memory)", temp, err)
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
