@@ -2,7 +2,6 @@ package tools
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,17 +26,16 @@ type Outcome struct {
 }
 
 // success builds a result with structured content and readable text.
-// structured is marshalled once; amounts inside are alipay.Amount, so they
-// are written from fen as exact decimals (19.99), never through a float.
+// structured is one of this package's output structs, which always encode:
+// amounts inside are alipay.Amount, written from fen as exact decimals
+// (19.99), never through a float, by an encoder that cannot fail. The SDK
+// encodes it with the rest of the result; encoded here first, as a
+// json.RawMessage, it was scanned once more on the way out, and a link's
+// answer carries the signed URL in it.
 func success(structured any, text string) *mcp.CallToolResult {
-	b, err := json.Marshal(structured)
-	if err != nil {
-		// Our own structs always marshal; this is a programming error.
-		panic(fmt.Sprintf("tools: marshal structured content: %v", err))
-	}
 	return &mcp.CallToolResult{
 		Content:           []mcp.Content{&mcp.TextContent{Text: text}},
-		StructuredContent: json.RawMessage(b),
+		StructuredContent: structured,
 	}
 }
 
