@@ -28,10 +28,11 @@ type Outcome struct {
 // success builds a result with structured content and readable text.
 // structured is one of this package's output structs, which always encode:
 // amounts inside are alipay.Amount, written from fen as exact decimals
-// (19.99), never through a float, by an encoder that cannot fail. The SDK
-// encodes it with the rest of the result; encoded here first, as a
-// json.RawMessage, it was scanned once more on the way out, and a link's
-// answer carries the signed URL in it.
+// (19.99), never through a float; Amount's encoder fails only for
+// math.MinInt64 fen, which no parse yields. The SDK encodes it
+// with the rest of the result; encoded here first, as a json.RawMessage,
+// it was scanned once more on the way out, and a link's answer carries the
+// signed URL in it.
 func success(structured any, text string) *mcp.CallToolResult {
 	return &mcp.CallToolResult{
 		Content:           []mcp.Content{&mcp.TextContent{Text: text}},
