@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
@@ -316,5 +317,72 @@ func TestDrainBodyTooLarge(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusRequestEntityTooLarge || ran || !strings.Contains(rec.Body.String(), "64") {
 		t.Fatalf("oversized body while draining: %d %q (handler ran: %v); want 413 naming the limit", rec.Code, rec.Body.String(), ran)
+	}
+}
+
+// slowAcceptListener is a listener whose Accept, once the listener is
+// closed, returns its error only after the listener was closed a second
+// time: the server is still serving on it (and still tracks it) when its
+// own Shutdown closes it again, as happens when the scheduler runs
+// Shutdown before the accept loop has seen the first close.
+type slowAcceptListener struct {
+	net.Listener
+	closes atomic.Int32
+	second chan struct{}
+}
+
+func (l *slowAcceptListener) Close() error {
+	if l.closes.Add(1) == 2 {
+		close(l.second)
+	}
+	return l.Listener.Close()
+}
+
+func (l *slowAcceptListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		select {
+		case <-l.second:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	return c, err
+}
+
+// A graceful shutdown ends without error even when http.Server.Shutdown
+// closes the listener that the drain already closed: that second close's
+// "use of closed network connection" is not a failure of the service (it
+// made the http command exit 1 on a clean SIGTERM, now and then).
+func TestShutdownListenerClosedTwice(t *testing.T) {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "shutdown-test", Version: "1"}, nil)
+	s, err := New(Options{Server: srv, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &slowAcceptListener{Listener: inner, second: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.ServeListener(ctx, ln, nil) }()
+	// Serving: a request is answered.
+	resp, err := http.Get("http://" + inner.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ServeListener after a graceful shutdown: %v; want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the service did not stop")
+	}
+	if n := ln.closes.Load(); n < 2 {
+		t.Errorf("the listener was closed %d times; the test needs the second close by Shutdown", n)
 	}
 }

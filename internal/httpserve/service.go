@@ -466,6 +466,13 @@ func (s *Service) shutdown(hs *http.Server, ln net.Listener, errc <-chan error) 
 	closed := make(chan struct{})
 	go func() { sessions.Wait(); close(closed) }()
 	err := <-done
+	if errors.Is(err, net.ErrClosed) {
+		// Shutdown closes the listeners the server still tracks, and ours
+		// is closed already (above) when the accept loop has not yet seen
+		// it: that second close's error is not a failure. Shutdown has
+		// still waited for the connections.
+		err = nil
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.o.Logger.Warn("HTTP 服务停止: 到期仍有连接忙碌, 强制关闭 / http shutdown: connections still busy at the deadline; closing", "calls_in_flight", s.calls.count())
 		s.cut()
